@@ -1,0 +1,109 @@
+"""The ``hotelbot`` command: wires the command groups and maps errors to exit codes in one place."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+
+from hotelbot_cli import __version__
+from hotelbot_cli.cli import db, server
+from hotelbot_cli.errors import EXIT_FAILED, EXIT_USAGE, HotelbotError
+
+app = typer.Typer(
+    name="hotelbot",
+    help="Database tooling for the multi-tenant hotel-guest WhatsApp bot.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(db.app, name="db")
+app.add_typer(server.app, name="server")
+
+
+#: click's ClickException, whether Typer vendors click or depends on it
+#: (typer.BadParameter derives from it either way).
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hotelbot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of errors (also HOTELBOT_DEBUG=1).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Database tooling for the multi-tenant hotel-guest WhatsApp bot.
+
+    DATABASE_URL selects the server; unset, an embedded PostgreSQL is started and reused.
+    """
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("HOTELBOT_DEBUG", "").lower() in {"1", "true", "yes"}
+
+
+def _translate(exc: BaseException) -> HotelbotError | None:
+    """Map database exceptions only when the database layers were imported at all."""
+    if "sqlalchemy" not in sys.modules and "psycopg" not in sys.modules:
+        return None
+    from hotelbot_cli.db.errors import translate
+
+    return translate(exc)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (never raises, never prints a traceback unasked)."""
+    from hotelbot_cli.cli import _output as out
+
+    argv = sys.argv[1:] if argv is None else argv
+    debug = _debug_requested(argv)
+    try:
+        result = app(args=argv, prog_name="hotelbot", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        out.error("aborted")
+        return 130
+    except _ClickException as exc:
+        message = exc.format_message()
+        if message:  # empty when a group was called without a command and showed its help
+            words = [a for a in argv if not a.startswith("-")][:2]
+            out.error(message, "see " + " ".join(["hotelbot", *words, "--help"]))
+        return getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE
+    except KeyboardInterrupt:
+        out.error("interrupted", "nothing half-done was committed")
+        return 130
+    except HotelbotError as exc:
+        if debug:
+            traceback.print_exc()
+        out.error(exc.message, exc.hint)
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        known = _translate(exc)
+        if known is None:
+            out.error(f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for details")
+            return EXIT_FAILED
+        out.error(known.message, known.hint)
+        return known.exit_code
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

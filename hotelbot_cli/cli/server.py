@@ -1,0 +1,67 @@
+"""``hotelbot server …``: the embedded PostgreSQL used when DATABASE_URL is unset."""
+
+from __future__ import annotations
+
+import typer
+
+from hotelbot_cli import embedded
+from hotelbot_cli.cli import _output as out
+from hotelbot_cli.cli._common import JsonOption
+
+app = typer.Typer(
+    help="The embedded PostgreSQL server (used when DATABASE_URL is unset).", no_args_is_help=True
+)
+
+
+@app.command()
+def start() -> None:
+    """Start the embedded server (initialising it on first use) and leave it running."""
+    embedded.start()
+    status = embedded.status()
+    out.line(
+        f"Embedded PostgreSQL {status.version} running (pid {status.pid}),"
+        f" data in {status.data_dir}"
+    )
+
+
+@app.command()
+def stop() -> None:
+    """Stop the embedded server."""
+    if embedded.stop():
+        out.line("Embedded PostgreSQL stopped.")
+    else:
+        out.line("Embedded PostgreSQL was not running.")
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Show whether the embedded server is initialised and running (exit 1 when not running)."""
+    current = embedded.status()
+    if as_json:
+        out.emit_json(current)
+    else:
+        out.table(
+            None,
+            ["data dir", "initialised", "running", "pid", "version"],
+            [
+                (
+                    current.data_dir,
+                    current.initialized,
+                    current.running,
+                    current.pid,
+                    current.version,
+                )
+            ],
+        )
+    if not current.running:
+        raise typer.Exit(1)
+
+
+@app.command()
+def url() -> None:
+    """Print the connection URL of the running embedded server (exit 1 when not running)."""
+    value = embedded.url()
+    if value is None:
+        out.error("the embedded server is not running", "run `hotelbot server start`")
+        raise typer.Exit(1)
+    out.line(value)

@@ -1,0 +1,35 @@
+"""Engines, sessions, the connection pool and tenant-scoped sessions."""
+
+from hotelbot_cli.db.engine import (
+    async_session_factory,
+    get_db,
+    get_engine,
+    make_async_engine,
+    make_engine,
+    resolve_url,
+    session_factory,
+)
+from hotelbot_cli.db.tenant import (
+    TENANT_SETTING,
+    async_tenant_session,
+    parse_hotel_id,
+    set_tenant,
+    set_tenant_async,
+    tenant_session,
+)
+
+__all__ = [
+    "TENANT_SETTING",
+    "async_session_factory",
+    "async_tenant_session",
+    "get_db",
+    "get_engine",
+    "make_async_engine",
+    "make_engine",
+    "parse_hotel_id",
+    "resolve_url",
+    "session_factory",
+    "set_tenant",
+    "set_tenant_async",
+    "tenant_session",
+]

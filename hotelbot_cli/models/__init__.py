@@ -1,0 +1,35 @@
+"""Typed SQLAlchemy models of the schema; ``Base.metadata`` is what migrations must match."""
+
+from hotelbot_cli.models.base import Base
+from hotelbot_cli.models.enums import (
+    MessageType,
+    NotificationStatus,
+    NotificationType,
+    SentimentType,
+    TriggerType,
+)
+from hotelbot_cli.models.guest import Guest, mask_phone
+from hotelbot_cli.models.hotel import Hotel
+from hotelbot_cli.models.message import Conversation, Message
+from hotelbot_cli.models.notification import StaffNotification
+from hotelbot_cli.models.trigger import Trigger
+
+#: Tables that belong to one hotel (carry hotel_id), in dependency order.
+TENANT_TABLES = ("guests", "triggers", "conversations", "messages", "staff_notifications")
+
+__all__ = [
+    "TENANT_TABLES",
+    "Base",
+    "Conversation",
+    "Guest",
+    "Hotel",
+    "Message",
+    "MessageType",
+    "NotificationStatus",
+    "NotificationType",
+    "SentimentType",
+    "StaffNotification",
+    "Trigger",
+    "TriggerType",
+    "mask_phone",
+]

@@ -1,0 +1,176 @@
+"""Configuration from the environment, URL normalising and redacted display.
+
+Everything here is cheap to import: SQLAlchemy's URL type is imported only when
+a URL is actually parsed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hotelbot_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+#: Every environment variable we read, with its default and meaning (rendered in the README).
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("(embedded server)", "PostgreSQL to use; unset → the embedded server"),
+    "HOTELBOT_DATA_DIR": ("platformdirs user data dir", "where the embedded server keeps its data"),
+    "HOTELBOT_POOL": ("queue", "`queue` (pooled) or `null` (no pooling, behind PgBouncer)"),
+    "HOTELBOT_POOL_SIZE": ("5", "connections kept in the pool"),
+    "HOTELBOT_MAX_OVERFLOW": ("10", "extra connections allowed above the pool size"),
+    "HOTELBOT_POOL_TIMEOUT": ("30", "seconds to wait for a free connection"),
+    "HOTELBOT_POOL_RECYCLE": ("1800", "seconds after which a connection is replaced"),
+    "HOTELBOT_POOL_PRE_PING": ("true", "test a connection on checkout (one extra round trip)"),
+    "HOTELBOT_CONNECT_TIMEOUT": ("5", "seconds to wait when opening a connection"),
+    "HOTELBOT_LOCK_TIMEOUT": ("60", "seconds to wait for the migration lock"),
+    "DEBUG": ("false", "`true` echoes every SQL statement (SQLAlchemy echo)"),
+}
+
+_SCHEMES = {
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+    "postgresql+psycopg2": "postgresql+psycopg",
+    "postgresql+psycopg3": "postgresql+psycopg",
+    "postgresql+asyncpg": "postgresql+psycopg",
+    "postgresql+psycopg_async": "postgresql+psycopg",
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean", "use true or false")
+
+
+def _env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Connection pool configuration (SQLAlchemy QueuePool or NullPool)."""
+
+    kind: str = "queue"
+    size: int = 5
+    max_overflow: int = 10
+    timeout: float = 30.0
+    recycle: int = 1800
+    pre_ping: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the library needs to know about its environment."""
+
+    database_url: str | None
+    pool: PoolSettings
+    echo: bool = False
+    connect_timeout: int = 5
+    lock_timeout: float = 60.0
+    data_dir: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        kind = env.get("HOTELBOT_POOL", "queue").strip().lower() or "queue"
+        if kind not in {"queue", "null"}:
+            raise ConfigError(f"HOTELBOT_POOL={kind!r} is not known", "use queue or null")
+        pool = PoolSettings(
+            kind=kind,
+            size=int(_env_number(env, "HOTELBOT_POOL_SIZE", 5, minimum=1)),
+            max_overflow=int(_env_number(env, "HOTELBOT_MAX_OVERFLOW", 10)),
+            timeout=_env_number(env, "HOTELBOT_POOL_TIMEOUT", 30.0),
+            recycle=int(_env_number(env, "HOTELBOT_POOL_RECYCLE", 1800, minimum=-1)),
+            pre_ping=_env_bool(env, "HOTELBOT_POOL_PRE_PING", True),
+        )
+        url = env.get("DATABASE_URL") or None
+        return cls(
+            database_url=url.strip() if url else None,
+            pool=pool,
+            echo=_env_bool(env, "DEBUG", False),
+            connect_timeout=int(_env_number(env, "HOTELBOT_CONNECT_TIMEOUT", 5, minimum=1)),
+            lock_timeout=_env_number(env, "HOTELBOT_LOCK_TIMEOUT", 60.0),
+            data_dir=env.get("HOTELBOT_DATA_DIR") or None,
+        )
+
+
+def normalize_url(raw: str) -> URL:
+    """Parse any accepted spelling of a PostgreSQL URL into one that uses psycopg 3.
+
+    Accepts ``postgres://``, ``postgresql://``, ``postgresql+psycopg://`` and
+    ``postgresql+asyncpg://``; anything else is a :class:`ConfigError`.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = raw.strip()
+    if "://" not in text:
+        raise ConfigError(
+            f"DATABASE_URL {redact_text(text)!r} is not a URL",
+            "expected postgresql://user:password@host:5432/dbname",
+        )
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in _SCHEMES:
+        raise ConfigError(
+            f"DATABASE_URL uses {scheme}://, which is not PostgreSQL",
+            "hotelbot needs postgresql://user:password@host:5432/dbname",
+        )
+    try:
+        url = make_url(_SCHEMES[scheme] + "://" + text.split("://", 1)[1])
+        _ = url.port  # a non-numeric port raises here
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            f"DATABASE_URL {redact_text(text)!r} is malformed: {exc}",
+            "expected postgresql://user:password@host:5432/dbname",
+        ) from None
+    if not url.database:
+        url = url.set(database="postgres")
+    return url
+
+
+def async_url(url: URL) -> URL:
+    """The same URL for SQLAlchemy's async engine (psycopg 3 serves both)."""
+    return url.set(drivername="postgresql+psycopg_async")
+
+
+def libpq_url(url: URL) -> str:
+    """A plain libpq URL (for psycopg.connect, psql and pgbench)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def redact_url(url: URL | str) -> str:
+    """The URL as it may be shown or logged: the password replaced by ***."""
+    if isinstance(url, str):
+        return redact_text(url)
+    return url.render_as_string(hide_password=True)
+
+
+def redact_text(text: str) -> str:
+    """Hide a password inside ``scheme://user:password@host`` in arbitrary text."""
+    import re
+
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
