@@ -69,6 +69,9 @@ def make_engine(
     """A sync engine for ``url`` (or the configured database) with the configured pool."""
     settings = settings or Settings.from_env()
     engine = create_engine(resolve_url(url, settings), **_engine_kwargs(settings, overrides))
+    from hotelbot_cli.observability import instrument  # SQL logging + pool metrics, always
+
+    instrument(engine)
     for hook in ENGINE_HOOKS:
         hook(engine)
     return engine
@@ -82,6 +85,9 @@ def make_async_engine(
     engine = _create_async_engine(
         async_url(resolve_url(url, settings)), **_engine_kwargs(settings, overrides)
     )
+    from hotelbot_cli.observability import instrument  # SQL logging + pool metrics, always
+
+    instrument(engine)
     for hook in ENGINE_HOOKS:
         hook(engine.sync_engine)
     return engine

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotelbot_cli.errors import UsageError
+from hotelbot_cli.observability.context import bind_tenant
 
 TENANT_SETTING = "app.current_hotel_id"
 _SET_TENANT_SQL = "SELECT set_config('app.current_hotel_id', %s, true)"
@@ -80,7 +81,7 @@ def tenant_session(
         from hotelbot_cli.db.engine import session_factory
 
         factory = session_factory()
-    with factory() as session, session.begin():
+    with bind_tenant(hid), factory() as session, session.begin():
         set_tenant(session.connection(), hid, role)
         yield session
 
@@ -93,6 +94,7 @@ async def async_tenant_session(
     hid = parse_hotel_id(hotel_id)
     from hotelbot_cli.db.engine import async_session_factory
 
-    async with async_session_factory(engine)() as session, session.begin():
-        await set_tenant_async(await session.connection(), hid, role)
-        yield session
+    with bind_tenant(hid):
+        async with async_session_factory(engine)() as session, session.begin():
+            await set_tenant_async(await session.connection(), hid, role)
+            yield session

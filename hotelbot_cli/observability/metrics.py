@@ -1,0 +1,282 @@
+"""Connection-pool and query metrics, counted per engine.
+
+Pool events (connect, checkout, checkin, invalidate) come from SQLAlchemy's public
+pool events. SQLAlchemy has no event *before* a checkout starts waiting, and a pool
+timeout never reaches the ``checkout`` event, so the wait is measured by wrapping the
+engine's own ``raw_connection`` (the one method every ``Engine.connect()``, Session
+and AsyncEngine goes through) on the instance: the wrapper times the call, counts
+``sqlalchemy.exc.TimeoutError`` as a pool timeout, and survives ``engine.dispose()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+#: Samples kept per histogram (the most recent ones); counts, sums and maxima are exact.
+RESERVOIR = 10_000
+
+
+@dataclass(frozen=True)
+class HistogramSnapshot:
+    """Summary of one timing distribution, in milliseconds."""
+
+    count: int
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+
+class Histogram:
+    """A thread-safe timing histogram over the last :data:`RESERVOIR` samples."""
+
+    def __init__(self, size: int = RESERVOIR) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+        self._count = 0
+        self._sum = 0.0
+        self._max = 0.0
+        self._lock = threading.Lock()
+
+    def record(self, value_ms: float) -> None:
+        with self._lock:
+            self._samples.append(value_ms)
+            self._count += 1
+            self._sum += value_ms
+            self._max = max(self._max, value_ms)
+
+    def snapshot(self) -> HistogramSnapshot:
+        with self._lock:
+            samples = sorted(self._samples)
+            count, total, peak = self._count, self._sum, self._max
+        if not samples:
+            return HistogramSnapshot(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+        def pct(p: float) -> float:
+            return round(samples[min(len(samples) - 1, int(p * len(samples)))], 3)
+
+        return HistogramSnapshot(
+            count=count,
+            mean=round(total / count, 3),
+            p50=pct(0.50),
+            p95=pct(0.95),
+            p99=pct(0.99),
+            max=round(peak, 3),
+        )
+
+
+@dataclass(frozen=True)
+class PoolSnapshot:
+    """Point-in-time view of one engine's pool and queries (what bench and logs show)."""
+
+    pool_class: str
+    size: int | None  # configured pool_size; None for pools without one (NullPool)
+    max_overflow: int | None
+    checked_out: int
+    peak_checked_out: int
+    overflow: int  # connections open beyond pool_size right now
+    peak_overflow: int
+    connects: int  # new DBAPI connections opened
+    connect_errors: int
+    checkouts: int
+    checkins: int
+    invalidations: int
+    overflow_connects: int  # connections opened beyond pool_size
+    timeouts: int  # pool checkouts that gave up waiting (sqlalchemy.exc.TimeoutError)
+    queries: int
+    slow_queries: int
+    query_errors: int
+    checkout_wait_ms: HistogramSnapshot
+    query_ms: HistogramSnapshot
+
+
+class PoolMetrics:
+    """Counters and histograms of one engine; attach with :func:`attach`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine_ref = weakref.ref(engine)
+        self._lock = threading.Lock()
+        self.checkout_wait = Histogram()
+        self.query_time = Histogram()
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.connects = self.connect_errors = 0
+            self.checkouts = self.checkins = self.invalidations = 0
+            self.overflow_connects = self.timeouts = 0
+            self.queries = self.slow_queries = self.query_errors = 0
+            self.checked_out = self.peak_checked_out = self.peak_overflow = 0
+
+    def reset(self) -> None:
+        """Start counting afresh (e.g. between benchmark phases)."""
+        self.checkout_wait = Histogram()
+        self.query_time = Histogram()
+        self.reset_counters()
+        with self._lock:
+            self.checked_out = self._pool_checked_out()
+
+    def _pool(self) -> Any:
+        engine = self._engine_ref()
+        return None if engine is None else engine.pool
+
+    def _pool_checked_out(self) -> int:
+        pool = self._pool()
+        fn = getattr(pool, "checkedout", None)
+        return int(fn()) if fn else self.checked_out
+
+    def _pool_overflow(self) -> int:
+        fn = getattr(self._pool(), "overflow", None)
+        return max(int(fn()), 0) if fn else 0
+
+    # -- pool events -------------------------------------------------------------------
+    def on_connect(self, *_: Any) -> None:
+        overflow = self._pool_overflow()
+        with self._lock:
+            self.connects += 1
+            if overflow > 0:
+                self.overflow_connects += 1
+
+    def on_checkout(self, *_: Any) -> None:
+        overflow = self._pool_overflow()
+        with self._lock:
+            self.checkouts += 1
+            self.checked_out += 1
+            self.peak_checked_out = max(self.peak_checked_out, self.checked_out)
+            self.peak_overflow = max(self.peak_overflow, overflow)
+
+    def on_checkin(self, *_: Any) -> None:
+        with self._lock:
+            self.checkins += 1
+            self.checked_out = max(self.checked_out - 1, 0)
+
+    def on_invalidate(self, *_: Any) -> None:
+        with self._lock:
+            self.invalidations += 1
+
+    def record_wait(self, elapsed_ms: float, *, timed_out: bool, failed: bool) -> None:
+        self.checkout_wait.record(elapsed_ms)
+        if timed_out or failed:
+            with self._lock:
+                if timed_out:
+                    self.timeouts += 1
+                else:
+                    self.connect_errors += 1
+
+    def record_query(self, elapsed_ms: float, *, slow: bool) -> None:
+        self.query_time.record(elapsed_ms)
+        with self._lock:
+            self.queries += 1
+            if slow:
+                self.slow_queries += 1
+
+    def record_error(self) -> None:
+        with self._lock:
+            self.query_errors += 1
+
+    def snapshot(self) -> PoolSnapshot:
+        pool = self._pool()
+        size_fn = getattr(pool, "size", None)
+        with self._lock:
+            counters = (
+                self.connects,
+                self.connect_errors,
+                self.checkouts,
+                self.checkins,
+                self.invalidations,
+                self.overflow_connects,
+                self.timeouts,
+                self.queries,
+                self.slow_queries,
+                self.query_errors,
+            )
+            checked_out, peak_out, peak_over = (
+                self.checked_out,
+                self.peak_checked_out,
+                self.peak_overflow,
+            )
+        max_overflow = getattr(pool, "_max_overflow", None)
+        return PoolSnapshot(
+            pool_class=type(pool).__name__ if pool is not None else "disposed",
+            size=int(size_fn()) if size_fn else None,
+            max_overflow=int(max_overflow) if max_overflow is not None else None,
+            checked_out=checked_out,
+            peak_checked_out=peak_out,
+            overflow=self._pool_overflow(),
+            peak_overflow=peak_over,
+            connects=counters[0],
+            connect_errors=counters[1],
+            checkouts=counters[2],
+            checkins=counters[3],
+            invalidations=counters[4],
+            overflow_connects=counters[5],
+            timeouts=counters[6],
+            queries=counters[7],
+            slow_queries=counters[8],
+            query_errors=counters[9],
+            checkout_wait_ms=self.checkout_wait.snapshot(),
+            query_ms=self.query_time.snapshot(),
+        )
+
+
+_registry: weakref.WeakKeyDictionary[Any, PoolMetrics] = weakref.WeakKeyDictionary()
+_registry_lock = threading.Lock()
+
+
+def _sync(engine: Any) -> Engine:
+    return getattr(engine, "sync_engine", engine)
+
+
+def attach(engine: Any) -> PoolMetrics:
+    """Count ``engine``'s pool events and time its checkouts (idempotent)."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    sync = _sync(engine)
+    with _registry_lock:
+        existing = _registry.get(sync)
+        if existing is not None:
+            return existing
+        metrics = PoolMetrics(sync)
+        _registry[sync] = metrics
+    # Pool events registered on the engine follow its pool across dispose()/recreate().
+    event.listen(sync, "connect", metrics.on_connect)
+    event.listen(sync, "checkout", metrics.on_checkout)
+    event.listen(sync, "checkin", metrics.on_checkin)
+    event.listen(sync, "invalidate", metrics.on_invalidate)
+    event.listen(sync, "soft_invalidate", metrics.on_invalidate)
+
+    original = sync.raw_connection
+
+    def raw_connection() -> Any:
+        start = time.perf_counter()
+        timed_out = failed = False
+        try:
+            return original()
+        except PoolTimeoutError:
+            timed_out = True
+            raise
+        except Exception:
+            failed = True
+            raise
+        finally:
+            metrics.record_wait(
+                (time.perf_counter() - start) * 1000.0, timed_out=timed_out, failed=failed
+            )
+
+    sync.raw_connection = raw_connection  # type: ignore[method-assign]
+    return metrics
+
+
+def metrics_for(engine: Any) -> PoolMetrics:
+    """The metrics of ``engine`` (sync or async), attaching them on first use."""
+    found = _registry.get(_sync(engine))
+    return found if found is not None else attach(engine)
