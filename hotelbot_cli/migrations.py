@@ -231,6 +231,7 @@ def offline_sql(revision_range: str) -> str:
 def _is_upgrade(start: str, end: str) -> bool:
     """True when ``end`` is ``start`` or one of its descendants."""
     from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
 
     script = script_directory()
     if start == "base" or end in {"head", "heads"}:
@@ -240,7 +241,7 @@ def _is_upgrade(start: str, end: str) -> bool:
     try:
         lower = script.get_revision(start)
         upper = script.get_revision(end)
-    except RevisionError as exc:
+    except (RevisionError, CommandError) as exc:
         raise UsageError(str(exc), "see `hotelbot db history` for valid revisions") from None
     if lower is None or upper is None:  # pragma: no cover - alembic raises first
         raise UsageError(f"unknown revision in {start}:{end}")

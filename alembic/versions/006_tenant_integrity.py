@@ -26,13 +26,13 @@ depends_on = None
 
 E164 = r"'^\+[1-9][0-9]{6,14}$'"
 CONDITIONS_SHAPE = (
-    "jsonb_typeof(conditions) = 'object' AND CASE trigger_type"
+    "jsonb_typeof(conditions) = 'object' AND COALESCE(CASE trigger_type"
     " WHEN 'time_based' THEN jsonb_typeof(conditions -> 'hours_after_checkin') = 'number'"
     " OR jsonb_typeof(conditions -> 'hours_before_checkout') = 'number'"
     " OR jsonb_typeof(conditions -> 'hours_after_checkout') = 'number'"
     " WHEN 'condition_based' THEN conditions <> '{}'::jsonb"
     " WHEN 'event_based' THEN jsonb_typeof(conditions -> 'event') = 'string'"
-    " AND conditions ->> 'event' <> '' ELSE false END"
+    " AND conditions ->> 'event' <> '' ELSE false END, false)"
 )
 TIMESTAMPED = ("hotels", "guests", "triggers")
 

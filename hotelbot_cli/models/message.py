@@ -84,7 +84,7 @@ class Conversation(UUIDPrimaryKey, CreatedAt, Base):
 
     @validates("guest")
     def _same_hotel(self, key: str, guest: Guest) -> Guest:
-        return same_hotel(self, key, guest)  # type: ignore[no-any-return]
+        return same_hotel(self, key, guest)
 
 
 class Message(UUIDPrimaryKey, CreatedAt, Base):
@@ -135,7 +135,7 @@ class Message(UUIDPrimaryKey, CreatedAt, Base):
 
     @validates("conversation")
     def _same_hotel(self, key: str, conversation: Conversation) -> Conversation:
-        return same_hotel(self, key, conversation)  # type: ignore[no-any-return]
+        return same_hotel(self, key, conversation)
 
     @validates("sentiment_score")
     def _check_score(self, _key: str, value: Decimal | None) -> Decimal | None:

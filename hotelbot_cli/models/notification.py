@@ -100,7 +100,7 @@ class StaffNotification(UUIDPrimaryKey, CreatedAt, Base):
 
     @validates("guest", "message")
     def _same_hotel(self, key: str, target: Guest | Message | None) -> Guest | Message | None:
-        return same_hotel(self, key, target)  # type: ignore[no-any-return]
+        return same_hotel(self, key, target)
 
     @validates("title")
     def _check_title(self, _key: str, value: str) -> str:

@@ -73,12 +73,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-#: The same rule in SQL, for the CHECK constraint (kept beside its Python twin).
+#: The same rule in SQL, for the CHECK constraint (kept beside its Python twin). COALESCE:
+#: a missing key makes the comparison NULL, and a NULL CHECK would pass.
 TRIGGER_CONDITIONS_SQL = (
-    "jsonb_typeof(conditions) = 'object' AND CASE trigger_type"
+    "jsonb_typeof(conditions) = 'object' AND COALESCE(CASE trigger_type"
     " WHEN 'time_based' THEN "
     + " OR ".join(f"jsonb_typeof(conditions -> '{key}') = 'number'" for key in TIME_KEYS)
     + " WHEN 'condition_based' THEN conditions <> '{}'::jsonb"
     " WHEN 'event_based' THEN jsonb_typeof(conditions -> 'event') = 'string'"
-    " AND conditions ->> 'event' <> '' ELSE false END"
+    " AND conditions ->> 'event' <> '' ELSE false END, false)"
 )

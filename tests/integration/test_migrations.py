@@ -1,0 +1,238 @@
+"""Migrations: reversible to the last object, no drift, locked, atomic, read-only `current`."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+
+from hotelbot_cli import migrations
+from hotelbot_cli.errors import DatabaseError, LockTimeout, NotAtHead, UsageError
+
+#: Everything of ours a migration can create, as comparable text.
+CATALOG_QUERIES = {
+    "tables": """
+        SELECT c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'i')
+        ORDER BY 1""",
+    "columns": """
+        SELECT table_name, column_name, data_type, udt_name, character_maximum_length,
+               numeric_precision, numeric_scale, is_nullable, column_default
+        FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2""",
+    "constraints": """
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+        FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2""",
+    "indexes": """
+        SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1""",
+    "types": """
+        SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)::text
+        FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+        WHERE t.typnamespace = 'public'::regnamespace GROUP BY 1 ORDER BY 1""",
+    "functions": """
+        SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p
+        WHERE p.pronamespace = 'public'::regnamespace ORDER BY 1""",
+    "triggers": """
+        SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1""",
+    "policies": """
+        SELECT tablename, policyname, cmd, roles::text, qual, with_check
+        FROM pg_policies WHERE schemaname = 'public' ORDER BY 1, 2""",
+    "grants": """
+        SELECT c.relname, c.relacl::text FROM pg_class c
+        WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1""",
+}
+
+
+def catalog(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    with engine.connect() as conn:
+        return {
+            name: [tuple(row) for row in conn.execute(text(query))]
+            for name, query in CATALOG_QUERIES.items()
+        }
+
+
+@pytest.fixture
+def empty_engine(empty_db_url: URL) -> Iterator[Engine]:
+    engine = create_engine(empty_db_url, poolclass=NullPool)
+    yield engine
+    engine.dispose()
+
+
+def test_head_base_head_leaves_an_identical_catalog(empty_engine: Engine) -> None:
+    migrations.upgrade(empty_engine)
+    at_head = catalog(empty_engine)
+    assert at_head["tables"] and at_head["types"] and at_head["triggers"]
+    migrations.downgrade(empty_engine, "base")
+    migrations.upgrade(empty_engine)
+    assert catalog(empty_engine) == at_head
+
+
+def test_downgrade_base_leaves_nothing_of_ours(empty_engine: Engine) -> None:
+    before = catalog(empty_engine)
+    migrations.upgrade(empty_engine)
+    migrations.downgrade(empty_engine, "base")
+    assert catalog(empty_engine) == before
+    assert migrations.current(empty_engine) == ()
+
+
+def test_every_revision_steps_down_and_up(empty_engine: Engine) -> None:
+    revisions = [r.revision for r in reversed(migrations.history())]
+    snapshots = {}
+    for revision in revisions:
+        migrations.upgrade(empty_engine, revision)
+        snapshots[revision] = catalog(empty_engine)
+    for revision in reversed(revisions[:-1]):
+        migrations.downgrade(empty_engine, revision)
+        assert catalog(empty_engine) == snapshots[revision], f"downgrade to {revision} differs"
+
+
+def test_models_match_migrations(engine: Engine) -> None:
+    report = migrations.check(engine)
+    assert report.ok, report.differences
+    assert report.heads == migrations.heads()
+    with engine.connect() as conn:
+        assert migrations.compare(conn) == []
+
+
+def test_drift_is_reported_readably(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE guests ADD COLUMN nickname text"))
+        conn.execute(text("DROP INDEX ix_messages_hotel_id_created_at"))
+        conn.execute(text("ALTER TABLE hotels ALTER COLUMN name TYPE varchar(100)"))
+    with engine.connect() as conn:
+        diffs = migrations.compare(conn)
+    assert "remove column guests.nickname" in diffs
+    assert any(d.startswith("add index ix_messages_hotel_id_created_at on messages") for d in diffs)
+    assert any("modify type hotels.name" in d for d in diffs)
+    assert all("<" not in d and "object at" not in d for d in diffs)
+
+
+def test_current_writes_nothing(empty_engine: Engine) -> None:
+    assert migrations.current(empty_engine) == ()
+    with empty_engine.connect() as conn:
+        assert conn.scalar(text("SELECT to_regclass('public.alembic_version')")) is None
+    with pytest.raises(NotAtHead, match="hotelbot db upgrade"):
+        migrations.require_head(empty_engine)
+
+
+def test_two_concurrent_upgrades_migrate_once(empty_db_url: URL) -> None:
+    engines = [create_engine(empty_db_url, poolclass=NullPool) for _ in range(2)]
+    results: list[migrations.MigrationResult] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run(engine: Engine) -> None:
+        barrier.wait()
+        try:
+            results.append(migrations.upgrade(engine, "head", lock_timeout=30))
+        except BaseException as exc:  # pragma: no cover - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for engine in engines:
+        engine.dispose()
+    assert not errors
+    assert sorted(len(r.steps) for r in results) == [0, len(migrations.history())]
+    assert all(r.after == migrations.heads() for r in results)
+
+
+def test_lock_timeout_when_another_migration_holds_the_lock(empty_engine: Engine) -> None:
+    with empty_engine.connect() as holder:
+        holder.execute(text(f"SELECT pg_advisory_lock({migrations.MIGRATION_LOCK_KEY})"))
+        with pytest.raises(LockTimeout, match="another migration holds the lock"):
+            migrations.upgrade(empty_engine, "head", lock_timeout=0.3)
+        holder.execute(text(f"SELECT pg_advisory_unlock({migrations.MIGRATION_LOCK_KEY})"))
+    assert migrations.current(empty_engine) == ()
+
+
+def test_failing_migration_leaves_the_previous_revision(empty_engine: Engine) -> None:
+    migrations.upgrade(empty_engine, "005")
+    with empty_engine.begin() as conn:
+        # 006 adds an E.164 CHECK: a bad number already stored makes it fail half-way.
+        conn.execute(text("INSERT INTO hotels (name, whatsapp_number) VALUES ('H', 'not-e164')"))
+    before = catalog(empty_engine)
+    with pytest.raises(DatabaseError, match="upgrade failed") as caught:
+        migrations.upgrade(empty_engine)
+    assert "still at 005" in str(caught.value)
+    assert migrations.current(empty_engine) == ("005",)
+    assert catalog(empty_engine) == before
+
+
+@pytest.mark.parametrize("revision", ["999", "nonsense", "abc:def"])
+def test_unknown_revisions_are_usage_errors(empty_engine: Engine, revision: str) -> None:
+    with pytest.raises(UsageError):
+        migrations.upgrade(empty_engine, revision)
+
+
+def test_stamp_records_without_running(empty_engine: Engine) -> None:
+    migrations.stamp(empty_engine, "003")
+    assert migrations.current(empty_engine) == ("003",)
+    with empty_engine.connect() as conn:
+        assert conn.scalar(text("SELECT to_regclass('public.hotels')")) is None
+
+
+def test_offline_sql_both_directions() -> None:
+    up = migrations.offline_sql("base:head")
+    assert "CREATE TABLE hotels" in up and "CREATE TYPE trigger_type" in up
+    down = migrations.offline_sql("006:005")
+    assert "DROP FUNCTION hotelbot_touch_updated_at()" in down
+    assert "CREATE TABLE" in migrations.offline_sql("002:003")
+    for bad in ["head", "zzz:head", "005:zzz"]:
+        with pytest.raises(UsageError):
+            migrations.offline_sql(bad)
+
+
+def test_history_and_heads() -> None:
+    history = migrations.history()
+    assert [r.revision for r in history][-6:] == ["006", "005", "004", "003", "002", "001"]
+    assert history[-1].down_revision is None and history[-1].message.startswith("Create hotels")
+    assert [r.revision for r in history if r.is_head] == list(migrations.heads())
+
+
+@pytest.fixture
+def scratch_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the migration scripts, so revision tests never write into the package."""
+    copy = tmp_path / "alembic"
+    shutil.copytree(migrations.script_location(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrations, "script_location", lambda: copy)
+    return copy
+
+
+def test_revision_creates_the_next_numbered_file(scratch_scripts: Path) -> None:
+    expected = migrations.next_revision_id()
+    path = migrations.revision(None, "add room numbers")
+    assert path.parent == scratch_scripts / "versions"
+    assert path.name == f"{expected}_add_room_numbers.py"
+    assert f"down_revision: str | Sequence[str] | None = '{int(expected) - 1:03d}'" in (
+        path.read_text()
+    )
+    with pytest.raises(UsageError):
+        migrations.revision(None, "  ")
+
+
+def test_autogenerate_sees_model_changes_only(scratch_scripts: Path, engine: Engine) -> None:
+    path = migrations.revision(engine, "nothing changed", autogenerate=True)
+    upgrade_body = path.read_text().split("def upgrade")[1].split("def downgrade")[0]
+    assert "pass" in upgrade_body and "op." not in upgrade_body
+
+
+def test_check_reports_more_than_one_head(scratch_scripts: Path, engine: Engine) -> None:
+    head = migrations.heads()[0]
+    branch = scratch_scripts / "versions" / "900_branch.py"
+    branch.write_text(
+        f'"""A second head."""\nrevision = "900"\ndown_revision = "{int(head) - 1:03d}"\n'
+        "branch_labels = None\ndepends_on = None\n\n"
+        "def upgrade() -> None:\n    pass\n\ndef downgrade() -> None:\n    pass\n"
+    )
+    report = migrations.check(engine)
+    assert not report.ok and len(report.heads) == 2
