@@ -29,6 +29,12 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "HOTELBOT_CONNECT_TIMEOUT": ("5", "seconds to wait when opening a connection"),
     "HOTELBOT_LOCK_TIMEOUT": ("60", "seconds to wait for the migration lock"),
     "DEBUG": ("false", "`true` echoes every SQL statement (SQLAlchemy echo)"),
+    "HOTELBOT_ENV": ("production", "`development` logs every SQL statement (JSON lines)"),
+    "HOTELBOT_LOG_SQL": ("false", "`true` logs every SQL statement, as `--log-sql`"),
+    "HOTELBOT_SLOW_QUERY_MS": ("100", "statements slower than this are logged at WARNING"),
+    "HOTELBOT_SERVICE_NAME": ("whatsapp-hotel-bot", "`service` field of database log lines"),
+    "HOTELBOT_LOG_FORMAT": ("auto", "database log format: `auto`, `json` or `text`"),
+    "HOTELBOT_LOG_FILE": ("(stderr)", "append database log lines to this file"),
 }
 
 _SCHEMES = {

@@ -27,7 +27,9 @@ app.add_typer(server.app, name="server")
 
 #: click's ClickException, whether Typer vendors click or depends on it
 #: (typer.BadParameter derives from it either way).
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
 
 
 def _version(value: bool) -> None:
@@ -37,7 +39,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def root(
+def root(  # noqa: PLR0917 - one parameter per global option
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of errors (also HOTELBOT_DEBUG=1).")
     ] = False,
@@ -45,11 +47,47 @@ def root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
+    log_sql: Annotated[
+        bool,
+        typer.Option(
+            "--log-sql", help="Log every SQL statement at DEBUG (also HOTELBOT_ENV=development)."
+        ),
+    ] = False,
+    log_file: Annotated[
+        str | None,
+        typer.Option(
+            "--log-file",
+            metavar="PATH",
+            help="Append database logs (JSON lines) to PATH instead of stderr.",
+            envvar="HOTELBOT_LOG_FILE",
+        ),
+    ] = None,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            metavar="[auto|json|text]",
+            help="Database log format: text on a terminal, JSON otherwise (auto).",
+            envvar="HOTELBOT_LOG_FORMAT",
+        ),
+    ] = "auto",
+    correlation_id: Annotated[
+        str | None,
+        typer.Option(
+            "--correlation-id",
+            metavar="ID",
+            help="Correlation id stamped on every log line of this run (default: a new one).",
+        ),
+    ] = None,
 ) -> None:
     """Database tooling for the multi-tenant hotel-guest WhatsApp bot.
 
     DATABASE_URL selects the server; unset, an embedded PostgreSQL is started and reused.
     """
+    from hotelbot_cli.observability import set_correlation_id, sql_log
+
+    sql_log.configure(log_sql=log_sql or None, log_file=log_file, log_format=log_format)
+    set_correlation_id(correlation_id)
 
 
 def _debug_requested(argv: list[str]) -> bool:
@@ -79,7 +117,7 @@ def run(argv: list[str] | None = None) -> int:
         out.error("aborted")
         return 130
     except _ClickException as exc:
-        message = exc.format_message()
+        message = exc.format_message()  # type: ignore[attr-defined]
         if message:  # empty when a group was called without a command and showed its help
             words = [a for a in argv if not a.startswith("-")][:2]
             out.error(message, "see " + " ".join(["hotelbot", *words, "--help"]))
