@@ -150,3 +150,7 @@ def stamp(revision: RevisionArg) -> None:
     from hotelbot_cli import migrations
 
     _report(migrations.stamp(engine(), revision, lock_timeout()), "stamp")
+
+from hotelbot_cli.cli import db_stats  # noqa: E402 - registered after the group is built
+
+app.command("stats")(db_stats.stats)
