@@ -121,6 +121,7 @@ def classify(sql: str) -> tuple[str, str | None]:
     if word == "WITH":
         main = _WITH_MAIN_RE.search(text)
         word = main.group(1).upper() if main else "SELECT"
+        text = text[main.start(1) :] if main else text
     operation = "DDL" if word in _DDL else (word or "OTHER")
     pattern = _TABLE_RES.get(operation)
     table = None
