@@ -1,0 +1,277 @@
+"""Deterministic rows for the small tables, computed from (seed, table, row number) only.
+
+Every value comes from a keyed BLAKE2b hash of its coordinates, never from a
+stateful RNG, so any row can be made alone, in any order, on any machine, and
+the same options give byte-identical data. Messages are made by the server
+(see ``server_side``) from per-hotel hash seeds computed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from hotelbot_cli.seed import content as c
+from hotelbot_cli.seed.options import SeedOptions
+
+DAY = 86_400
+
+
+def h64(*parts: object) -> int:
+    """An unsigned 64-bit hash of the parts (stable across machines and Python versions)."""
+    key = "\x1f".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+
+
+def signed(value: int) -> int:
+    """An unsigned 64-bit value as a PostgreSQL bigint."""
+    return value - 2**64 if value >= 2**63 else value
+
+
+def det_uuid(ts: dt.datetime, *parts: object) -> uuid.UUID:
+    """A UUIDv7-shaped id: the timestamp's milliseconds, then 74 bits of hash of ``parts``."""
+    ms = int(ts.timestamp()) * 1000
+    digest = hashlib.blake2b(
+        "\x1f".join(str(p) for p in parts).encode(), digest_size=10
+    ).hexdigest()
+    return uuid.UUID(f"{ms:012x}7{digest[:3]}8{digest[3:18]}")
+
+
+def pick(options: Sequence[str], value: int) -> str:
+    return options[value % len(options)]
+
+
+def weighted(weights: dict[str, int], value: int) -> str:
+    point = value % sum(weights.values())
+    for key, weight in weights.items():
+        point -= weight
+        if point < 0:
+            return key
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass
+class HotelPlan:
+    """A hotel row and what its guests and messages are generated from."""
+
+    index: int
+    id: uuid.UUID
+    row: tuple[object, ...]
+    staff_lang: int
+    countries: dict[str, int]
+    created_at: dt.datetime
+    hseed: int
+    triggers: list[tuple[object, ...]] = field(default_factory=list)
+    alert: tuple[object, ...] | None = None
+
+
+def hotel(opts: SeedOptions, index: int, taken: set[str]) -> HotelPlan:
+    """Hotel number ``index``: name, number, Green API instance, settings, triggers, alert."""
+    seed, ref = opts.seed, opts.reference
+    name, city, tz, prefix, lang, countries = c.HOTELS[index % len(c.HOTELS)]
+    generation = index // len(c.HOTELS)
+    suffixes = c.HOTEL_SUFFIXES_RU if lang == "ru" else c.HOTEL_SUFFIXES
+    full = name + suffixes[generation % len(suffixes)]
+    if generation >= len(suffixes):
+        full += f" {generation // len(suffixes) + 1}"
+    digits = 8 if prefix == "+4420" else 7  # national numbers of 10-11 digits
+    sub = (h64(seed, "whatsapp") + index * 7919) % 10**digits
+    number = f"{prefix}{sub:0{digits}d}"
+    while number in taken:  # another run's hotel (--append): move on deterministically
+        sub = (sub + 1) % 10**digits
+        number = f"{prefix}{sub:0{digits}d}"
+    taken.add(number)
+    hv = h64(seed, "hotel", index)
+    created = ref - dt.timedelta(seconds=400 * DAY + hv % (1000 * DAY))
+    updated = created + dt.timedelta(seconds=(hv >> 20) % (300 * DAY))
+    languages = [lang, *(x for x in ("en", "ru") if x != lang)]
+    settings = {
+        "languages": languages,
+        "default_language": lang,
+        "check_in_time": pick(("14:00", "15:00", "13:00"), hv >> 8),
+        "check_out_time": pick(("12:00", "11:00"), hv >> 12),
+        "timezone": tz,
+        "city": city,
+        "rooms": 40 + (hv >> 16) % 260,
+        "sentiment_alerts": True,
+    }
+    hid = det_uuid(created, seed, "hotels", index)
+    row = (
+        hid,
+        full,
+        number,
+        f"1101{(hv >> 24) % 1_000_000:06d}",
+        "fake-" + hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=22).hexdigest(),
+        json.dumps(settings, ensure_ascii=False),
+        (hv >> 40) % 20 != 0,
+        created,
+        updated,
+    )
+    plan = HotelPlan(
+        index=index,
+        id=hid,
+        row=row,
+        staff_lang=c.LANGUAGES.index(lang),
+        countries=countries,
+        created_at=created,
+        hseed=signed(h64(seed, "hotel-messages", index)),
+    )
+    templates = c.TRIGGERS[lang]
+    for t in range(opts.triggers_per_hotel):
+        tname, kind, conditions, template = templates[t % len(templates)]
+        if t >= len(templates):
+            tname += f" ({t // len(templates) + 1})"
+        tv = h64(seed, "triggers", index, t)
+        tcreated = created + dt.timedelta(seconds=tv % (30 * DAY))
+        plan.triggers.append(
+            (
+                det_uuid(tcreated, seed, "triggers", index, t),
+                hid,
+                tname,
+                kind,
+                json.dumps(conditions, ensure_ascii=False),
+                template,
+                (tv >> 32) % 10 != 0,
+                1 + t % 10,
+                tcreated,
+                tcreated + dt.timedelta(seconds=(tv >> 40) % (60 * DAY)),
+            )
+        )
+    alert_at = ref - dt.timedelta(seconds=3600 + hv % (20 * DAY))
+    plan.alert = (
+        det_uuid(alert_at, seed, "alerts", index),
+        hid,
+        None,
+        None,
+        "system_alert",
+        c.NOTIFICATION_TITLES[lang][2],
+        pick(c.SYSTEM_ALERTS, hv >> 44),
+        "acknowledged",
+        alert_at + dt.timedelta(seconds=3),
+        alert_at + dt.timedelta(minutes=12 + (hv >> 50) % 100),
+        alert_at,
+    )
+    return plan
+
+
+@dataclass
+class GuestRows:
+    """One guest row and the rows/parameters of that guest's conversations."""
+
+    row: tuple[object, ...]
+    conversations: list[tuple[object, ...]]
+    #: per conversation: (conv id, hotel id, guest id, t0, t1, lang, first name, hseed, number,
+    #: staff language) — the server generates the messages from these.
+    params: list[tuple[object, ...]]
+
+
+def phone(country: str, value: int, j: int) -> str:
+    """A valid E.164 mobile number of ``country``; distinct for distinct ``j`` < 10**6."""
+    _lang, prefix, starts, length = c.COUNTRIES[country]
+    start = pick(starts, value)
+    digits = length - len(start)
+    sub = (value % 10**digits + j * 7919) % 10**digits
+    return f"{prefix}{start}{sub:0{digits}d}"
+
+
+def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
+    """Guest ``j`` of a hotel, from a country typical of that hotel, and their conversations."""
+    seed, ref = opts.seed, opts.reference
+    gv = h64(seed, "guests", plan.index, j)
+    country = weighted(plan.countries, gv)
+    lang = c.COUNTRIES[country][0]
+    female = (gv >> 16) & 1
+    first = pick(c.FIRST_NAMES[lang][female], gv >> 17)
+    last = pick(c.LAST_NAMES[lang], gv >> 25)
+    if lang == "ru" and female and last.endswith(("ов", "ев", "ёв", "ин")):
+        last += "а"
+    number = phone(country, h64(seed, "phone", plan.index, country), j)
+    conv_count = opts.conversations_per_guest
+    m = opts.messages_per_conversation
+    ends = sorted(
+        (
+            ref
+            - dt.timedelta(
+                seconds=3600
+                + ((h64(seed, "conv", plan.index, j, k) % 10**6) ** 2 * 90 * DAY) // 10**12
+            )
+            for k in range(conv_count)
+        ),
+    )
+    conversations: list[tuple[object, ...]] = []
+    params: list[tuple[object, ...]] = []
+    hid = plan.id
+    first_start = ref
+    gid_time = None
+    for k, end in enumerate(ends):
+        span = m * (30 + h64(seed, "span", plan.index, j, k) % 600)
+        start = end - dt.timedelta(seconds=span)
+        first_start = min(first_start, start)
+        gid_time = gid_time or start
+        cid = det_uuid(start, seed, "conversations", plan.index, j, k)
+        status = "active" if ref - end < dt.timedelta(days=2) else "closed"
+        conversations.append((cid, hid, None, status, end, start))
+        params.append(
+            (
+                cid,
+                hid,
+                None,
+                start,
+                end,
+                c.LANGUAGES.index(lang),
+                first,
+                plan.hseed,
+                j * conv_count + k,
+                plan.staff_lang,
+            )
+        )
+    created = first_start - dt.timedelta(seconds=gv >> 40 & 0xFFFFF)
+    gid = det_uuid(created, seed, "guests", plan.index, j)
+    conversations = [(x[0], x[1], gid, *x[3:]) for x in conversations]
+    params = [(x[0], x[1], gid, *x[3:]) for x in params]
+    preferences = {
+        "language": lang,
+        "country": country,
+        "room_type": pick(c.ROOM_TYPES, gv >> 30),
+        "diet": pick(c.DIETS, gv >> 34),
+        "newsletter": bool((gv >> 38) & 1),
+    }
+    row = (
+        gid,
+        hid,
+        number,
+        f"{first} {last}",
+        json.dumps(preferences, ensure_ascii=False),
+        ends[-1],
+        created,
+        ends[-1],
+    )
+    return GuestRows(row=row, conversations=conversations, params=params)
+
+
+def phrase_tables() -> tuple[list[str], list[int], list[int]]:
+    """Phrases flattened for the server: (phrases, start per (language, category), count)."""
+    phrases: list[str] = []
+    starts: list[int] = []
+    counts: list[int] = []
+    for lang in c.LANGUAGES:
+        for category in c.CATEGORIES:
+            items = c.SYSTEM_PHRASES if category == "system" else c.PHRASES[lang][category]
+            starts.append(len(phrases) + 1)
+            counts.append(len(items))
+            phrases.extend(items)
+    return phrases, starts, counts
+
+
+def titles() -> list[str]:
+    """Notification titles per staff language: [negative, urgent] for each language in order."""
+    return [t for lang in c.LANGUAGES for t in c.NOTIFICATION_TITLES[lang][:2]]
+
+
+def hotels_iter(opts: SeedOptions, first_index: int, taken: set[str]) -> Iterator[HotelPlan]:
+    for index in range(first_index, first_index + opts.hotels):
+        yield hotel(opts, index, taken)

@@ -1,0 +1,201 @@
+"""Bulk loading inside one transaction: RLS FORCE off/on, indexes and keys dropped/rebuilt, COPY.
+
+Everything here runs on the single seeding transaction, so an interrupted run
+leaves the schema and the data exactly as they were. Index and constraint
+definitions come from the catalog (pg_get_indexdef / pg_get_constraintdef), so
+the loader follows the schema as it grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import Cursor, sql
+
+from hotelbot_cli.errors import DatabaseError
+
+
+def our_tables() -> list[str]:
+    """Our tables in dependency order, from the models' metadata."""
+    from hotelbot_cli.models import Base
+
+    return [t.name for t in Base.metadata.sorted_tables]
+
+
+@dataclass
+class SchemaSnapshot:
+    """Indexes and index-backed/foreign-key constraints to drop before a load and rebuild after."""
+
+    foreign_keys: list[tuple[str, str, str]] = field(default_factory=list)
+    keys: list[tuple[str, str, str]] = field(default_factory=list)
+    indexes: list[tuple[str, str]] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.foreign_keys) + len(self.keys) + len(self.indexes)
+
+
+def snapshot(cur: Cursor[Any], tables: Sequence[str]) -> SchemaSnapshot:
+    """Read the definitions of every index, key and foreign key touching ``tables``."""
+    snap = SchemaSnapshot()
+    cur.execute(
+        """
+        WITH t AS (SELECT to_regclass(n)::oid AS oid FROM unnest(%s::text[]) AS n)
+        SELECT con.contype, con.conrelid::regclass::text, quote_ident(con.conname),
+               pg_get_constraintdef(con.oid), obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint con
+        WHERE (con.conrelid IN (SELECT oid FROM t) AND con.contype IN ('p', 'u', 'x', 'f'))
+           OR (con.contype = 'f' AND con.confrelid IN (SELECT oid FROM t))
+        ORDER BY con.contype, con.conrelid::regclass::text, con.conname
+        """,
+        (list(tables),),
+    )
+    for contype, table, name, definition, comment in cur.fetchall():
+        target = snap.foreign_keys if contype == "f" else snap.keys
+        target.append((table, name, definition))
+        if comment is not None:
+            snap.comments.append(f"COMMENT ON CONSTRAINT {name} ON {table} IS {sql.quote(comment)}")
+    cur.execute(
+        """
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid),
+               obj_description(i.indexrelid, 'pg_class')
+        FROM pg_index i
+        WHERE i.indrelid IN (SELECT to_regclass(n)::oid FROM unnest(%s::text[]) AS n)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c
+                          WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))
+        ORDER BY 1
+        """,
+        (list(tables),),
+    )
+    for name, definition, comment in cur.fetchall():
+        snap.indexes.append((name, definition))
+        if comment is not None:
+            snap.comments.append(f"COMMENT ON INDEX {name} IS {sql.quote(comment)}")
+    return snap
+
+
+def drop(cur: Cursor[Any], snap: SchemaSnapshot) -> None:
+    """Drop foreign keys, then keys, then plain indexes (the reverse of their dependencies)."""
+    for table, name, _ in snap.foreign_keys + snap.keys:
+        cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    for name, _ in snap.indexes:
+        cur.execute(f"DROP INDEX {name}")
+
+
+def restore(cur: Cursor[Any], snap: SchemaSnapshot, step: Any = None) -> None:
+    """Rebuild what ``drop`` removed: indexes, keys, then foreign keys (validated in one pass)."""
+    statements = [definition for _, definition in snap.indexes]
+    statements += [f"ALTER TABLE {t} ADD CONSTRAINT {n} {d}" for t, n, d in snap.keys]
+    statements += [f"ALTER TABLE {t} ADD CONSTRAINT {n} {d}" for t, n, d in snap.foreign_keys]
+    for done, statement in enumerate(statements, 1):
+        cur.execute(statement)
+        if step:
+            step(done, len(statements))
+    for statement in snap.comments:
+        cur.execute(statement)
+
+
+def relax_rls(cur: Cursor[Any], tables: Sequence[str]) -> list[str]:
+    """Turn FORCE ROW LEVEL SECURITY off where it is on; return those tables to restore.
+
+    COPY is refused to a role subject to RLS, and FORCE subjects the owner; with FORCE
+    off the owner bypasses RLS for this transaction only (DDL is transactional).
+    """
+    cur.execute(
+        """
+        SELECT c.oid::regclass::text, c.relforcerowsecurity,
+               pg_has_role(c.relowner, 'USAGE') OR r.rolsuper OR r.rolbypassrls
+        FROM unnest(%s::text[]) AS n
+        JOIN pg_class c ON c.oid = to_regclass(n)
+        JOIN pg_roles r ON r.rolname = current_user
+        """,
+        (list(tables),),
+    )
+    forced = []
+    for table, force, owner in cur.fetchall():
+        if not owner:
+            raise DatabaseError(
+                f"the role {_user(cur)} does not own {table}",
+                "seed as the owner of the tables (the role that ran the migrations)",
+            )
+        if force:
+            forced.append(table)
+            cur.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    return forced
+
+
+def force_rls(cur: Cursor[Any], tables: Iterable[str]) -> None:
+    for table in tables:
+        cur.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+
+
+def _user(cur: Cursor[Any]) -> str:
+    cur.execute("SELECT current_user")
+    row = cur.fetchone()
+    return str(row[0]) if row else "?"
+
+
+COLUMNS = {
+    "hotels": (
+        "id",
+        "name",
+        "whatsapp_number",
+        "green_api_instance_id",
+        "green_api_token",
+        "settings",
+        "is_active",
+        "created_at",
+        "updated_at",
+    ),
+    "triggers": (
+        "id",
+        "hotel_id",
+        "name",
+        "trigger_type",
+        "conditions",
+        "message_template",
+        "is_active",
+        "priority",
+        "created_at",
+        "updated_at",
+    ),
+    "guests": (
+        "id",
+        "hotel_id",
+        "phone",
+        "name",
+        "preferences",
+        "last_interaction",
+        "created_at",
+        "updated_at",
+    ),
+    "conversations": ("id", "hotel_id", "guest_id", "status", "last_message_at", "created_at"),
+    "staff_notifications": (
+        "id",
+        "hotel_id",
+        "guest_id",
+        "message_id",
+        "notification_type",
+        "title",
+        "content",
+        "status",
+        "sent_at",
+        "acknowledged_at",
+        "created_at",
+    ),
+}
+
+
+def copy_rows(cur: Cursor[Any], table: str, rows: Iterable[Sequence[Any]]) -> int:
+    """COPY ``rows`` into ``table`` (text format); returns the number of rows written."""
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS[table])
+    query = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), columns)
+    count = 0
+    with cur.copy(query) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
