@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -23,6 +24,8 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(server.app, name="server")
+app.command("bench")(__import__("hotelbot_cli.cli.bench", fromlist=["bench"]).bench)
+app.command("seed")(importlib.import_module("hotelbot_cli.cli.seed").seed_command)
 
 
 #: click's ClickException, whether Typer vendors click or depends on it
