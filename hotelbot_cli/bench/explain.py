@@ -1,0 +1,128 @@
+"""Index check: EXPLAIN every statement of every operation as the bot runs it.
+
+An operation passes when each index it is meant to use appears in its plans and
+no plan scans a large table sequentially. Plans are taken inside a transaction
+that is rolled back, under the same role and tenant as the workload.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hotelbot_cli.bench.workload import APP_ROLE, Context, Operation, Target, prefix
+
+#: Tables that grow with the number of guests: a sequential scan of these is a bug.
+LARGE_TABLES = ("guests", "conversations", "messages")
+
+
+@dataclass(frozen=True)
+class IndexCheck:
+    """What the plans of one operation use."""
+
+    operation: str
+    intended: tuple[str, ...]
+    used: tuple[str, ...]
+    seq_scans: tuple[str, ...]
+    missing: tuple[str, ...]
+    ok: bool
+    note: str = ""
+
+
+def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan tree."""
+    yield node
+    for child in node.get("Plans", ()):
+        yield from walk(child)
+
+
+def plan_usage(plan: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(indexes used, relations scanned sequentially) in one plan."""
+    used: set[str] = set()
+    seq: set[str] = set()
+    root = plan.get("Plan", plan)
+    for node in walk(root):
+        if "Index Name" in node:
+            used.add(node["Index Name"])
+        used.update(node.get("Conflict Arbiter Indexes", ()))
+        if node.get("Node Type") == "Seq Scan" and "Relation Name" in node:
+            seq.add(node["Relation Name"])
+    return used, seq
+
+
+def judge(op_name: str, intended: Sequence[str], used: set[str], seq: set[str]) -> IndexCheck:
+    """Pass when every intended index (any of its ``a|b`` alternatives) is used, no large seq scan.
+
+    A small table (hotels, triggers) read sequentially instead of through its index is
+    fine: the planner picks the scan because it is cheaper there.
+    """
+    missing = tuple(want for want in intended if not set(want.split("|")) & used)
+    bad_seq = tuple(sorted(t for t in seq if t in LARGE_TABLES))
+    small_seq = sorted(t for t in seq if t not in LARGE_TABLES)
+    note = ""
+    if bad_seq:
+        note = "sequential scan of " + ", ".join(bad_seq)
+    elif missing and small_seq:
+        note = "small table " + ", ".join(small_seq) + " read by a scan (cheaper than the index)"
+    elif missing:
+        note = "index not used: " + ", ".join(missing)
+    return IndexCheck(
+        operation=op_name,
+        intended=tuple(intended),
+        used=tuple(sorted(used)),
+        seq_scans=tuple(sorted(seq)),
+        missing=missing,
+        ok=not bad_seq and (not missing or bool(small_seq)),
+        note=note,
+    )
+
+
+def explain_operation(
+    conn: Any,
+    op: Operation,
+    target: Target,
+    ctx: Context,
+    *,
+    tenant: bool = True,
+    role: str | None = APP_ROLE,
+    seed: int = 0,
+) -> IndexCheck:
+    """EXPLAIN the statements of ``op``'s first batch on a psycopg autocommit connection."""
+    plan = op.plan(target, random.Random(seed), ctx, tenant)
+    batch = next(plan)
+    plan.close()
+    used: set[str] = set()
+    seq: set[str] = set()
+    try:
+        for stmt in prefix(op, target, tenant, role):
+            conn.execute(stmt.sql, stmt.params or None)
+        for stmt in batch.statements:
+            row = conn.execute("EXPLAIN (FORMAT JSON) " + stmt.sql, stmt.params or None).fetchone()
+            assert row is not None
+            doc = row[0]
+            u, s = plan_usage(doc[0] if isinstance(doc, list) else doc)
+            used |= u
+            seq |= s
+    finally:
+        conn.execute("ROLLBACK")
+    return judge(op.name, op.indexes, used, seq)
+
+
+def check_indexes(
+    conn: Any,
+    ops: Sequence[Operation],
+    target: Target,
+    ctx: Context,
+    *,
+    tenant: bool = True,
+    role: str | None = APP_ROLE,
+) -> list[IndexCheck]:
+    """The index check of every operation in ``ops``."""
+    # An operation run before the tenant is known (the WhatsApp-number lookup) hides its
+    # query in a SECURITY DEFINER function: check the query it runs, as the owner.
+    return [
+        explain_operation(conn, op, target, ctx, tenant=tenant and op.needs_tenant, role=role)
+        for op in ops
+    ]

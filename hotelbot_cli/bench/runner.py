@@ -1,0 +1,534 @@
+"""Runs the workload: sync threads or asyncio tasks through the project's pooled engine.
+
+Phases: index check (EXPLAIN) → pgbench reference → warm-up → measured mixed workload
+(with pool metrics and pg_stat_database deltas) → tenant-vs-owner isolation cost at
+concurrency 1. Each phase reports progress through an optional callback; nothing here
+prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotelbot_cli.bench import explain, reference, workload
+from hotelbot_cli.bench.report import (
+    BenchReport,
+    DbCounters,
+    IsolationRow,
+    OpStats,
+    PoolStats,
+)
+from hotelbot_cli.bench.stats import ratio, summarize
+from hotelbot_cli.errors import HotelbotError, UsageError
+
+
+class EmptyDatabase(HotelbotError):
+    """There is nothing to benchmark."""
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How to run the bench (see ``hotelbot bench --help``)."""
+
+    duration: float | None = 10.0
+    iterations: int | None = None
+    concurrency: int = 1
+    engine: str = "sync"  # sync | async
+    ops: tuple[str, ...] = ()
+    seed: int = 42
+    reference: bool = True
+    reference_seconds: float = 3.0
+    isolation: bool = True
+    isolation_iterations: int = 200
+    explain: bool = True
+    pre_ping: bool = False
+    pool_size: int | None = None  # default: the concurrency
+    max_overflow: int | None = None  # default: the configured HOTELBOT_MAX_OVERFLOW
+    warmup: int = 6  # per operation per worker: psycopg prepares a statement on its 5th run
+    targets_per_hotel: int = 200
+
+    def validate(self) -> None:
+        if self.duration is None and self.iterations is None:
+            raise UsageError("give --duration or --iterations")
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError("--duration must be positive")
+        if self.iterations is not None and self.iterations < 1:
+            raise UsageError("--iterations must be at least 1")
+        if self.concurrency < 1:
+            raise UsageError("--concurrency must be at least 1")
+        if self.engine not in ("sync", "async"):
+            raise UsageError(f"--engine {self.engine!r} is not known", "use sync or async")
+        workload.select_operations(self.ops)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A live view of the run, for a progress line."""
+
+    phase: str
+    elapsed_s: float = 0.0
+    ops: int = 0
+    errors: int = 0
+    ops_per_s: float = 0.0
+    planned_s: float | None = None
+    planned_ops: int | None = None
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class _Tally:
+    """Samples of one worker (merged at the end; no locking on the hot path)."""
+
+    samples: dict[str, list[int]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    error_text: dict[str, str] = field(default_factory=dict)
+    done: int = 0
+    failed: int = 0
+
+    def ok(self, name: str, ns: int) -> None:
+        self.samples.setdefault(name, []).append(ns)
+        self.done += 1
+
+    def fail(self, name: str, exc: BaseException) -> None:
+        self.errors[name] = self.errors.get(name, 0) + 1
+        self.error_text.setdefault(name, f"{type(exc).__name__}: {str(exc).strip()[:200]}")
+        self.failed += 1
+
+
+@dataclass
+class _Plan:
+    ops: list[workload.Operation]
+    targets: list[workload.Target]
+    ctx: workload.Context
+    role: str | None
+    options: BenchOptions
+
+
+class _Stop:
+    """Shared stop condition: a deadline or a number of iterations."""
+
+    def __init__(self, options: BenchOptions) -> None:
+        self.deadline = time.perf_counter() + options.duration if options.duration else None
+        self.limit = options.iterations
+        self._counter = itertools.count()
+
+    def more(self) -> bool:
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            return False
+        return self.limit is None or next(self._counter) < self.limit
+
+
+# --- sync workers ------------------------------------------------------------------------------
+
+
+def _sync_worker(engine: Any, plan: _Plan, index: int, tally: _Tally, stop: _Stop | None) -> None:
+    rng = random.Random(plan.options.seed * 1000 + index)
+    picker = workload.TargetPicker(plan.targets, rng)
+    pick_op = workload.weighted_cycle(plan.ops, rng)
+    if stop is None:  # warm-up: every operation a few times
+        queue = [op for op in plan.ops for _ in range(plan.options.warmup)]
+    perf = time.perf_counter_ns
+    while True:
+        if stop is None:
+            if not queue:
+                return
+            op = queue.pop()
+        elif stop.more():
+            op = pick_op()
+        else:
+            return
+        target = picker.pick()
+        start = perf()
+        try:
+            raw = engine.raw_connection()
+            try:
+                workload.run_operation(
+                    raw.driver_connection, op, target, rng, plan.ctx, tenant=True, role=plan.role
+                )
+            finally:
+                raw.close()
+        except Exception as exc:
+            tally.fail(op.name, exc)
+            continue
+        tally.ok(op.name, perf() - start)
+
+
+def _run_threads(engine: Any, plan: _Plan, tallies: list[_Tally], stop: _Stop | None) -> None:
+    threads = [
+        threading.Thread(target=_sync_worker, args=(engine, plan, i, tallies[i], stop), daemon=True)
+        for i in range(len(tallies))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+# --- async workers -----------------------------------------------------------------------------
+
+
+async def _async_worker(
+    aengine: Any, plan: _Plan, index: int, tally: _Tally, stop: _Stop | None
+) -> None:
+    rng = random.Random(plan.options.seed * 1000 + index)
+    picker = workload.TargetPicker(plan.targets, rng)
+    pick_op = workload.weighted_cycle(plan.ops, rng)
+    queue = [op for op in plan.ops for _ in range(plan.options.warmup)] if stop is None else []
+    perf = time.perf_counter_ns
+    while True:
+        if stop is None:
+            if not queue:
+                return
+            op = queue.pop()
+        elif stop.more():
+            op = pick_op()
+        else:
+            return
+        target = picker.pick()
+        start = perf()
+        try:
+            async with aengine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                await workload.run_operation_async(
+                    raw, op, target, rng, plan.ctx, tenant=True, role=plan.role
+                )
+        except Exception as exc:
+            tally.fail(op.name, exc)
+            continue
+        tally.ok(op.name, perf() - start)
+        await asyncio.sleep(0)
+
+
+def _run_async(aengine: Any, plan: _Plan, tallies: list[_Tally], stop: _Stop | None) -> None:
+    async def main() -> None:
+        await asyncio.gather(
+            *(_async_worker(aengine, plan, i, tallies[i], stop) for i in range(len(tallies)))
+        )
+
+    asyncio.run(main())
+
+
+# --- database helpers ----------------------------------------------------------------------------
+
+_COUNTERS_SQL = (
+    "SELECT xact_commit, xact_rollback, blks_read, blks_hit, tup_returned, tup_fetched,"
+    " tup_inserted, tup_updated, tup_deleted, deadlocks"
+    " FROM pg_stat_database WHERE datname = current_database()"
+)
+
+
+def _counters(conn: Any) -> tuple[int, ...]:
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    row = conn.execute(_COUNTERS_SQL).fetchone()
+    return tuple(int(v or 0) for v in row) if row else (0,) * 10
+
+
+def _settled_counters(conn: Any, previous: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Counters once closed backends have flushed theirs (they do so as they exit)."""
+    last = _counters(conn)
+    for _ in range(20):
+        time.sleep(0.05)
+        now = _counters(conn)
+        if now == last and now != previous:
+            return now
+        last = now
+    return last
+
+
+def _dataset(conn: Any) -> dict[str, int]:
+    counts = {}
+    for table in ("hotels", "guests", "conversations", "messages", "triggers"):
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        counts[table] = int(row[0]) if row else 0
+    return counts
+
+
+def _bypasses_rls(conn: Any) -> bool:
+    row = conn.execute(
+        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _app_role(conn: Any) -> str | None:
+    row = conn.execute(
+        "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s",
+        (workload.APP_ROLE,),
+    ).fetchone()
+    return workload.APP_ROLE if row and row[0] else None
+
+
+# --- phases --------------------------------------------------------------------------------------
+
+
+def _isolation(
+    conn: Any, plan: _Plan, iterations: int, progress: ProgressFn | None
+) -> list[IsolationRow]:
+    """Each operation as tenant and as owner, alternating, on one connection (concurrency 1)."""
+    rng = random.Random(plan.options.seed)
+    picker = workload.TargetPicker(plan.targets, rng)
+    rows = []
+    perf = time.perf_counter_ns
+    for n, op in enumerate(plan.ops):
+        if progress:
+            progress(Progress(phase=f"isolation {n + 1}/{len(plan.ops)}: {op.name}"))
+        times: dict[bool, list[int]] = {True: [], False: []}
+        for i in range(iterations + plan.options.warmup):
+            target = picker.pick()
+            for tenant in (True, False) if i % 2 else (False, True):
+                start = perf()
+                workload.run_operation(
+                    conn, op, target, rng, plan.ctx, tenant=tenant, role=plan.role
+                )
+                if i >= plan.options.warmup:
+                    times[tenant].append(perf() - start)
+        tenant_s, owner_s = summarize(times[True]), summarize(times[False])
+        rows.append(
+            IsolationRow(
+                name=op.name,
+                tenant_p50_ms=tenant_s.p50_ms,
+                owner_p50_ms=owner_s.p50_ms,
+                ratio=ratio(tenant_s.p50_ms, owner_s.p50_ms),
+                count=tenant_s.count,
+            )
+        )
+    return rows
+
+
+def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bottom
+    url: Any = None,
+    options: BenchOptions | None = None,
+    progress: ProgressFn | None = None,
+    settings: Any = None,
+) -> BenchReport:
+    """Benchmark the bot's workload against the database at ``url`` (default: configured)."""
+    from sqlalchemy.pool import NullPool
+
+    from hotelbot_cli import migrations
+    from hotelbot_cli.db.engine import make_async_engine, make_engine
+    from hotelbot_cli.observability.metrics import metrics_for
+    from hotelbot_cli.settings import Settings
+
+    options = options or BenchOptions()
+    options.validate()
+    settings = settings or Settings.from_env()
+    pool_size = options.pool_size or options.concurrency
+    max_overflow = (
+        options.max_overflow if options.max_overflow is not None else settings.pool.max_overflow
+    )
+    overrides: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "pool_pre_ping": options.pre_ping}
+    if settings.pool.kind != "null":
+        overrides.update(pool_size=pool_size, max_overflow=max_overflow)
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    engine = make_engine(url, settings, **overrides)
+    admin_engine = make_engine(engine.url, settings, poolclass=NullPool)
+    notes: list[str] = []
+    try:
+        migrations.require_head(admin_engine)
+        admin_raw = admin_engine.raw_connection()
+        admin: Any = admin_raw.driver_connection
+        admin.autocommit = True
+        try:
+            if not _bypasses_rls(admin):
+                raise UsageError(
+                    "bench needs a role that bypasses row level security",
+                    "connect as a superuser or a BYPASSRLS role: it reads the targets and"
+                    " runs the owner baseline",
+                )
+            dataset = _dataset(admin)
+            if dataset["hotels"] == 0:
+                raise EmptyDatabase(
+                    "the database has no hotels to benchmark", "run `hotelbot seed` first"
+                )
+            targets = workload.load_targets(admin, options.targets_per_hotel)
+            if not targets:
+                raise EmptyDatabase(
+                    "no active hotel has a guest with a conversation",
+                    "run `hotelbot seed` first",
+                )
+            row = admin.execute("SHOW server_version").fetchone()
+            server_version = str(row[0]) if row else ""
+            role = _app_role(admin)
+            if role is None:
+                notes.append(
+                    f"role {workload.APP_ROLE} is missing or not granted: tenant runs use the"
+                    " connecting role (policies not applied)"
+                )
+            ctx = workload.Context(resolve_function=workload.find_resolve_function(admin))
+            ops = workload.select_operations(options.ops)
+            plan = _Plan(ops, targets, ctx, role, options)
+            checks = []
+            if options.explain:
+                if progress:
+                    progress(Progress(phase="index check"))
+                checks = explain.check_indexes(admin, ops, targets[0], ctx, tenant=True, role=role)
+            refs = []
+            if options.reference:
+                if progress:
+                    progress(Progress(phase="pgbench reference"))
+                clients = sorted(
+                    {options.concurrency, 1} if options.isolation else {options.concurrency}
+                )
+                refs = reference.measure(admin_engine, clients, options.reference_seconds)
+                notes += [
+                    f"reference at {r.clients} client(s) skipped: {r.skipped}"
+                    for r in refs
+                    if r.skipped
+                ]
+
+            tallies = [_Tally() for _ in range(options.concurrency)]
+            aengine = None
+            if options.engine == "async":
+                aengine = make_async_engine(engine.url, settings, **overrides)
+                runner: Callable[..., None] = _run_async
+                pool_engine: Any = aengine
+            else:
+                runner = _run_threads
+                pool_engine = engine
+            if progress:
+                progress(Progress(phase="warm-up"))
+            runner(pool_engine, plan, [_Tally() for _ in tallies], None)
+            metrics = metrics_for(pool_engine)
+            metrics.reset()
+            before = _settled_counters(admin)
+            stop = _Stop(options)
+            done = threading.Event()
+            t0 = time.perf_counter()
+
+            def monitor() -> None:
+                last_ops, last_t = 0, t0
+                while not done.wait(0.25):
+                    now = time.perf_counter()
+                    ops_done = sum(t.done for t in tallies)
+                    if progress:
+                        progress(
+                            Progress(
+                                phase="run",
+                                elapsed_s=now - t0,
+                                ops=ops_done,
+                                errors=sum(t.failed for t in tallies),
+                                ops_per_s=(ops_done - last_ops) / (now - last_t),
+                                planned_s=options.duration,
+                                planned_ops=options.iterations,
+                            )
+                        )
+                    last_ops, last_t = ops_done, now
+
+            watcher = threading.Thread(target=monitor, daemon=True)
+            watcher.start()
+            try:
+                runner(pool_engine, plan, tallies, stop)
+            finally:
+                done.set()
+                watcher.join()
+            elapsed = time.perf_counter() - t0
+            snap = metrics.snapshot()
+            if aengine is not None:
+                asyncio.run(aengine.dispose())
+            engine.dispose()
+            after = _settled_counters(admin, before)
+            db = DbCounters(*(a - b for a, b in zip(after, before, strict=True)))
+
+            ref_n = next(
+                (r for r in refs if r.clients == options.concurrency and r.latency_ms), None
+            )
+            ref_1 = next((r for r in refs if r.clients == 1 and r.latency_ms), None)
+            op_stats = []
+            for op in ops:
+                samples = [s for t in tallies for s in t.samples.get(op.name, [])]
+                errors = sum(t.errors.get(op.name, 0) for t in tallies)
+                summary = summarize(samples)
+                op_stats.append(
+                    OpStats(
+                        name=op.name,
+                        count=summary.count,
+                        errors=errors,
+                        ops_per_s=summary.count / elapsed if elapsed > 0 else 0.0,
+                        mean_ms=summary.mean_ms,
+                        p50_ms=summary.p50_ms,
+                        p95_ms=summary.p95_ms,
+                        p99_ms=summary.p99_ms,
+                        max_ms=summary.max_ms,
+                        ref_ratio=ratio(summary.p50_ms, ref_n.latency_ms)
+                        if ref_n and ref_n.latency_ms
+                        else None,
+                        error_sample=next(
+                            (t.error_text[op.name] for t in tallies if op.name in t.error_text),
+                            None,
+                        ),
+                    )
+                )
+            pool = PoolStats(
+                pool_class=snap.pool_class,
+                size=snap.size,
+                max_overflow=snap.max_overflow,
+                peak_checked_out=snap.peak_checked_out,
+                peak_overflow=snap.peak_overflow,
+                checkouts=snap.checkouts,
+                wait_p50_ms=snap.checkout_wait_ms.p50,
+                wait_p95_ms=snap.checkout_wait_ms.p95,
+                wait_max_ms=snap.checkout_wait_ms.max,
+                timeouts=snap.timeouts,
+                pre_ping=options.pre_ping,
+            )
+
+            isolation: list[IsolationRow] = []
+            if options.isolation:
+                isolation = _isolation(admin, plan, options.isolation_iterations, progress)
+                if ref_1 and ref_1.latency_ms:
+                    isolation = [
+                        IsolationRow(
+                            r.name,
+                            r.tenant_p50_ms,
+                            r.owner_p50_ms,
+                            r.ratio,
+                            r.count,
+                            ratio(r.tenant_p50_ms, ref_1.latency_ms),
+                        )
+                        for r in isolation
+                    ]
+        finally:
+            admin_raw.close()
+    finally:
+        engine.dispose()
+        admin_engine.dispose()
+
+    return BenchReport(
+        started_at=started_at,
+        settings={
+            "duration": options.duration,
+            "iterations": options.iterations,
+            "concurrency": options.concurrency,
+            "engine": options.engine,
+            "ops": [op.name for op in ops],
+            "seed": options.seed,
+            "pre_ping": options.pre_ping,
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "warmup": options.warmup,
+            "isolation_iterations": options.isolation_iterations if options.isolation else 0,
+            "tenant_role": role,
+            "database": engine.url.database,
+        },
+        dataset=dataset,
+        operations=op_stats,
+        pool=pool,
+        elapsed_s=elapsed,
+        total_ops=sum(o.count for o in op_stats),
+        isolation=isolation,
+        index_checks=checks,
+        db=db,
+        references=refs,
+        server_version=server_version,
+        notes=notes,
+    )

@@ -1,0 +1,522 @@
+"""The bot's real database workload: a registry of the operations it performs.
+
+Each operation is a *plan*: a generator that yields batches of statements and
+receives their rows. A driver (sync or async) sends each batch in one round trip
+through psycopg's pipeline mode, opening the transaction (BEGIN, ``SET LOCAL
+ROLE app_user``, the tenant's ``set_config``) in the same round trip as the first
+batch and closing it (COMMIT) in the same round trip as the last. The same plan
+serves both sides of the isolation comparison:
+
+- **tenant** mode: as ``app_user`` with ``app.current_hotel_id`` set, under RLS;
+- **owner** mode: as the connecting role (which must bypass RLS), no tenant set.
+
+Every statement carries an explicit ``hotel_id = %(hid)s`` filter in both modes: the
+bot knows its hotel, inserts need the value, and indexes lead with it; RLS is the
+safety net. So the difference between the modes is exactly what tenant isolation
+costs: the role switch, the tenant setting and the policies.
+
+The driver needs a psycopg connection in autocommit mode (the engines of
+:mod:`hotelbot_cli.bench.runner` are made with ``isolation_level="AUTOCOMMIT"``)
+so that the explicit BEGIN/COMMIT are the only transaction control sent.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotelbot_cli.errors import UsageError
+
+APP_ROLE = "app_user"
+#: SECURITY DEFINER function that maps a WhatsApp number to a hotel id for app_user,
+#: which cannot read the hotels of other tenants (see migration 007).
+RESOLVE_FUNCTIONS = ("hotelbot_hotel_id_for_whatsapp",)
+
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Stmt:
+    """One SQL statement with psycopg ``%(name)s`` parameters."""
+
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Statements sent in one round trip; ``final`` commits the transaction in the same trip."""
+
+    statements: tuple[Stmt, ...]
+    final: bool = True
+
+
+Plan = Generator[Batch, list[Rows], Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one execution of an operation works on: a hotel and one of its guests."""
+
+    hotel_id: uuid.UUID
+    whatsapp_number: str
+    guest_id: uuid.UUID
+    phone: str
+    conversation_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Context:
+    """Database-specific details the plans need (discovered once per run)."""
+
+    resolve_function: str | None = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One thing the bot does against the database."""
+
+    name: str
+    description: str
+    plan: Callable[[Target, random.Random, Context, bool], Plan]
+    #: Index names the plan must use (alternatives separated by ``|``); see explain.py.
+    indexes: tuple[str, ...] = ()
+    writes: bool = False
+    #: False for operations that run before the hotel is known (no tenant is set).
+    needs_tenant: bool = True
+    #: Relative frequency in the mixed workload (the bot's real mix, roughly).
+    weight: int = 1
+
+
+# --- SQL -------------------------------------------------------------------------------
+
+RESOLVE_OWNER_SQL = "SELECT id FROM hotels WHERE whatsapp_number = %(number)s AND is_active"
+RESOLVE_DEFINER_SQL = "SELECT {fn}(%(number)s)"
+
+UPSERT_GUEST_SQL = (
+    "INSERT INTO guests (hotel_id, phone, last_interaction) VALUES (%(hid)s, %(phone)s, now())"
+    " ON CONFLICT (hotel_id, phone) DO UPDATE SET last_interaction = EXCLUDED.last_interaction"
+    " RETURNING id, (xmax = 0) AS created"
+)
+
+OPEN_CONVERSATION_SQL = (
+    "WITH found AS ("
+    " SELECT id FROM conversations"
+    " WHERE hotel_id = %(hid)s AND guest_id = %(gid)s AND status = 'active'"
+    " ORDER BY last_message_at DESC NULLS LAST LIMIT 1),"
+    " opened AS ("
+    " INSERT INTO conversations (hotel_id, guest_id, status, last_message_at)"
+    " SELECT %(hid)s, %(gid)s, 'active', now() WHERE NOT EXISTS (SELECT 1 FROM found)"
+    " RETURNING id)"
+    " SELECT id, false AS opened FROM found UNION ALL SELECT id, true FROM opened"
+)
+
+INSERT_MESSAGE_SQL = (
+    "INSERT INTO messages (hotel_id, conversation_id, message_type, content,"
+    " sentiment_score, sentiment_type)"
+    " VALUES (%(hid)s, %(cid)s, 'incoming', %(content)s, %(score)s, %(sentiment)s::sentiment_type)"
+    " RETURNING id"
+)
+#: GREATEST keeps the newest time when messages of one conversation commit out of order.
+BUMP_CONVERSATION_SQL = (
+    "UPDATE conversations SET last_message_at = GREATEST(last_message_at, now())"
+    " WHERE hotel_id = %(hid)s AND id = %(cid)s"
+)
+BUMP_GUEST_SQL = (
+    "UPDATE guests SET last_interaction = GREATEST(last_interaction, now())"
+    " WHERE hotel_id = %(hid)s AND id = %(gid)s"
+)
+
+RECENT_MESSAGES_SQL = (
+    "SELECT id, message_type, content, sentiment_type, created_at FROM messages"
+    " WHERE hotel_id = %(hid)s AND conversation_id = %(cid)s"
+    " ORDER BY created_at DESC LIMIT 50"
+)
+
+ACTIVE_TRIGGERS_SQL = (
+    "SELECT id, name, trigger_type, conditions, message_template, priority FROM triggers"
+    " WHERE hotel_id = %(hid)s AND is_active ORDER BY priority"
+)
+
+DUE_GUESTS_SQL = (
+    "SELECT id, phone, last_interaction FROM guests"
+    " WHERE hotel_id = %(hid)s"
+    " AND last_interaction >= now() - make_interval(hours => %(hours)s + 1)"
+    " AND last_interaction < now() - make_interval(hours => %(hours)s)"
+    " ORDER BY last_interaction LIMIT 100"
+)
+
+NOTIFY_STAFF_SQL = (
+    "INSERT INTO staff_notifications (hotel_id, guest_id, message_id, notification_type,"
+    " title, content)"
+    " SELECT m.hotel_id, %(gid)s, m.id, 'negative_sentiment', 'Negative message from a guest',"
+    " left(m.content, 200)"
+    " FROM messages m WHERE m.hotel_id = %(hid)s AND m.conversation_id = %(cid)s"
+    " ORDER BY m.created_at DESC LIMIT 1"
+    " RETURNING id"
+)
+
+PENDING_NOTIFICATIONS_SQL = (
+    "SELECT id, notification_type, title, guest_id, created_at FROM staff_notifications"
+    " WHERE hotel_id = %(hid)s AND status = 'pending'"
+    " ORDER BY created_at DESC LIMIT 20"
+)
+
+SENTIMENT_7D_SQL = (
+    "SELECT sentiment_type, count(*) FROM messages"
+    " WHERE hotel_id = %(hid)s AND created_at >= now() - interval '7 days'"
+    " GROUP BY sentiment_type"
+)
+
+_SENTIMENTS = (
+    ("positive", 0.7),
+    ("positive", 0.4),
+    ("neutral", 0.0),
+    ("neutral", 0.1),
+    ("negative", -0.6),
+    ("requires_attention", -0.2),
+)
+_TEXTS = (
+    "Could I get a late checkout tomorrow?",
+    "The room is great, thank you!",
+    "What time is breakfast served?",
+    "The air conditioning does not work.",
+    "Can you call me a taxi to the airport?",
+)
+
+
+# --- plans -------------------------------------------------------------------------------
+
+
+def _resolve_hotel(t: Target, _r: random.Random, ctx: Context, tenant: bool) -> Plan:
+    if tenant and ctx.resolve_function:
+        sql = RESOLVE_DEFINER_SQL.format(fn=ctx.resolve_function)
+    else:
+        sql = RESOLVE_OWNER_SQL
+    rows = yield Batch((Stmt(sql, {"number": t.whatsapp_number}),))
+    return rows[0][0][0] if rows[0] else None
+
+
+def _upsert_guest(t: Target, r: random.Random, _c: Context, _tenant: bool) -> Plan:
+    # Most messages come from known guests; some from a number never seen before.
+    phone = t.phone if r.random() < 0.9 else f"+1555{r.randrange(10**7):07d}"
+    rows = yield Batch((Stmt(UPSERT_GUEST_SQL, {"hid": t.hotel_id, "phone": phone}),))
+    return rows[0][0][0]
+
+
+def _open_conversation(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
+    rows = yield Batch((Stmt(OPEN_CONVERSATION_SQL, {"hid": t.hotel_id, "gid": t.guest_id}),))
+    return rows[0][0][0]
+
+
+def _store_message(t: Target, r: random.Random, _c: Context, _tenant: bool) -> Plan:
+    sentiment, score = r.choice(_SENTIMENTS)
+    params = {
+        "hid": t.hotel_id,
+        "cid": t.conversation_id,
+        "gid": t.guest_id,
+        "content": r.choice(_TEXTS),
+        "score": score,
+        "sentiment": sentiment,
+    }
+    rows = yield Batch(
+        (
+            Stmt(INSERT_MESSAGE_SQL, params),
+            Stmt(BUMP_CONVERSATION_SQL, params),
+            Stmt(BUMP_GUEST_SQL, params),
+        )
+    )
+    return rows[0][0][0]
+
+
+def _recent_messages(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
+    rows = yield Batch((Stmt(RECENT_MESSAGES_SQL, {"hid": t.hotel_id, "cid": t.conversation_id}),))
+    return len(rows[0])
+
+
+def _active_triggers(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
+    rows = yield Batch((Stmt(ACTIVE_TRIGGERS_SQL, {"hid": t.hotel_id}),))
+    return len(rows[0])
+
+
+def _due_guests(t: Target, r: random.Random, _c: Context, _tenant: bool) -> Plan:
+    hours = r.choice((2, 24, 48, 72))
+    rows = yield Batch((Stmt(DUE_GUESTS_SQL, {"hid": t.hotel_id, "hours": hours}),))
+    return len(rows[0])
+
+
+def _notify_staff(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
+    params = {"hid": t.hotel_id, "cid": t.conversation_id, "gid": t.guest_id}
+    rows = yield Batch((Stmt(NOTIFY_STAFF_SQL, params),))
+    return rows[0][0][0] if rows[0] else None
+
+
+def _pending_notifications(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
+    rows = yield Batch((Stmt(PENDING_NOTIFICATIONS_SQL, {"hid": t.hotel_id}),))
+    return len(rows[0])
+
+
+def _sentiment_7d(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
+    rows = yield Batch((Stmt(SENTIMENT_7D_SQL, {"hid": t.hotel_id}),))
+    return {str(kind): count for kind, count in rows[0]}
+
+
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        Operation(
+            "resolve_hotel",
+            "resolve a hotel from an incoming WhatsApp number",
+            _resolve_hotel,
+            ("uq_hotels_whatsapp_number|hotels_whatsapp_number_key",),
+            needs_tenant=False,
+            weight=10,
+        ),
+        Operation(
+            "upsert_guest",
+            "find-or-create a guest by phone (upsert)",
+            _upsert_guest,
+            ("uq_guests_hotel_id_phone",),
+            writes=True,
+            weight=10,
+        ),
+        Operation(
+            "open_conversation",
+            "find-or-open the guest's active conversation",
+            _open_conversation,
+            ("ix_conversations_hotel_id_guest_id_last_message_at",),
+            writes=True,
+            weight=10,
+        ),
+        Operation(
+            "store_message",
+            "store an incoming message, bump last_message_at and last_interaction",
+            _store_message,
+            (
+                "pk_conversations|uq_conversations_hotel_id_id",
+                "pk_guests|uq_guests_hotel_id_id",
+            ),
+            writes=True,
+            weight=10,
+        ),
+        Operation(
+            "recent_messages",
+            "load the last 50 messages of a conversation",
+            _recent_messages,
+            ("ix_messages_hotel_id_conversation_id_created_at",),
+            weight=10,
+        ),
+        Operation(
+            "active_triggers",
+            "active triggers of a hotel by priority",
+            _active_triggers,
+            ("ix_triggers_hotel_id_priority_active",),
+            weight=4,
+        ),
+        Operation(
+            "due_guests",
+            "guests due for a time-based trigger (last interaction in a window)",
+            _due_guests,
+            ("idx_guests_last_interaction",),
+            weight=2,
+        ),
+        Operation(
+            "notify_staff",
+            "raise a staff notification for a negative message",
+            _notify_staff,
+            ("ix_messages_hotel_id_conversation_id_created_at",),
+            writes=True,
+            weight=1,
+        ),
+        Operation(
+            "pending_notifications",
+            "pending notifications of a hotel, newest first",
+            _pending_notifications,
+            ("ix_staff_notifications_hotel_id_created_at_pending",),
+            weight=3,
+        ),
+        Operation(
+            "sentiment_7d",
+            "a hotel's sentiment breakdown over the last 7 days",
+            _sentiment_7d,
+            ("ix_messages_hotel_id_created_at",),
+            weight=1,
+        ),
+    )
+}
+
+
+def select_operations(names: Sequence[str] | None) -> list[Operation]:
+    """The operations named (all when empty); an unknown name is a UsageError."""
+    if not names:
+        return list(OPERATIONS.values())
+    unknown = [n for n in names if n not in OPERATIONS]
+    if unknown:
+        raise UsageError(
+            f"unknown operation(s): {', '.join(unknown)}",
+            "choose among " + ", ".join(OPERATIONS),
+        )
+    return [OPERATIONS[n] for n in dict.fromkeys(names)]
+
+
+# --- drivers -----------------------------------------------------------------------------
+
+_SET_TENANT_SQL = "SELECT set_config('app.current_hotel_id', %(tenant)s, true)"
+
+
+def prefix(op: Operation, target: Target, tenant: bool, role: str | None) -> list[Stmt]:
+    """Statements that open the transaction: BEGIN, then (tenant mode) role and tenant."""
+    stmts = [Stmt("BEGIN")]
+    if tenant:
+        if role:
+            stmts.append(Stmt(f'SET LOCAL ROLE "{role}"'))
+        if op.needs_tenant:
+            stmts.append(Stmt(_SET_TENANT_SQL, {"tenant": str(target.hotel_id)}))
+    return stmts
+
+
+def _rows(cursors: list[Any]) -> list[Rows]:
+    return [cur.fetchall() if cur.description is not None else [] for cur in cursors]
+
+
+def run_operation(
+    conn: Any,
+    op: Operation,
+    target: Target,
+    rng: random.Random,
+    ctx: Context,
+    *,
+    tenant: bool = True,
+    role: str | None = APP_ROLE,
+) -> Any:
+    """Run ``op`` on a psycopg connection in autocommit mode; one round trip per batch."""
+    plan = op.plan(target, rng, ctx, tenant)
+    in_tx = False
+    try:
+        batch = next(plan)
+        while True:
+            head = [] if in_tx else prefix(op, target, tenant, role)
+            with conn.pipeline():
+                for stmt in head:
+                    conn.execute(stmt.sql, stmt.params or None)
+                cursors = [conn.execute(s.sql, s.params or None) for s in batch.statements]
+                if batch.final:
+                    conn.execute("COMMIT")
+            in_tx = not batch.final
+            batch = plan.send(_rows(cursors))
+    except StopIteration as stop:
+        if in_tx:
+            conn.execute("COMMIT")
+        return stop.value
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: Any) -> None:
+    from psycopg.pq import TransactionStatus
+
+    if conn.closed:
+        return
+    if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        conn.execute("ROLLBACK")
+
+
+async def run_operation_async(
+    conn: Any,
+    op: Operation,
+    target: Target,
+    rng: random.Random,
+    ctx: Context,
+    *,
+    tenant: bool = True,
+    role: str | None = APP_ROLE,
+) -> Any:
+    """Async twin of :func:`run_operation` (psycopg AsyncConnection in autocommit mode)."""
+    plan = op.plan(target, rng, ctx, tenant)
+    in_tx = False
+    try:
+        batch = next(plan)
+        while True:
+            head = [] if in_tx else prefix(op, target, tenant, role)
+            async with conn.pipeline():
+                for stmt in head:
+                    await conn.execute(stmt.sql, stmt.params or None)
+                cursors = [await conn.execute(s.sql, s.params or None) for s in batch.statements]
+                if batch.final:
+                    await conn.execute("COMMIT")
+            in_tx = not batch.final
+            batch = plan.send([await cur.fetchall() if cur.description else [] for cur in cursors])
+    except StopIteration as stop:
+        if in_tx:
+            await conn.execute("COMMIT")
+        return stop.value
+    except BaseException:
+        from psycopg.pq import TransactionStatus
+
+        if not conn.closed and conn.info.transaction_status in (
+            TransactionStatus.INTRANS,
+            TransactionStatus.INERROR,
+        ):
+            await conn.execute("ROLLBACK")
+        raise
+
+
+# --- dataset -----------------------------------------------------------------------------
+
+_TARGETS_SQL = """
+SELECT h.id, h.whatsapp_number, g.id, g.phone, c.id
+FROM hotels h
+CROSS JOIN LATERAL (
+    SELECT id, phone FROM guests WHERE hotel_id = h.id ORDER BY id LIMIT %(per_hotel)s
+) g
+CROSS JOIN LATERAL (
+    SELECT id FROM conversations WHERE hotel_id = h.id AND guest_id = g.id
+    ORDER BY last_message_at DESC NULLS LAST LIMIT 1
+) c
+WHERE h.is_active
+"""
+
+
+def load_targets(conn: Any, per_hotel: int = 200) -> list[Target]:
+    """Guests with a conversation, up to ``per_hotel`` per active hotel (read as the owner)."""
+    rows = conn.execute(_TARGETS_SQL, {"per_hotel": per_hotel}).fetchall()
+    return [Target(*row) for row in rows]
+
+
+def find_resolve_function(conn: Any) -> str | None:
+    """The SECURITY DEFINER function that resolves a WhatsApp number, if migration 007 made one."""
+    row = conn.execute(
+        "SELECT proname FROM pg_proc WHERE proname = ANY(%(names)s) AND prosecdef"
+        " ORDER BY array_position(%(names)s, proname::text) LIMIT 1",
+        {"names": list(RESOLVE_FUNCTIONS)},
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+class TargetPicker:
+    """Picks a hotel at random, then one of its guests (seeded, so runs are repeatable)."""
+
+    def __init__(self, targets: Sequence[Target], rng: random.Random) -> None:
+        by_hotel: dict[uuid.UUID, list[Target]] = {}
+        for t in targets:
+            by_hotel.setdefault(t.hotel_id, []).append(t)
+        self._hotels = list(by_hotel.values())
+        self._rng = rng
+
+    def pick(self) -> Target:
+        return self._rng.choice(self._rng.choice(self._hotels))
+
+
+def weighted_cycle(ops: Sequence[Operation], rng: random.Random) -> Callable[[], Operation]:
+    """A picker of operations with the bot's relative frequencies."""
+    weights = [op.weight for op in ops]
+    population = list(ops)
+
+    def pick() -> Operation:
+        return rng.choices(population, weights)[0]
+
+    return pick

@@ -1,0 +1,350 @@
+"""``hotelbot bench``: run the bot's workload and report latency, pool, isolation cost, indexes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hotelbot_cli.cli import _output as out
+from hotelbot_cli.cli._common import JsonOption
+
+if TYPE_CHECKING:
+    from hotelbot_cli.bench.report import BenchReport, Change, ThresholdResult
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} µs" if value < 1 else f"{value:.2f} ms"
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}×"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.0f}%"
+
+
+def _render(report: BenchReport) -> None:
+    s = report.settings
+    data = ", ".join(f"{v:,} {k}" for k, v in report.dataset.items())
+    out.line(
+        f"hotelbot bench: {report.total_ops:,} operations in {report.elapsed_s:.1f} s,"
+        f" {s['concurrency']} {s['engine']} worker(s), PostgreSQL {report.server_version}"
+    )
+    out.line(f"dataset: {data}")
+    ref_n = report.reference(int(s["concurrency"]))
+    ratio_col = f"× pgbench (c={s['concurrency']})"
+    out.table(
+        "Operations (as app_user inside a tenant transaction)",
+        ["operation", "count", "ops/s", "p50", "p95", "p99", "max", "errors", ratio_col],
+        [
+            (
+                o.name,
+                f"{o.count:,}",
+                f"{o.ops_per_s:,.0f}",
+                _ms(o.p50_ms),
+                _ms(o.p95_ms),
+                _ms(o.p99_ms),
+                _ms(o.max_ms),
+                o.errors,
+                _x(o.ref_ratio),
+            )
+            for o in report.operations
+        ],
+        justify={
+            c: "right" for c in ("count", "ops/s", "p50", "p95", "p99", "max", "errors", ratio_col)
+        },
+    )
+    for o in report.operations:
+        if o.error_sample:
+            out.info(f"{o.name}: {o.errors} error(s), e.g. {o.error_sample}")
+    if report.pool:
+        p = report.pool
+        out.table(
+            "Connection pool",
+            [
+                "pool",
+                "size",
+                "max overflow",
+                "peak checked out",
+                "overflow used",
+                "checkouts",
+                "wait p50",
+                "wait p95",
+                "wait max",
+                "timeouts",
+                "pre-ping",
+            ],
+            [
+                (
+                    p.pool_class,
+                    p.size,
+                    p.max_overflow,
+                    p.peak_checked_out,
+                    p.peak_overflow,
+                    f"{p.checkouts:,}",
+                    _ms(p.wait_p50_ms),
+                    _ms(p.wait_p95_ms),
+                    _ms(p.wait_max_ms),
+                    p.timeouts,
+                    "on" if p.pre_ping else "off",
+                )
+            ],
+        )
+    if report.isolation:
+        out.table(
+            "Cost of tenant isolation (concurrency 1, p50; owner = no RLS, explicit hotel_id)",
+            ["operation", "tenant (RLS)", "owner", "ratio", "× pgbench (c=1)"],
+            [
+                (r.name, _ms(r.tenant_p50_ms), _ms(r.owner_p50_ms), _x(r.ratio), _x(r.ref_ratio))
+                for r in report.isolation
+            ],
+            justify={"tenant (RLS)": "right", "owner": "right", "ratio": "right"},
+        )
+    if report.index_checks:
+        out.table(
+            "Index check (EXPLAIN of each operation)",
+            ["operation", "ok", "indexes used", "seq scans", "note"],
+            [
+                (
+                    c.operation,
+                    "yes" if c.ok else "NO",
+                    ", ".join(c.used) or "-",
+                    ", ".join(c.seq_scans) or "-",
+                    c.note,
+                )
+                for c in report.index_checks
+            ],
+        )
+    if report.db:
+        d = report.db
+        hit = "-" if d.cache_hit_ratio is None else f"{d.cache_hit_ratio * 100:.2f}%"
+        out.table(
+            "Database counters over the run (pg_stat_database)",
+            [
+                "commits",
+                "rollbacks",
+                "cache hit",
+                "rows returned",
+                "rows fetched",
+                "inserted",
+                "updated",
+                "deleted",
+                "deadlocks",
+            ],
+            [
+                (
+                    f"{d.xact_commit:,}",
+                    d.xact_rollback,
+                    hit,
+                    f"{d.tup_returned:,}",
+                    f"{d.tup_fetched:,}",
+                    f"{d.tup_inserted:,}",
+                    f"{d.tup_updated:,}",
+                    f"{d.tup_deleted:,}",
+                    d.deadlocks,
+                )
+            ],
+        )
+    if report.references:
+        out.table(
+            "Reference: pgbench select-only on the same server",
+            ["clients", "tps", "latency avg", "ours (ops/s)", "note"],
+            [
+                (
+                    r.clients,
+                    "-" if r.tps is None else f"{r.tps:,.0f}",
+                    _ms(r.latency_ms),
+                    f"{report.total_ops / report.elapsed_s:,.0f}"
+                    if r.clients == int(s["concurrency"]) and report.elapsed_s
+                    else "",
+                    r.skipped or "",
+                )
+                for r in report.references
+            ],
+        )
+    elif ref_n is None:
+        out.info("no pgbench reference (--no-reference)")
+    for note in report.notes:
+        out.info(f"note: {note}")
+
+
+def _render_changes(changes: list[Change], baseline: str) -> None:
+    normalized = any(c.normalized for c in changes)
+    title = f"Change against {baseline}" + (
+        " (normalized by each run's pgbench)" if normalized else ""
+    )
+    out.table(
+        title,
+        [
+            "operation",
+            "p50 then",
+            "p50 now",
+            "p95 then",
+            "p95 now",
+            "p95 change",
+            "ops/s change",
+            "",
+        ],
+        [
+            (
+                c.name,
+                _ms(c.baseline_p50_ms),
+                _ms(c.current_p50_ms),
+                _ms(c.baseline_p95_ms),
+                _ms(c.current_p95_ms),
+                _pct(c.p95_change),
+                _pct(c.ops_change),
+                "REGRESSION" if c.regression else "",
+            )
+            for c in changes
+        ],
+    )
+
+
+def _render_thresholds(results: list[ThresholdResult]) -> None:
+    out.table(
+        "Thresholds (--fail-if)",
+        ["threshold", "operation", "observed", "result"],
+        [
+            (
+                r.text,
+                r.subject,
+                "-" if r.observed is None else f"{r.observed:.4g}",
+                "FAILED" if r.failed else "ok",
+            )
+            for r in results
+        ],
+    )
+
+
+def bench(  # noqa: PLR0917 - Typer options are parameters
+    duration: Annotated[
+        float | None, typer.Option("--duration", "-d", help="Seconds to run (default 10).")
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option("--iterations", "-n", help="Run this many operations instead.")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", help="Concurrent workers (threads or tasks).")
+    ] = 1,
+    engine: Annotated[
+        str, typer.Option("--engine", help="sync (threads) or async (asyncio, as the bot).")
+    ] = "sync",
+    ops: Annotated[
+        str | None,
+        typer.Option("--ops", help="Comma-separated operations to run (default: all)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random choices.")] = 42,
+    no_reference: Annotated[
+        bool, typer.Option("--no-reference", help="Skip the pgbench reference.")
+    ] = False,
+    no_isolation: Annotated[
+        bool, typer.Option("--no-isolation", help="Skip the tenant-vs-owner comparison.")
+    ] = False,
+    no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the index check.")] = False,
+    pre_ping: Annotated[
+        bool,
+        typer.Option("--pre-ping", help="Ping each connection on checkout (one more round trip)."),
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the JSON report to FILE.")
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="Show the change against BASELINE.json (from --json)."),
+    ] = None,
+    fail_if: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-if",
+            help="Exit 1 when this holds, e.g. 'store_message.p95>5ms', '*.errors>0',"
+            " 'pool.timeouts>0', '*.isolation_ratio>1.25'. Repeatable.",
+        ),
+    ] = None,
+    fail_on_regression: Annotated[
+        bool, typer.Option("--fail-on-regression", help="With --compare: exit 1 on a regression.")
+    ] = False,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Slower p95 than this fraction is a regression.")
+    ] = 0.25,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the bot's real workload and report latency percentiles, pool stats, isolation cost.
+
+    Needs a seeded database (`hotelbot seed`) and a role that bypasses RLS (it picks the
+    targets and runs the owner baseline); the workload itself runs as app_user.
+    """
+    from hotelbot_cli.bench import report as rp
+    from hotelbot_cli.bench.runner import BenchOptions, Progress, run_bench
+    from hotelbot_cli.errors import UsageError
+
+    if duration is not None and iterations is not None:
+        raise UsageError("give --duration or --iterations, not both")
+    thresholds = [rp.parse_threshold(t) for t in fail_if or []]
+    baseline = rp.load(compare) if compare else None
+    options = BenchOptions(
+        duration=None if iterations is not None else (duration or 10.0),
+        iterations=iterations,
+        concurrency=concurrency,
+        engine=engine,
+        ops=tuple(o.strip() for o in ops.split(",") if o.strip()) if ops else (),
+        seed=seed,
+        reference=not no_reference,
+        isolation=not no_isolation,
+        explain=not no_explain,
+        pre_ping=pre_ping,
+    )
+    options.validate()
+
+    with out.err_console.status("starting…") as status:
+
+        def progress(p: Progress) -> None:
+            if p.phase == "run":
+                where = (
+                    f"{p.elapsed_s:.1f}/{p.planned_s:.0f} s"
+                    if p.planned_s
+                    else f"{p.ops:,}/{p.planned_ops or 0:,} ops"
+                )
+                status.update(
+                    f"run {where}: {p.ops:,} ops, {p.ops_per_s:,.0f} ops/s, {p.errors} errors"
+                )
+            else:
+                status.update(p.phase + "…")
+
+        report = run_bench(None, options, progress)
+
+    doc: dict[str, Any] = rp.to_dict(report)
+    changes = rp.compare(report, baseline, tolerance) if baseline else []
+    results = rp.evaluate(report, thresholds) if thresholds else []
+    if changes:
+        doc["comparison"] = out.to_jsonable(changes)
+    if results:
+        doc["thresholds"] = out.to_jsonable(results)
+    if output:
+        output.write_text(rp.dumps(report), encoding="utf-8")
+    if as_json:
+        out.emit_json(doc)
+    else:
+        _render(report)
+        if baseline is not None:
+            _render_changes(changes, str(compare))
+        if results:
+            _render_thresholds(results)
+        if output:
+            out.info(f"report written to {output}")
+    failed = [r for r in results if r.failed]
+    regressions = [c for c in changes if c.regression]
+    if failed:
+        out.error(
+            f"{len(failed)} threshold(s) failed: "
+            + "; ".join(f"{r.text} ({r.subject})" for r in failed)
+        )
+    if regressions and fail_on_regression:
+        out.error("regression in " + ", ".join(c.name for c in regressions))
+    if failed or (regressions and fail_on_regression):
+        raise typer.Exit(1)
