@@ -1,0 +1,160 @@
+"""What ``rls-check`` found: one result per (check, table), ignores, JSON and JUnit renderings.
+
+The JSON shape is versioned (``schema_version``) and described by ``schema.json`` next to
+this module; a change that breaks a reader bumps the version.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+from xml.etree import ElementTree as ET
+
+from hotelbot_cli.errors import UsageError
+
+SCHEMA_VERSION = 1
+Status = Literal["pass", "fail", "ignored", "skip"]
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check on one object: ``id`` is stable, ``table`` is None for database-wide checks."""
+
+    id: str
+    category: str  # audit | probe | lint | self-test
+    table: str | None
+    status: Status
+    detail: str
+    fix: str | None = None
+    reason: str | None = None  # why a failure was ignored
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """Accept a known finding: ``id`` (and optionally one ``table``) with a reason."""
+
+    id: str
+    table: str | None = None
+    reason: str = "ignored on the command line"
+
+    def matches(self, result: CheckResult) -> bool:
+        return result.id == self.id and (self.table is None or self.table == result.table)
+
+    @classmethod
+    def parse(cls, text: str) -> Ignore:
+        """``ID``, ``ID:table`` or either followed by ``=reason``."""
+        spec, _, reason = text.partition("=")
+        check_id, _, table = spec.strip().partition(":")
+        if not check_id:
+            raise UsageError(f"--ignore {text!r} names no check", "use ID, ID:table or ID=reason")
+        return cls(check_id, table or None, reason.strip() or "ignored on the command line")
+
+
+@dataclass(frozen=True)
+class RlsReport:
+    """Every result of one run, plus what it ran against (the URL without its password)."""
+
+    database: str
+    app_role: str
+    server_version: str
+    results: tuple[CheckResult, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.failed for r in self.results)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if r.failed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": "hotelbot rls-check",
+            "database": self.database,
+            "app_role": self.app_role,
+            "server_version": self.server_version,
+            "ok": self.ok,
+            "summary": {s: self.count(s) for s in ("pass", "fail", "ignored", "skip")},
+            "checks": [
+                {
+                    "id": r.id,
+                    "category": r.category,
+                    "table": r.table,
+                    "status": r.status,
+                    "detail": r.detail,
+                    "fix": r.fix,
+                    "reason": r.reason,
+                }
+                for r in self.results
+            ],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def to_junit_xml(self) -> str:
+        """One testcase per result, classname = category; failures carry the fix."""
+        suite = ET.Element(
+            "testsuite",
+            name="hotelbot.rls-check",
+            tests=str(len(self.results)),
+            failures=str(self.count("fail")),
+            skipped=str(self.count("skip") + self.count("ignored")),
+            errors="0",
+        )
+        for r in self.results:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"rls-check.{r.category}",
+                name=f"{r.id}[{r.table}]" if r.table else r.id,
+            )
+            if r.status == "fail":
+                failure = ET.SubElement(case, "failure", message=r.detail)
+                failure.text = f"{r.detail}\nfix: {r.fix or '-'}"
+            elif r.status in {"skip", "ignored"}:
+                ET.SubElement(case, "skipped", message=r.reason or r.detail)
+        root = ET.Element("testsuites")
+        root.append(suite)
+        return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def apply_ignores(results: list[CheckResult], ignores: list[Ignore]) -> list[CheckResult]:
+    """Failures matched by an ignore become ``ignored`` (with the reason); others unchanged."""
+    out = []
+    for result in results:
+        match = next((i for i in ignores if i.matches(result)), None) if result.failed else None
+        out.append(replace(result, status="ignored", reason=match.reason) if match else result)
+    return out
+
+
+def load_ignores(pyproject: Path | None = None) -> list[Ignore]:
+    """``[tool.hotelbot.rls-check] ignore = [{id = "...", table = "...", reason = "..."}]``."""
+    path = pyproject or Path.cwd() / "pyproject.toml"
+    if not path.is_file():
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid TOML: {exc}") from None
+    section = data.get("tool", {}).get("hotelbot", {}).get("rls-check", {})
+    ignores = []
+    for item in section.get("ignore", []):
+        if not isinstance(item, dict) or not item.get("id") or not item.get("reason"):
+            raise UsageError(
+                f"{path}: every [tool.hotelbot.rls-check] ignore needs an id and a reason",
+                'e.g. ignore = [{id = "tenant-index", table = "audit_log", reason = "tiny"}]',
+            )
+        ignores.append(Ignore(str(item["id"]), item.get("table"), str(item["reason"])))
+    return ignores
