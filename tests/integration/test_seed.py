@@ -1,0 +1,237 @@
+"""The seeder against a real server: consistency, determinism, modes, catalog, RLS."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+
+from hotelbot_cli import migrations, rls
+from hotelbot_cli.errors import NotAtHead, UsageError
+from hotelbot_cli.seed import Mode, SeedOptions, seed
+from hotelbot_cli.seed.loader import our_tables
+from hotelbot_cli.settings import libpq_url
+
+REF = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
+SMALL = {
+    "hotels": 3,
+    "guests_per_hotel": 20,
+    "conversations_per_guest": 2,
+    "messages_per_conversation": 12,
+    "triggers_per_hotel": 7,
+    "reference_time": REF,
+}
+
+
+def _rows(url: URL, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(libpq_url(url)) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def _scalar(url: URL, query: str) -> Any:
+    return _rows(url, query)[0][0]
+
+
+def checksums(url: URL) -> dict[str, str]:
+    return {
+        t: _scalar(
+            url, f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x.id), '')) FROM {t} x"
+        )
+        for t in our_tables()
+    }
+
+
+CATALOG = """
+SELECT c.conrelid::regclass::text || ' ' || c.conname || ' ' || pg_get_constraintdef(c.oid)
+FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'
+UNION ALL SELECT indexrelid::regclass::text || ' ' || pg_get_indexdef(indexrelid)
+FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = 'public'
+UNION ALL SELECT relname || ' rls ' || relrowsecurity || ' force ' || relforcerowsecurity
+FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
+ORDER BY 1
+"""
+
+
+def test_small_dataset_is_consistent(engine: Engine, db_url: URL) -> None:
+    report = seed(engine, SeedOptions(**SMALL))
+    plan = SeedOptions(**SMALL).planned_rows()
+    for table in ("hotels", "guests", "triggers", "conversations", "messages"):
+        assert report.rows[table] == plan[table] == _scalar(db_url, f"SELECT count(*) FROM {table}")
+    assert report.rows["staff_notifications"] == _scalar(
+        db_url, "SELECT count(*) FROM staff_notifications"
+    )
+    assert not report.rebuilt_indexes
+    # last_message_at is the last message; last_interaction the guest's last conversation
+    assert (
+        _scalar(
+            db_url,
+            """
+        SELECT count(*) FROM conversations c
+        WHERE c.last_message_at IS DISTINCT FROM
+              (SELECT max(created_at) FROM messages m WHERE m.conversation_id = c.id)
+           OR c.created_at IS DISTINCT FROM
+              (SELECT min(created_at) FROM messages m WHERE m.conversation_id = c.id)""",
+        )
+        == 0
+    )
+    assert (
+        _scalar(
+            db_url,
+            """
+        SELECT count(*) FROM guests g WHERE g.last_interaction IS DISTINCT FROM
+          (SELECT max(last_message_at) FROM conversations c WHERE c.guest_id = g.id)""",
+        )
+        == 0
+    )
+    # sentiment only on guest messages, score within its type's band
+    assert (
+        _scalar(
+            db_url,
+            """
+        SELECT count(*) FROM messages
+        WHERE (message_type = 'incoming') <> (sentiment_type IS NOT NULL)
+          OR (sentiment_type = 'positive' AND sentiment_score < 0.3)
+          OR (sentiment_type IN ('negative', 'requires_attention') AND sentiment_score > -0.3)
+          OR (sentiment_type = 'neutral' AND abs(sentiment_score) > 0.2)""",
+        )
+        == 0
+    )
+    kinds = dict(_rows(db_url, "SELECT sentiment_type::text, count(*) FROM messages GROUP BY 1"))
+    assert kinds["neutral"] > kinds["positive"] > kinds["negative"] > 0
+    assert kinds["requires_attention"] > 0
+    # every negative/urgent guest message has its notification; timestamps follow the status
+    assert (
+        _scalar(
+            db_url,
+            """
+        SELECT count(*) FROM messages m WHERE m.sentiment_type IN ('negative', 'requires_attention')
+          AND NOT EXISTS (SELECT 1 FROM staff_notifications n WHERE n.message_id = m.id)""",
+        )
+        == 0
+    )
+    statuses = {
+        r[0] for r in _rows(db_url, "SELECT DISTINCT status::text FROM staff_notifications")
+    }
+    assert {"acknowledged", "sent"} <= statuses
+    assert (
+        _scalar(
+            db_url,
+            """SELECT count(*) FROM staff_notifications
+        WHERE (status = 'acknowledged') <> (acknowledged_at IS NOT NULL)
+           OR (status IN ('sent', 'acknowledged')) <> (sent_at IS NOT NULL)
+           OR acknowledged_at < sent_at OR sent_at < created_at""",
+        )
+        == 0
+    )
+    types = {r[0] for r in _rows(db_url, "SELECT DISTINCT trigger_type::text FROM triggers")}
+    assert types == {"time_based", "condition_based", "event_based"}
+    assert _scalar(db_url, "SELECT bool_and(message_template LIKE '%{guest_name}%') FROM triggers")
+    # everything before the reference time, types alternate, several languages
+    assert _scalar(db_url, "SELECT max(created_at) FROM messages") <= REF
+    first = _rows(
+        db_url,
+        """SELECT message_type::text FROM messages WHERE conversation_id =
+        (SELECT id FROM conversations ORDER BY id LIMIT 1) ORDER BY created_at""",
+    )
+    assert [r[0] for r in first[:4]] == ["incoming", "outgoing", "incoming", "outgoing"]
+    assert first[9][0] == "system"
+    langs = {r[0] for r in _rows(db_url, "SELECT DISTINCT preferences->>'language' FROM guests")}
+    assert {"ru", "en"} <= langs
+
+
+def test_same_seed_same_rows_and_rebuild_keeps_catalog(
+    create_database: Callable[..., URL], template_db: str
+) -> None:
+    urls = [create_database(template=template_db) for _ in range(3)]
+    catalog = _rows(urls[0], CATALOG)
+    engines = [create_engine(u, poolclass=NullPool) for u in urls]
+    seed(engines[0], SeedOptions(**SMALL, seed=7, rebuild_indexes=True))
+    seed(engines[1], SeedOptions(**SMALL, seed=7, rebuild_indexes=False))
+    seed(engines[2], SeedOptions(**SMALL, seed=8))
+    assert _rows(urls[0], CATALOG) == catalog
+    assert checksums(urls[0]) == checksums(urls[1])
+    assert all(
+        a != b
+        for a, b in zip(checksums(urls[0]).values(), checksums(urls[2]).values(), strict=True)
+    )
+    assert migrations.check(engines[0]).ok
+    for e in engines:
+        e.dispose()
+
+
+def test_refuse_append_truncate(engine: Engine, db_url: URL) -> None:
+    opts = {**SMALL, "hotels": 2, "guests_per_hotel": 5}
+    seed(engine, SeedOptions(**opts))
+    with pytest.raises(UsageError, match="already holds 2 hotel"):
+        seed(engine, SeedOptions(**opts))
+    report = seed(engine, SeedOptions(**opts, mode=Mode.APPEND))
+    assert report.hotels_before == 2
+    assert _scalar(db_url, "SELECT count(*) FROM hotels") == 4
+    assert _scalar(db_url, "SELECT count(DISTINCT whatsapp_number) FROM hotels") == 4
+    before = checksums(db_url)
+    dry = seed(engine, SeedOptions(**opts, mode=Mode.TRUNCATE, dry_run=True))
+    assert dry.dry_run and dry.hotels_before == 4 and checksums(db_url) == before
+    seed(engine, SeedOptions(**{**opts, "hotels": 1}, mode=Mode.TRUNCATE))
+    assert _scalar(db_url, "SELECT count(*) FROM hotels") == 1
+
+
+def test_refuses_a_database_not_at_head(empty_db_url: URL) -> None:
+    engine = create_engine(empty_db_url, poolclass=NullPool)
+    with pytest.raises(NotAtHead, match="hotelbot db upgrade"):
+        seed(engine, SeedOptions(hotels=1))
+    engine.dispose()
+
+
+def test_non_superuser_owner_under_force_rls(
+    server_url: URL, create_database: Callable[..., URL]
+) -> None:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'hb_seed_owner'").fetchone()
+        if not exists:
+            conn.execute("CREATE ROLE hb_seed_owner LOGIN NOSUPERUSER NOBYPASSRLS")
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'app_user'").fetchone():
+            conn.execute("CREATE ROLE app_user NOLOGIN NOSUPERUSER NOBYPASSRLS")
+        conn.execute("GRANT app_user TO hb_seed_owner")
+    url = create_database(owner="hb_seed_owner").set(username="hb_seed_owner", password=None)
+    engine = create_engine(url, poolclass=NullPool)
+    migrations.upgrade(engine, "head")
+    forced = _rows(
+        url,
+        "SELECT relname, relforcerowsecurity FROM pg_class WHERE relname = ANY(%s)"
+        " AND relnamespace = 'public'::regnamespace ORDER BY 1",
+        (our_tables(),),
+    )
+    report = seed(engine, SeedOptions(**SMALL, rebuild_indexes=True))
+    assert report.rows["hotels"] == 3
+    assert (
+        _rows(
+            url,
+            "SELECT relname, relforcerowsecurity FROM pg_class WHERE relname = ANY(%s)"
+            " AND relnamespace = 'public'::regnamespace ORDER BY 1",
+            (our_tables(),),
+        )
+        == forced
+    )
+    # as the app role each tenant sees exactly its own rows
+    with psycopg.connect(libpq_url(server_url.set(database=url.database))) as conn:
+        hotels = [r[0] for r in conn.execute("SELECT id FROM hotels ORDER BY id")]
+        total = conn.execute("SELECT count(*) FROM messages").fetchone()
+        assert total is not None
+        seen = 0
+        for hotel in hotels:
+            conn.execute("SET LOCAL ROLE app_user")
+            conn.execute("SELECT set_config('app.current_hotel_id', %s, true)", (str(hotel),))
+            rows = conn.execute("SELECT hotel_id, count(*) FROM messages GROUP BY 1").fetchall()
+            assert [r[0] for r in rows] == [hotel]
+            seen += rows[0][1]
+            conn.rollback()
+        assert seen == total[0]
+    assert rls.check(engine).ok
+    engine.dispose()
