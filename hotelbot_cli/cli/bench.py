@@ -247,6 +247,9 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         bool, typer.Option("--no-isolation", help="Skip the tenant-vs-owner comparison.")
     ] = False,
     no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the index check.")] = False,
+    reference_seconds: Annotated[
+        float, typer.Option("--reference-seconds", help="Seconds of each pgbench run.")
+    ] = 3.0,
     pre_ping: Annotated[
         bool,
         typer.Option("--pre-ping", help="Ping each connection on checkout (one more round trip)."),
@@ -295,6 +298,7 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         ops=tuple(o.strip() for o in ops.split(",") if o.strip()) if ops else (),
         seed=seed,
         reference=not no_reference,
+        reference_seconds=reference_seconds,
         isolation=not no_isolation,
         explain=not no_explain,
         pre_ping=pre_ping,

@@ -1,0 +1,5 @@
+"""Load tests share the performance tests' small SQL dataset."""
+
+from tests.performance.conftest import make_dataset
+
+__all__ = ["make_dataset"]
