@@ -63,8 +63,8 @@ class SeedOptions:
             raise UsageError("--triggers-per-hotel must not be negative")
         if not 0 <= self.seed < 2**63:
             raise UsageError("--seed must be between 0 and 2**63-1")
-        if self.guests_per_hotel > 10_000_000:
-            raise UsageError("--guests-per-hotel must be at most 10,000,000")
+        if self.guests_per_hotel > 1_000_000:  # phone numbers are unique up to 10**6
+            raise UsageError("--guests-per-hotel must be at most 1,000,000")
         if self.reference_time is not None and self.reference_time.tzinfo is None:
             raise UsageError("the reference time needs a time zone (e.g. 2026-01-01T00:00:00Z)")
 

@@ -1,0 +1,76 @@
+"""The deterministic generators: valid values, stable output, option validation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from hotelbot_cli.errors import UsageError
+from hotelbot_cli.models.validation import E164, TRIGGER_CONDITIONS_SQL, trigger_conditions
+from hotelbot_cli.seed import content, generators
+from hotelbot_cli.seed.options import SeedOptions, start_of_utc_day
+
+REF = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
+
+
+def test_hashes_and_ids_are_stable() -> None:
+    # pinned values: the data set of a seed must not change between machines or versions
+    assert generators.h64(42, "hotel", 0) == generators.h64(42, "hotel", 0)
+    assert generators.h64(1, "x") == 5587786414374913880
+    ident = generators.det_uuid(REF, 42, "hotels", 0)
+    assert ident.version == 7 and ident.variant == uuid.RFC_4122
+    assert int(ident.hex[:12], 16) == int(REF.timestamp()) * 1000
+    assert generators.signed(2**64 - 1) == -1 and generators.signed(5) == 5
+
+
+def test_hotels_and_guests_are_valid_and_deterministic() -> None:
+    opts = SeedOptions(hotels=30, guests_per_hotel=300, reference_time=REF, triggers_per_hotel=8)
+    taken: set[str] = set()
+    plans = list(generators.hotels_iter(opts, 0, taken))
+    numbers = [p.row[2] for p in plans]
+    assert len(set(numbers)) == 30 and all(E164.fullmatch(str(n)) for n in numbers)
+    again = generators.hotel(opts, 5, {n for n in numbers if n != numbers[5]})
+    assert again.row == plans[5].row
+    for plan in plans:
+        for trig in plan.triggers:
+            trigger_conditions(str(trig[3]), __import__("json").loads(str(trig[4])))
+            assert "{guest_name}" in str(trig[5])
+    phones, langs = set(), set()
+    for j in range(300):
+        rows = generators.guest(opts, plans[4], j)
+        phone = str(rows.row[2])
+        assert E164.fullmatch(phone)
+        phones.add(phone)
+        langs.add(__import__("json").loads(str(rows.row[4]))["language"])
+        ends = [c[4] for c in rows.conversations]
+        assert rows.row[5] == max(ends) and all(e <= REF for e in ends)
+    assert len(phones) == 300 and {"ru", "en", "de", "tr"} <= langs
+    # a taken number moves on instead of colliding
+    clash = generators.hotel(opts, 0, {numbers[0]})
+    assert clash.row[2] != numbers[0]
+    assert TRIGGER_CONDITIONS_SQL  # the server-side twin exists
+
+
+def test_phrase_tables_cover_every_language_and_category() -> None:
+    phrases, starts, counts = generators.phrase_tables()
+    assert len(starts) == len(counts) == len(content.LANGUAGES) * len(content.CATEGORIES)
+    assert all(n > 0 for n in counts) and starts[-1] + counts[-1] - 1 == len(phrases)
+    assert len(generators.titles()) == 2 * len(content.LANGUAGES)
+    assert generators.weighted({"a": 1, "b": 1}, 3) == "b"
+
+
+def test_options_validate_and_plan() -> None:
+    opts = SeedOptions(hotels=50, guests_per_hotel=1000, conversations_per_guest=1,
+                       messages_per_conversation=20)  # fmt: skip
+    rows = opts.planned_rows()
+    assert rows["messages"] == 1_000_000 and rows["guests"] == 50_000
+    assert 70_000 < rows["staff_notifications"] < 90_000
+    assert opts.reference == start_of_utc_day()
+    assert start_of_utc_day(dt.datetime(2026, 3, 1, 15, 30, tzinfo=dt.UTC)).hour == 0
+    for bad in ({"hotels": 0}, {"triggers_per_hotel": -1}, {"seed": -1},
+                {"guests_per_hotel": 2_000_000},
+                {"reference_time": dt.datetime(2026, 1, 1)}):  # fmt: skip
+        with pytest.raises(UsageError):
+            SeedOptions(**bad)  # type: ignore[arg-type]
