@@ -364,17 +364,24 @@ def select_operations(names: Sequence[str] | None) -> list[Operation]:
 
 # --- drivers -----------------------------------------------------------------------------
 
-_SET_TENANT_SQL = "SELECT set_config('app.current_hotel_id', %(tenant)s, true)"
-
-
 def prefix(op: Operation, target: Target, tenant: bool, role: str | None) -> list[Stmt]:
-    """Statements that open the transaction: BEGIN, then (tenant mode) role and tenant."""
+    """Statements that open the transaction: BEGIN, then (tenant mode) role and tenant.
+
+    ``set_config('role', …, true)`` is ``SET LOCAL ROLE`` as a function: role and tenant
+    go in one statement, so isolation costs one statement more than the owner's run.
+    """
     stmts = [Stmt("BEGIN")]
-    if tenant:
-        if role:
-            stmts.append(Stmt(f'SET LOCAL ROLE "{role}"'))
-        if op.needs_tenant:
-            stmts.append(Stmt(_SET_TENANT_SQL, {"tenant": str(target.hotel_id)}))
+    if not tenant:
+        return stmts
+    calls, params = [], {}
+    if role:
+        calls.append("set_config('role', %(role)s, true)")
+        params["role"] = role
+    if op.needs_tenant:
+        calls.append("set_config('app.current_hotel_id', %(tenant)s, true)")
+        params["tenant"] = str(target.hotel_id)
+    if calls:
+        stmts.append(Stmt("SELECT " + ", ".join(calls), params))
     return stmts
 
 
