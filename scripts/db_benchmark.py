@@ -89,10 +89,12 @@ def seed_bench(args: argparse.Namespace) -> int:
         pg_rate = PGBENCH_ROWS[10] / pgbench_s
         seed_rate = rows / report["seconds"]
         print(
-            f"pgbench -i -s 10 : {PGBENCH_ROWS[10]:>10,} rows in {pgbench_s:6.2f} s = {pg_rate:>11,.0f} rows/s"
+            f"pgbench -i -s 10 : {PGBENCH_ROWS[10]:>10,} rows in {pgbench_s:6.2f} s"
+            f" = {pg_rate:>11,.0f} rows/s"
         )
         print(
-            f"hotelbot seed    : {rows:>10,} rows in {report['seconds']:6.2f} s = {seed_rate:>11,.0f} rows/s"
+            f"hotelbot seed    : {rows:>10,} rows in {report['seconds']:6.2f} s"
+            f" = {seed_rate:>11,.0f} rows/s"
             f"  (process wall {wall:.2f} s = {rows / wall:,.0f} rows/s)"
         )
         print(f"ratio seed/pgbench: {seed_rate / pg_rate:.2f}")
