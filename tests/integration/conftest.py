@@ -1,0 +1,69 @@
+"""Fixtures for the row-level-security tests: committed two-hotel data, a non-superuser owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from rls_support import APP_ROLE, OWNER_ROLE, Tenant, insert_tenant
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+
+from hotelbot_cli import migrations
+from hotelbot_cli.settings import libpq_url
+
+
+@pytest.fixture
+def two_hotels(db_url: URL) -> tuple[Tenant, Tenant]:
+    """Hotels A and B, committed in ``db_url`` (a fresh database at head)."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        a = insert_tenant(conn, "+15550001001", "token-a-" + uuid.uuid4().hex)
+        b = insert_tenant(conn, "+15550002002", "token-b-" + uuid.uuid4().hex)
+    return a, b
+
+
+@pytest.fixture
+def superuser_conn(db_url: URL) -> Iterator[psycopg.Connection]:
+    """An autocommit superuser connection on ``db_url``."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def owner_role(server_url: URL, template_db: str) -> str:
+    """A login role like a managed-PostgreSQL admin: not superuser, not BYPASSRLS, CREATEROLE.
+
+    ``app_user`` already exists (the template created it), so an administrator grants it
+    to the owner, as the migration's error message asks.
+    """
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (OWNER_ROLE,))
+        if exists.fetchone() is None:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS CREATEROLE").format(
+                    sql.Identifier(OWNER_ROLE)
+                )
+            )
+        conn.execute(
+            sql.SQL("GRANT {} TO {}").format(sql.Identifier(APP_ROLE), sql.Identifier(OWNER_ROLE))
+        )
+    return OWNER_ROLE
+
+
+@pytest.fixture
+def owner_db_url(create_database: Callable[..., URL], owner_role: str) -> URL:
+    """An empty database owned by the non-superuser owner, as that owner's URL."""
+    return create_database(owner=owner_role).set(username=owner_role, password=None)
+
+
+@pytest.fixture
+def owner_engine(owner_db_url: URL) -> Iterator[Engine]:
+    """Engine as the non-superuser owner on a database it migrated to head."""
+    engine = create_engine(owner_db_url, poolclass=NullPool)
+    migrations.upgrade(engine, "head")
+    yield engine
+    engine.dispose()
