@@ -182,13 +182,15 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _insert_sql(shape: Shape, values: dict[str, str]) -> sql.Composed:
+def _insert_sql(shape: Shape, values: dict[str, str], returning: bool = False) -> sql.Composed:
+    """INSERT of ``values``; probes never use RETURNING (it adds the SELECT policy's check)."""
     types = {c.name: c.type for c in shape.columns}
-    return sql.SQL("INSERT INTO {} AS probe ({}) VALUES ({}) RETURNING to_jsonb(probe.*)").format(
+    query = sql.SQL("INSERT INTO {} AS probe ({}) VALUES ({})").format(
         _ident(shape.table),
         sql.SQL(", ").join(sql.Identifier(c) for c in values),
         sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(types[c])) for c in values),
     )
+    return query + sql.SQL(" RETURNING to_jsonb(probe.*)") if returning else query
 
 
 def _ident(table: TenantTable) -> sql.Composed:
@@ -250,7 +252,9 @@ def build_fixture(
             try:
                 values = _row_values(shape, hotel, fixture, token)
                 conn.execute("SAVEPOINT rls_row")
-                row = conn.execute(_insert_sql(shape, values), list(values.values())).fetchone()
+                row = conn.execute(
+                    _insert_sql(shape, values, returning=True), list(values.values())
+                ).fetchone()
                 conn.execute("RELEASE SAVEPOINT rls_row")
             except (ProbeError, psycopg.Error) as exc:
                 if isinstance(exc, psycopg.Error):
