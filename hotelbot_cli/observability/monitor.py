@@ -423,6 +423,7 @@ def snapshot(
     engine: Engine, *, long_running_s: float = 5.0, top: int = 10, lock_limit: int = 200
 ) -> DbStats:
     """Read every section; a section this role may not read becomes a note."""
+    from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
     from hotelbot_cli.observability.masking import mask_text
@@ -430,6 +431,8 @@ def snapshot(
     notes: list[str] = []
 
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # Sizes need a share lock: never queue behind an exclusive lock we are reporting on.
+        conn.execute(text("SET lock_timeout = '1s'"))
 
         def section(name: str, fn: Callable[[], Any], default: Any) -> Any:
             try:
