@@ -8,6 +8,8 @@ one transaction: an interrupted run leaves nothing behind.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -201,6 +203,50 @@ def _chunks(opts: SeedOptions, first_index: int, taken: set[str]) -> Iterator[_C
         yield chunk
 
 
+def _prefetch(items: Iterator[_Chunk]) -> Iterator[_Chunk]:
+    """Generate the next chunk in a thread while the server works on this one.
+
+    psycopg releases the GIL while it waits for the server, so Python generation and
+    server-side generation overlap; one chunk ahead keeps memory bounded.
+    """
+    slot: queue.Queue[object] = queue.Queue(maxsize=1)
+    done = object()
+    stop = threading.Event()
+
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def work() -> None:
+        try:
+            for item in items:
+                put(item)
+                if stop.is_set():
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            put(exc)
+
+    thread = threading.Thread(target=work, name="seed-generator", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slot.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, _Chunk)
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def _load(
     cur: Any, opts: SeedOptions, first_index: int, taken: set[str], progress: Progress
 ) -> dict[str, int]:
@@ -208,12 +254,8 @@ def _load(
 
     planned = opts.planned_rows()
     rows = dict.fromkeys(planned, 0)
-    phrases, starts, counts = generators.phrase_tables()
     constants = {
         "m": opts.messages_per_conversation,
-        "phr": phrases,
-        "base": starts,
-        "cnt": counts,
         "titles": generators.titles(),
         "ref": opts.reference,
     }
@@ -222,7 +264,7 @@ def _load(
         rows[table] += count
         progress(table, rows[table], max(planned[table], rows[table]))
 
-    for chunk in _chunks(opts, first_index, taken):
+    for chunk in _prefetch(_chunks(opts, first_index, taken)):
         if chunk.hotels:
             bump("hotels", loader.copy_rows(cur, "hotels", (p.row for p in chunk.hotels)))
             bump(

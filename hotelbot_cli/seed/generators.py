@@ -206,12 +206,11 @@ def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
     params: list[tuple[object, ...]] = []
     hid = plan.id
     first_start = ref
-    gid_time = None
     for k, end in enumerate(ends):
-        span = m * (30 + h64(seed, "span", plan.index, j, k) % 600)
-        start = end - dt.timedelta(seconds=span)
+        # messages are evenly spaced, a whole number of seconds apart: the last at ``end``
+        step = 30 + h64(seed, "span", plan.index, j, k) % 600
+        start = end - dt.timedelta(seconds=step * (m - 1))
         first_start = min(first_start, start)
-        gid_time = gid_time or start
         cid = det_uuid(start, seed, "conversations", plan.index, j, k)
         status = "active" if ref - end < dt.timedelta(days=2) else "closed"
         conversations.append((cid, hid, None, status, end, start))
@@ -221,7 +220,8 @@ def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
                 hid,
                 None,
                 start,
-                end,
+                int(start.timestamp()) * 1000,
+                step * 1000,
                 c.LANGUAGES.index(lang),
                 first,
                 plan.hseed,
