@@ -393,6 +393,8 @@ def configure(
 
     ``log_sql`` None follows HOTELBOT_ENV / HOTELBOT_LOG_SQL. ``log_format``: ``json``,
     ``text`` or ``auto`` (text on a terminal, JSON otherwise and always in a file).
+    Unless logging is asked for (all statements, a file, or an explicit format), no handler
+    is installed: a command's stderr stays its one-line diagnostics.
     """
     global _handler  # noqa: PLW0603 - the one handler we own
     cfg = LogConfig.from_env()
@@ -406,6 +408,16 @@ def configure(
     if _handler is not None:
         logger.removeHandler(_handler)
         _handler.close()
+        _handler = None
+    fmt = (log_format or "auto").lower()
+    if fmt not in {"auto", "json", "text"}:
+        from hotelbot_cli.errors import UsageError
+
+        raise UsageError(f"log format {log_format!r} is not known", "use auto, json or text")
+    if not (cfg.log_all or log_file or fmt != "auto"):
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False  # the NullHandler keeps it silent
+        return cfg
     handler: logging.Handler
     if log_file:
         handler = logging.FileHandler(os.fspath(log_file), encoding="utf-8", delay=True)
@@ -413,11 +425,6 @@ def configure(
     else:
         handler = _StderrHandler()
         tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    fmt = (log_format or "auto").lower()
-    if fmt not in {"auto", "json", "text"}:
-        from hotelbot_cli.errors import UsageError
-
-        raise UsageError(f"log format {log_format!r} is not known", "use auto, json or text")
     use_text = fmt == "text" or (fmt == "auto" and tty)
     handler.setFormatter(TextFormatter() if use_text else JsonFormatter())
     handler.setLevel(logging.DEBUG if cfg.log_all else logging.WARNING)
