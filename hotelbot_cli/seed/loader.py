@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import Cursor, sql
+from psycopg.types.json import Jsonb
 
 from hotelbot_cli.errors import DatabaseError
 
@@ -138,64 +139,59 @@ def _user(cur: Cursor[Any]) -> str:
     return str(row[0]) if row else "?"
 
 
-COLUMNS = {
+#: Columns and their types, in the order of the generated rows (binary COPY needs the types).
+COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "hotels": (
-        "id",
-        "name",
-        "whatsapp_number",
-        "green_api_instance_id",
-        "green_api_token",
-        "settings",
-        "is_active",
-        "created_at",
-        "updated_at",
+        ("id", "uuid"), ("name", "text"), ("whatsapp_number", "text"),
+        ("green_api_instance_id", "text"), ("green_api_token", "text"), ("settings", "jsonb"),
+        ("is_active", "bool"), ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
     ),
     "triggers": (
-        "id",
-        "hotel_id",
-        "name",
-        "trigger_type",
-        "conditions",
-        "message_template",
-        "is_active",
-        "priority",
-        "created_at",
-        "updated_at",
+        ("id", "uuid"), ("hotel_id", "uuid"), ("name", "text"), ("trigger_type", "text"),
+        ("conditions", "jsonb"), ("message_template", "text"), ("is_active", "bool"),
+        ("priority", "int4"), ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
     ),
     "guests": (
-        "id",
-        "hotel_id",
-        "phone",
-        "name",
-        "preferences",
-        "last_interaction",
-        "created_at",
-        "updated_at",
+        ("id", "uuid"), ("hotel_id", "uuid"), ("phone", "text"), ("name", "text"),
+        ("preferences", "jsonb"), ("last_interaction", "timestamptz"),
+        ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
     ),
-    "conversations": ("id", "hotel_id", "guest_id", "status", "last_message_at", "created_at"),
+    "conversations": (
+        ("id", "uuid"), ("hotel_id", "uuid"), ("guest_id", "uuid"), ("status", "text"),
+        ("last_message_at", "timestamptz"), ("created_at", "timestamptz"),
+    ),
     "staff_notifications": (
-        "id",
-        "hotel_id",
-        "guest_id",
-        "message_id",
-        "notification_type",
-        "title",
-        "content",
-        "status",
-        "sent_at",
-        "acknowledged_at",
-        "created_at",
+        ("id", "uuid"), ("hotel_id", "uuid"), ("guest_id", "uuid"), ("message_id", "uuid"),
+        ("notification_type", "text"), ("title", "text"), ("content", "text"),
+        ("status", "text"), ("sent_at", "timestamptz"), ("acknowledged_at", "timestamptz"),
+        ("created_at", "timestamptz"),
     ),
-}
+}  # fmt: skip
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def copy_rows(cur: Cursor[Any], table: str, rows: Iterable[Sequence[Any]]) -> int:
-    """COPY ``rows`` into ``table`` (text format); returns the number of rows written."""
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS[table])
-    query = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), columns)
+    """Binary COPY of ``rows`` into ``table``; returns the number of rows written.
+
+    Enum columns travel as text (an enum's binary form is its label); JSON columns
+    arrive as JSON text and are sent as they are.
+    """
+    columns = COLUMNS[table]
+    names = sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns)
+    query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table), names)
+    types = [kind for _, kind in columns]
+    json_at = [i for i, kind in enumerate(types) if kind == "jsonb"]
     count = 0
     with cur.copy(query) as copy:
+        copy.set_types(types)
         for row in rows:
+            if json_at:
+                row = list(row)  # noqa: PLW2901 - wrap the JSON text in place
+                for i in json_at:
+                    row[i] = Jsonb(row[i], dumps=_as_is)
             copy.write_row(row)
             count += 1
     return count

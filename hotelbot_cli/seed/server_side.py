@@ -51,9 +51,12 @@ def _uuid7(ms: str, lo: str, hi: str) -> str:
     )
 
 
-#: One row per message, with every intermediate value computed once (OFFSET 0 keeps
-#: the planner from inlining the subqueries and re-evaluating the hashes).
-EXPAND = f"""
+def expand(where: str = "true") -> str:
+    """One row per message (``where`` filters early), each intermediate value computed once.
+
+    OFFSET 0 keeps the planner from inlining the subqueries and re-evaluating the hashes.
+    """
+    return f"""
 SELECT s.*, {_uuid7("s.ms", "s.h", "s.h2")} AS id,
   CASE s.kind WHEN 2 THEN 9 WHEN 0 THEN s.cls WHEN 1 THEN
     CASE WHEN s.k = 1 THEN 4 ELSE 5 + s.pcls END END AS cat
@@ -76,9 +79,17 @@ FROM (
                 %(name)b::text[], %(hseed)b::bigint[], %(no)b::int[], %(slang)b::int[])
       AS c(conv_id, hotel_id, guest_id, t0, t0ms, step, lang, name, hseed, no, slang)
     CROSS JOIN generate_series(0, %(m)s - 1) AS k
+    WHERE {where}
     OFFSET 0) r
   OFFSET 0) s
 """
+
+
+#: Only guest messages (even k, not system) of negative or urgent sentiment raise a notification.
+NOTIFIABLE = (
+    "k %% 2 = 0 AND k %% 10 <> 9"
+    " AND (hashint8extended(c.no::bigint * %(m)s + k, c.hseed) & 1023) >= 860"
+)
 
 PHRASE = _phrase_case()
 
@@ -100,7 +111,7 @@ SELECT e.id, e.hotel_id, e.conv_id,
     WHEN 1 THEN '{{"channel": "whatsapp", "author": "bot"}}'
     ELSE '{{"source": "platform"}}' END)::jsonb,
   e.t
-FROM ({EXPAND}) e
+FROM ({expand()}) e
 """
 
 #: A staff notification for every negative or urgent guest message; its status depends on
@@ -133,7 +144,7 @@ FROM (
              THEN 'acknowledged'
            WHEN ((e.h >> 50) & 15) < 15 THEN 'sent' ELSE 'failed' END
     END AS status
-  FROM ({EXPAND}) e
+  FROM ({expand(NOTIFIABLE)}) e
   WHERE e.kind = 0 AND e.cls >= 2
 ) n
 """
