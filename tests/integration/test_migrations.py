@@ -43,9 +43,14 @@ CATALOG_QUERIES = {
     "policies": """
         SELECT tablename, policyname, cmd, roles::text, qual, with_check
         FROM pg_policies WHERE schemaname = 'public' ORDER BY 1, 2""",
+    # Effective privileges: a NULL ACL means the owner's default, which REVOKE spells out.
     "grants": """
-        SELECT c.relname, c.relacl::text FROM pg_class c
-        WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1""",
+        SELECT c.relname, coalesce(c.relacl, acldefault('r', c.relowner))::text FROM pg_class c
+        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+        ORDER BY 1""",
+    "schema_grants": """
+        SELECT coalesce(nspacl, acldefault('n', nspowner))::text FROM pg_namespace
+        WHERE nspname = 'public'""",
 }
 
 
