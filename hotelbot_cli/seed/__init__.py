@@ -30,9 +30,10 @@ __all__ = ["Mode", "SeedOptions", "SeedReport", "seed", "start_of_utc_day"]
 #: progress(step, done, total): step is a table name or a phase ("indexes", "analyze").
 Progress = Callable[[str, int, int], None]
 
-#: Rebuild indexes and keys after the load when at least this many messages are written
-#: (and at least as many as the table already holds).
-REBUILD_THRESHOLD = 200_000
+#: Rebuild indexes and keys after the load when it writes at least this share of the
+#: messages the table already holds (always for an empty table: measured 2-3x faster even
+#: for the default 100,000 messages; appending a little to a lot keeps them instead).
+REBUILD_SHARE = 1.0
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def _run(conn: Any, opts: SeedOptions, progress: Progress, started: float) -> Se
             )
             existing = cur.fetchone()[0] if opts.mode is not Mode.TRUNCATE else 0
             planned = opts.planned_rows()["messages"]
-            rebuild = planned >= REBUILD_THRESHOLD and planned >= existing
+            rebuild = planned >= existing * REBUILD_SHARE
         snap = loader.snapshot(cur, tables) if rebuild else None
         if snap:
             loader.drop(cur, snap)
@@ -286,6 +287,8 @@ def _load(
         if chunk.hotels:
             alerts = [p.alert for p in chunk.hotels if p.alert]
             bump("staff_notifications", loader.copy_rows(cur, "staff_notifications", alerts))
+    for table, count in rows.items():  # the notification count was an estimate
+        progress(table, count, count)
     if rows["hotels"] != opts.hotels:  # pragma: no cover - a generator bug
         raise DatabaseError("the generator produced fewer hotels than asked")
     return rows
