@@ -97,19 +97,21 @@ MESSAGES = f"""
 INSERT INTO messages (id, hotel_id, conversation_id, message_type, content,
                       sentiment_score, sentiment_type, metadata, created_at)
 SELECT e.id, e.hotel_id, e.conv_id,
-  (CASE e.kind WHEN 0 THEN 'incoming' WHEN 1 THEN 'outgoing' ELSE 'system' END)::message_type,
-  CASE e.kind WHEN 2 THEN replace({PHRASE}, '{{room}}', (101 + ((e.h >> 30) & 511))::text)
-              ELSE replace({PHRASE}, '{{name}}', e.name) END,
+  CASE e.kind WHEN 0 THEN 'incoming'::message_type WHEN 1 THEN 'outgoing'::message_type
+    ELSE 'system'::message_type END,
+  CASE WHEN e.cat = 9 THEN replace({PHRASE}, '{{room}}', (101 + ((e.h >> 30) & 511))::text)
+       WHEN e.cat >= 4 THEN replace({PHRASE}, '{{name}}', e.name) ELSE {PHRASE} END,
   CASE WHEN e.kind = 0 THEN (CASE e.cls
     WHEN 0 THEN ((e.h >> 40) & 127) %% 41 - 20
     WHEN 1 THEN 30 + ((e.h >> 40) & 127) %% 71
     WHEN 2 THEN -30 - ((e.h >> 40) & 127) %% 71
-    ELSE -40 - ((e.h >> 40) & 127) %% 61 END)::numeric / 100 END,
-  CASE WHEN e.kind = 0 THEN (CASE e.cls WHEN 0 THEN 'neutral' WHEN 1 THEN 'positive'
-    WHEN 2 THEN 'negative' ELSE 'requires_attention' END)::sentiment_type END,
-  (CASE e.kind WHEN 0 THEN '{{"channel": "whatsapp", "analyzed": true}}'
-    WHEN 1 THEN '{{"channel": "whatsapp", "author": "bot"}}'
-    ELSE '{{"source": "platform"}}' END)::jsonb,
+    ELSE -40 - ((e.h >> 40) & 127) %% 61 END) / 100.0::float8 END,
+  CASE WHEN e.kind = 0 THEN CASE e.cls WHEN 0 THEN 'neutral'::sentiment_type
+    WHEN 1 THEN 'positive'::sentiment_type WHEN 2 THEN 'negative'::sentiment_type
+    ELSE 'requires_attention'::sentiment_type END END,
+  CASE e.kind WHEN 0 THEN '{{"channel": "whatsapp", "analyzed": true}}'::jsonb
+    WHEN 1 THEN '{{"channel": "whatsapp", "author": "bot"}}'::jsonb
+    ELSE '{{"source": "platform"}}'::jsonb END,
   e.t
 FROM ({expand()}) e
 """
