@@ -195,13 +195,20 @@ def _chunks(opts: SeedOptions, first_index: int, taken: set[str]) -> Iterator[_C
             chunk.conversations.extend(rows.conversations)
             chunk.params.extend(rows.params)
             if len(chunk.guests) * per_guest >= opts.chunk_messages:
-                yield chunk
+                yield _sorted(chunk)
                 chunk = _Chunk()
         if len(chunk.hotels) >= 1000:
-            yield chunk
+            yield _sorted(chunk)
             chunk = _Chunk()
     if chunk.hotels or chunk.guests:
-        yield chunk
+        yield _sorted(chunk)
+
+
+def _sorted(chunk: _Chunk) -> _Chunk:
+    """Rows in (hotel_id, id) order, as the indexes will want them (cheaper index builds)."""
+    for rows in (chunk.guests, chunk.conversations, chunk.params):
+        rows.sort(key=lambda row: (row[1], row[0]))
+    return chunk
 
 
 def _prefetch(items: Iterator[_Chunk]) -> Iterator[_Chunk]:

@@ -78,7 +78,8 @@ FROM (
                 %(t0)b::timestamptz[], %(t0ms)b::bigint[], %(step)b::bigint[], %(lang)b::int[],
                 %(name)b::text[], %(hseed)b::bigint[], %(no)b::int[], %(slang)b::int[])
       AS c(conv_id, hotel_id, guest_id, t0, t0ms, step, lang, name, hseed, no, slang)
-    CROSS JOIN generate_series(0, %(m)s - 1) AS k
+    -- LATERAL: each conversation's messages together, in the order of the arrays
+    CROSS JOIN LATERAL generate_series(0, %(m)s - 1 + 0 * c.no) AS k
     WHERE {where}
     OFFSET 0) r
   OFFSET 0) s
