@@ -31,8 +31,10 @@ def test_hotels_and_guests_are_valid_and_deterministic() -> None:
     plans = list(generators.hotels_iter(opts, 0, taken))
     numbers = [p.row[2] for p in plans]
     assert len(set(numbers)) == 30 and all(E164.fullmatch(str(n)) for n in numbers)
-    again = generators.hotel(opts, 5, {n for n in numbers if n != numbers[5]})
-    assert again.row == plans[5].row
+    fifth = next(p for p in plans if p.index == 5)
+    again = generators.hotel(opts, 5, {n for n in numbers if n != fifth.row[2]})
+    assert again.row == fifth.row
+    assert [p.id for p in plans] == sorted(p.id for p in plans)  # loaded in id order
     for plan in plans:
         for trig in plan.triggers:
             trigger_conditions(str(trig[3]), __import__("json").loads(str(trig[4])))
