@@ -253,3 +253,82 @@ def test_postgresql_15_non_superuser_owner(cli) -> None:
         )
         shutil.rmtree(tmp, ignore_errors=True)
     assert time.monotonic() - started < 30
+
+
+ISOLATE = (
+    "ALTER TABLE {t} ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE {t} FORCE ROW LEVEL SECURITY",
+    "CREATE POLICY iso ON {t} TO app_user"
+    " USING (hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid))"
+    " WITH CHECK (hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true),"
+    " '')::uuid))",
+    "CREATE INDEX ON {t} (hotel_id)",
+)
+
+
+def test_a_table_added_next_year_is_discovered_and_probed(db_url: URL) -> None:
+    """A correctly isolated new table with many column kinds passes every check, probes included."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE audit_events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            " hotel_id uuid NOT NULL REFERENCES hotels (id), kind trigger_type NOT NULL,"
+            " at timestamptz NOT NULL, ref uuid NOT NULL, flag boolean NOT NULL,"
+            " data jsonb NOT NULL, score numeric NOT NULL, label varchar(20) NOT NULL,"
+            " guest_phone varchar(20) NOT NULL, n int NOT NULL,"
+            " twice int GENERATED ALWAYS AS (n * 2) STORED, note text)"
+        )
+        for statement in ISOLATE:
+            conn.execute(statement.format(t="audit_events"))
+        conn.execute("GRANT SELECT, INSERT, DELETE, UPDATE (label) ON audit_events TO app_user")
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    assert report.ok, report.failures()
+    probed = {r.id for r in report.results if r.table == "audit_events" and r.category == "probe"}
+    assert {"probe-read-own", "probe-read-other", "probe-insert-other", "probe-repoint"} <= probed
+
+
+def test_tables_that_cannot_get_a_probe_row_are_reported(db_url: URL) -> None:
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE places (id uuid PRIMARY KEY, hotel_id uuid NOT NULL, spot point NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE ratings (id uuid PRIMARY KEY, hotel_id uuid NOT NULL,"
+            " stars int NOT NULL CHECK (stars > 5))"
+        )
+        for table in ("places", "ratings"):
+            for statement in ISOLATE:
+                conn.execute(statement.format(t=table))
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    setup = {r.table: r.detail for r in report.failures() if r.id == "probe-setup"}
+    assert "spot (point)" in setup["places"]
+    assert "ratings" in setup and "check constraint" in setup["ratings"]
+
+
+def test_owner_cannot_probe_a_table_it_does_not_own(
+    owner_engine, server_url: URL, owner_role: str
+) -> None:
+    admin = libpq_url(server_url.set(database=owner_engine.url.database))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE TABLE foreign_owned (id uuid PRIMARY KEY, hotel_id uuid NOT NULL)")
+        for statement in ISOLATE:
+            conn.execute(statement.format(t="foreign_owned"))
+    report = rls.check(owner_engine)
+    failed = {(r.id, r.table): r.detail for r in report.failures()}
+    assert "cannot insert probe rows" in failed[("probe-setup", "foreign_owned")]
+
+
+def test_checker_that_cannot_become_the_app_role_says_so(owner_engine, server_url: URL) -> None:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        if (
+            conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'hb_rls_stranger'").fetchone()
+            is None
+        ):
+            conn.execute("CREATE ROLE hb_rls_stranger NOLOGIN")
+    report = rls.check(owner_engine, app_role="hb_rls_stranger")
+    setup = [r for r in report.failures() if r.id == "probe-setup"]
+    assert setup and "cannot act as hb_rls_stranger" in setup[0].detail
+    assert "GRANT hb_rls_stranger" in (setup[0].fix or "")
