@@ -38,3 +38,15 @@ def test_dry_run_and_usage_errors(cli, db_url: URL) -> None:
 def test_refuses_a_database_not_at_head(cli, empty_db_url: URL) -> None:
     code, _out, err = cli("seed", "--hotels", "1", url=empty_db_url)
     assert code == 1 and "hotelbot db upgrade" in err
+
+
+def test_progress_display_renders_rows_and_rates(capsys) -> None:
+    from hotelbot_cli.cli import _output as out
+    from hotelbot_cli.cli.seed import _ProgressDisplay
+
+    with _ProgressDisplay() as display:
+        display.update("messages", 10, 100)
+        display.update("messages", 100, 100)
+        display.update("analyze", 1, 6)
+    assert set(display.tasks) == {"messages", "analyze"}
+    assert out.err_console is display.progress.console

@@ -238,3 +238,17 @@ def test_non_superuser_owner_under_force_rls(
         assert seen == total[0]
     assert rls.check(engine).ok
     engine.dispose()
+
+
+def test_rebuild_keeps_comments_on_indexes_and_constraints(engine: Engine, db_url: URL) -> None:
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute("COMMENT ON INDEX ix_messages_hotel_id_created_at IS 'sentiment window'")
+        conn.execute("COMMENT ON CONSTRAINT pk_messages ON messages IS 'time-ordered ids'")
+    report = seed(engine, SeedOptions(**SMALL, rebuild_indexes=True))
+    assert report.rebuilt_indexes
+    assert _rows(
+        db_url,
+        "SELECT obj_description('ix_messages_hotel_id_created_at'::regclass, 'pg_class'),"
+        " (SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint"
+        "  WHERE conname = 'pk_messages')",
+    ) == [("sentiment window", "time-ordered ids")]
