@@ -316,6 +316,30 @@ def audit_role(
             f"ALTER ROLE {app_role} RESET row_security",
         )
     )
+    preset = _rows(
+        conn,
+        """
+        SELECT c FROM pg_db_role_setting s, unnest(s.setconfig) c
+         WHERE (s.setrole = 0 OR pg_has_role(%(app)s, s.setrole, 'MEMBER'))
+           AND s.setdatabase IN (0, (SELECT oid FROM pg_database
+                                      WHERE datname = current_database()))
+           AND c LIKE 'app.current\\_hotel\\_id=%%'
+        """,
+        {"app": app_oid},
+    )
+    results.append(
+        _result(
+            "tenant-default",
+            None,
+            not preset,
+            "app.current_hotel_id has a default for the app role or database: 'no tenant'"
+            " silently means that hotel"
+            if preset
+            else "app.current_hotel_id has no role or database default",
+            f"ALTER ROLE {app_role} RESET app.current_hotel_id; ALTER DATABASE … RESET"
+            " app.current_hotel_id",
+        )
+    )
     return results
 
 

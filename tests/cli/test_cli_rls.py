@@ -104,3 +104,9 @@ def test_help_lists_the_options(cli) -> None:
     assert code == 0
     for option in ("--ignore", "--json", "--junit-xml", "--self-test", "--app-role"):
         assert option in out
+
+
+def test_db_check_reports_no_drift_with_007(cli, db_url: URL) -> None:
+    code, out, err = cli("db", "check", url=db_url)
+    assert code == 0, err
+    assert "007" in out

@@ -130,6 +130,17 @@ CASES = {
         ["ALTER ROLE app_user IN DATABASE {db} SET row_security = off"],
         {("app-role-row-security", None)},
     ),
+    "tenant-default-for-role": (
+        [
+            "ALTER ROLE app_user IN DATABASE {db} SET app.current_hotel_id = "
+            "'00000000-0000-0000-0000-000000000001'"
+        ],
+        {("tenant-default", None)},
+    ),
+    "tenant-default-for-database": (
+        ["ALTER DATABASE {db} SET app.current_hotel_id = '00000000-0000-0000-0000-000000000001'"],
+        {("tenant-default", None)},
+    ),
     "definer-function-leaks": (
         [
             "CREATE FUNCTION all_guests() RETURNS SETOF guests LANGUAGE sql SECURITY DEFINER"
