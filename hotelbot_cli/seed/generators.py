@@ -263,20 +263,6 @@ def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
     return GuestRows(row=row, conversations=conversations, params=params)
 
 
-def phrase_tables() -> tuple[list[str], list[int], list[int]]:
-    """Phrases flattened for the server: (phrases, start per (language, category), count)."""
-    phrases: list[str] = []
-    starts: list[int] = []
-    counts: list[int] = []
-    for lang in c.LANGUAGES:
-        for category in c.CATEGORIES:
-            items = c.SYSTEM_PHRASES if category == "system" else c.PHRASES[lang][category]
-            starts.append(len(phrases) + 1)
-            counts.append(len(items))
-            phrases.extend(items)
-    return phrases, starts, counts
-
-
 def titles() -> list[str]:
     """Notification titles per staff language: [negative, urgent] for each language in order."""
     return [t for lang in c.LANGUAGES for t in c.NOTIFICATION_TITLES[lang][:2]]

@@ -9,7 +9,7 @@ import pytest
 
 from hotelbot_cli.errors import UsageError
 from hotelbot_cli.models.validation import E164, TRIGGER_CONDITIONS_SQL, trigger_conditions
-from hotelbot_cli.seed import content, generators
+from hotelbot_cli.seed import content, generators, server_side
 from hotelbot_cli.seed.options import SeedOptions, start_of_utc_day
 
 REF = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
@@ -57,9 +57,12 @@ def test_hotels_and_guests_are_valid_and_deterministic() -> None:
 
 
 def test_phrase_tables_cover_every_language_and_category() -> None:
-    phrases, starts, counts = generators.phrase_tables()
-    assert len(starts) == len(counts) == len(content.LANGUAGES) * len(content.CATEGORIES)
-    assert all(n > 0 for n in counts) and starts[-1] + counts[-1] - 1 == len(phrases)
+    buckets = len(content.LANGUAGES) * len(content.CATEGORIES)
+    assert server_side.PHRASE.count(" WHEN ") == buckets
+    assert server_side.PHRASE.count("ARRAY[") == buckets
+    assert server_side._literal("it's 100%") == "'it''s 100%%'"
+    for lang in content.LANGUAGES:
+        assert all(content.PHRASES[lang][cat] for cat in content.CATEGORIES if cat != "system")
     assert len(generators.titles()) == 2 * len(content.LANGUAGES)
     assert generators.weighted({"a": 1, "b": 1}, 3) == "b"
 
