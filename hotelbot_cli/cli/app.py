@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import traceback
@@ -11,7 +10,7 @@ from typing import Annotated
 import typer
 
 from hotelbot_cli import __version__
-from hotelbot_cli.cli import db, rls, server
+from hotelbot_cli.cli import bench, db, rls, seed, server
 from hotelbot_cli.errors import EXIT_FAILED, EXIT_USAGE, HotelbotError
 
 app = typer.Typer(
@@ -24,9 +23,9 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(server.app, name="server")
+app.command("seed")(seed.seed_command)
 app.command("rls-check")(rls.rls_check)
-app.command("bench")(__import__("hotelbot_cli.cli.bench", fromlist=["bench"]).bench)
-app.command("seed")(importlib.import_module("hotelbot_cli.cli.seed").seed_command)
+app.command("bench")(bench.bench)
 
 
 #: click's ClickException, whether Typer vendors click or depends on it
