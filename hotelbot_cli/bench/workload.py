@@ -364,6 +364,7 @@ def select_operations(names: Sequence[str] | None) -> list[Operation]:
 
 # --- drivers -----------------------------------------------------------------------------
 
+
 def prefix(op: Operation, target: Target, tenant: bool, role: str | None) -> list[Stmt]:
     """Statements that open the transaction: BEGIN, then (tenant mode) role and tenant.
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from hotelbot_cli.cli import _output as out
+from hotelbot_cli.cli import db_stats
 from hotelbot_cli.cli._common import JsonOption, engine, lock_timeout
 
 app = typer.Typer(
@@ -151,6 +152,5 @@ def stamp(revision: RevisionArg) -> None:
 
     _report(migrations.stamp(engine(), revision, lock_timeout()), "stamp")
 
-from hotelbot_cli.cli import db_stats  # noqa: E402 - registered after the group is built
 
 app.command("stats")(db_stats.stats)

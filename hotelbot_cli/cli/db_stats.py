@@ -11,6 +11,7 @@ from hotelbot_cli.cli._common import JsonOption, engine
 
 if TYPE_CHECKING:
     from rich.console import Group
+    from rich.table import Table
 
     from hotelbot_cli.observability.monitor import DbStats
 
@@ -32,7 +33,9 @@ def _date(value: str | None) -> str:
     return value[:19].replace("T", " ") if value else "never"
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]], right: set[str] | None = None):  # type: ignore[no-untyped-def]
+def _table(
+    title: str, columns: list[str], rows: list[list[Any]], right: set[str] | None = None
+) -> Table:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")

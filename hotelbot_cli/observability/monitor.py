@@ -376,7 +376,8 @@ def _sessions(
            ORDER BY ms DESC NULLS LAST""",
         secs=long_running_s,
     )
-    long_running, idle_tx = [], []
+    long_running: list[SessionInfo] = []
+    idle_tx: list[SessionInfo] = []
     for r in rows:
         item = SessionInfo(
             pid=int(r["pid"]),

@@ -76,8 +76,13 @@ def test_savepoint_rollback_keeps_outer_work(session: Session) -> None:
 
 def test_engine_from_env_uses_a_real_queue_pool(db_url: URL) -> None:
     settings = Settings.from_env(
-        {"DATABASE_URL": url_text(db_url), "HOTELBOT_POOL_SIZE": "2", "HOTELBOT_MAX_OVERFLOW": "1",
-         "HOTELBOT_POOL_TIMEOUT": "0.3", "HOTELBOT_POOL_PRE_PING": "false"}
+        {
+            "DATABASE_URL": url_text(db_url),
+            "HOTELBOT_POOL_SIZE": "2",
+            "HOTELBOT_MAX_OVERFLOW": "1",
+            "HOTELBOT_POOL_TIMEOUT": "0.3",
+            "HOTELBOT_POOL_PRE_PING": "false",
+        }
     )
     engine = make_engine(settings=settings)
     try:
@@ -161,7 +166,9 @@ def test_tenant_id_accepts_text_and_uuid() -> None:
     assert parse_hotel_id(str(value)) == value == parse_hotel_id(value)
 
 
-def test_async_engine_tenant_session_and_get_db(db_url: URL, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_async_engine_tenant_session_and_get_db(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hotel_id = uuid.uuid4()
 
     async def scenario() -> tuple[str | None, int]:
@@ -193,7 +200,9 @@ def test_async_engine_tenant_session_and_get_db(db_url: URL, monkeypatch: pytest
     assert asyncio.run(dependency()) == 42
 
 
-def test_default_engine_is_built_once_from_env(db_url: URL, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_engine_is_built_once_from_env(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DATABASE_URL", url_text(db_url))
     monkeypatch.setattr(engine_module, "_default_engine", None)
     first = engine_module.get_engine()

@@ -208,7 +208,9 @@ def test_history_and_heads() -> None:
 def scratch_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the migration scripts, so revision tests never write into the package."""
     copy = tmp_path / "alembic"
-    shutil.copytree(migrations.script_location(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        migrations.script_location(), copy, ignore=shutil.ignore_patterns("__pycache__")
+    )
     monkeypatch.setattr(migrations, "script_location", lambda: copy)
     return copy
 

@@ -100,8 +100,8 @@ def test_database_refuses_cross_hotel_references_even_by_guessed_id(session: Ses
             conv_b.id,
         ),
         (
-            "INSERT INTO staff_notifications (hotel_id, guest_id, notification_type, title, content)"
-            " VALUES (:a, :x, 'urgent_request', 't', 'c')",
+            "INSERT INTO staff_notifications (hotel_id, guest_id, notification_type, title,"
+            " content) VALUES (:a, :x, 'urgent_request', 't', 'c')",
             guest_b.id,
         ),
         (

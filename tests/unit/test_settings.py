@@ -29,7 +29,13 @@ from hotelbot_cli.settings import (
 def test_every_spelling_becomes_psycopg3(raw: str) -> None:
     url = normalize_url(raw)
     assert url.drivername == "postgresql+psycopg"
-    assert (url.username, url.password, url.host, url.port, url.database) == ("u", "p", "h", 5433, "db")
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "u",
+        "p",
+        "h",
+        5433,
+        "db",
+    )
     assert async_url(url).drivername == "postgresql+psycopg_async"
     assert libpq_url(url) == "postgresql://u:p@h:5433/db"
 
