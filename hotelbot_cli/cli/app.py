@@ -122,8 +122,9 @@ def run(argv: list[str] | None = None) -> int:
     except _ClickException as exc:
         message = exc.format_message()  # type: ignore[attr-defined]
         if message:  # empty when a group was called without a command and showed its help
-            words = [a for a in argv if not a.startswith("-")][:2]
-            out.error(message, "see " + " ".join(["hotelbot", *words, "--help"]))
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "hotelbot"
+            out.error(message, f"see {command} --help")
         return getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE
     except KeyboardInterrupt:
         out.error("interrupted", "nothing half-done was committed")

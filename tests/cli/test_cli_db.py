@@ -113,6 +113,7 @@ def test_debug_shows_the_traceback(cli) -> None:
         (["db", "downgrade", "nonsense"], "Can't locate revision"),
         (["db", "sql", "head"], "not a range"),
         (["db", "upgrade", "--bogus"], "No such option"),
+        (["db", "current", "--json", "extra"], "see hotelbot db current --help"),
     ],
 )
 def test_usage_errors_exit_2(cli, db_url: URL, args: list[str], needle: str) -> None:
