@@ -121,6 +121,10 @@ def param_columns(sql: str) -> dict[str | int, str]:
     return found
 
 
+#: Elements of a list (array) parameter shown in a log line.
+_LIST_LIMIT = 20
+
+
 def _mask_value(value: Any, column: str | None) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
@@ -135,7 +139,11 @@ def _mask_value(value: Any, column: str | None) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _mask_value(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_mask_value(v, column) for v in value]
+        items = list(value)
+        masked = [_mask_value(v, column) for v in items[:_LIST_LIMIT]]
+        if len(items) > _LIST_LIMIT:  # an array parameter: enough to recognise, not a dump
+            masked.append(f"... {len(items) - _LIST_LIMIT} more")
+        return masked
     return mask_phones(str(value))
 
 

@@ -92,13 +92,14 @@ def seed(engine: Engine, options: SeedOptions, progress: Progress | None = None)
 
 
 def _count_hotels(engine: Engine) -> int:
+    from hotelbot_cli.observability.cursor import LoggingCursor
     from hotelbot_cli.seed import loader
 
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection
         assert conn is not None
-        with conn.cursor() as cur:
+        with LoggingCursor(conn) as cur:
             loader.relax_rls(cur, loader.our_tables())
             cur.execute("SELECT count(*) FROM hotels")
             row = cur.fetchone()
@@ -109,12 +110,13 @@ def _count_hotels(engine: Engine) -> int:
 
 
 def _run(conn: Any, opts: SeedOptions, progress: Progress, started: float) -> SeedReport:
+    from hotelbot_cli.observability.cursor import LoggingCursor
     from hotelbot_cli.seed import loader
 
     tables = loader.our_tables()
     phases: dict[str, float] = {}
     mark = time.perf_counter()
-    with conn.cursor() as cur:
+    with LoggingCursor(conn) as cur:
         cur.execute("SET LOCAL synchronous_commit = off")
         cur.execute("SET LOCAL client_connection_check_interval = '1s'")
         cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
@@ -122,7 +124,9 @@ def _run(conn: Any, opts: SeedOptions, progress: Progress, started: float) -> Se
         forced = loader.relax_rls(cur, tables)
         cur.execute("LOCK TABLE " + ", ".join(tables) + " IN SHARE ROW EXCLUSIVE MODE")
         cur.execute("SELECT count(*), array_agg(whatsapp_number) FROM hotels")
-        before, numbers = cur.fetchone()
+        row = cur.fetchone()
+        assert row is not None  # an aggregate always returns one row
+        before, numbers = row
         if before and opts.mode is Mode.REFUSE:
             raise UsageError(
                 f"the database already holds {before} hotel(s)",
@@ -141,7 +145,8 @@ def _run(conn: Any, opts: SeedOptions, progress: Progress, started: float) -> Se
                 "SELECT greatest(reltuples, 0)::bigint FROM pg_class"
                 " WHERE oid = 'messages'::regclass"
             )
-            existing = cur.fetchone()[0] if opts.mode is not Mode.TRUNCATE else 0
+            estimate = cur.fetchone()
+            existing = estimate[0] if estimate and opts.mode is not Mode.TRUNCATE else 0
             planned = opts.planned_rows()["messages"]
             rebuild = planned >= existing * REBUILD_SHARE
         snap = loader.snapshot(cur, tables) if rebuild else None
