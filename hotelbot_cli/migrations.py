@@ -316,37 +316,25 @@ def check(engine: Engine, lock_timeout: float = 60.0) -> CheckReport:
     Falls back to the configured database (which must then be at head) when the role
     may not create databases.
     """
-    import uuid
+    from sqlalchemy.pool import NullPool
 
-    from sqlalchemy.exc import DBAPIError
+    from hotelbot_cli.db.engine import make_engine
+    from hotelbot_cli.db.scratch import ScratchUnavailable, scratch_database
 
     head_list = heads()
     if len(head_list) != 1:
         return CheckReport(heads=head_list)
-    scratch = f"hotelbot_check_{uuid.uuid4().hex[:12]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{scratch}"')
-    except DBAPIError:
+        with scratch_database(engine, "hotelbot_check") as url:
+            scratch_engine = make_engine(url, poolclass=NullPool)
+            try:
+                upgrade(scratch_engine, "head", lock_timeout)
+                with scratch_engine.connect() as conn:
+                    differences = tuple(compare(conn))
+            finally:
+                scratch_engine.dispose()
+    except ScratchUnavailable:
         require_head(engine)
         with engine.connect() as conn:
-            return CheckReport(heads=head_list, differences=tuple(compare(conn)))
-    from hotelbot_cli.db.engine import make_engine
-
-    scratch_engine = make_engine(engine.url.set(database=scratch), poolclass=_null_pool())
-    try:
-        upgrade(scratch_engine, "head", lock_timeout)
-        with scratch_engine.connect() as conn:
             differences = tuple(compare(conn))
-    finally:
-        scratch_engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
     return CheckReport(heads=head_list, differences=differences)
-
-
-def _null_pool() -> Any:
-    from sqlalchemy.pool import NullPool
-
-    return NullPool

@@ -6,7 +6,6 @@ Absolute latencies mean little on a shared machine; the ratio of ours to pgbench
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import subprocess
@@ -14,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCRATCH_DATABASE = "hotelbot_bench_ref"
+#: pgbench -i -s 1 goes into a scratch database with this name prefix, dropped afterwards.
+SCRATCH_PREFIX = "hotelbot_bench_ref"
 
 
 @dataclass(frozen=True)
@@ -62,68 +62,54 @@ def parse_output(text: str, clients: int, seconds: float) -> Reference:
     )
 
 
-def _admin(engine: Any, statement: str) -> None:
-    from sqlalchemy import text
-
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(statement))
-
-
 def measure(engine: Any, clients: list[int], seconds: float) -> list[Reference]:
     """Run ``pgbench -S`` for each client count against a scratch database, dropped afterwards.
 
     Never raises for a missing tool or privilege: the result says why it was skipped.
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
+    from hotelbot_cli.db.scratch import ScratchUnavailable, scratch_database
     from hotelbot_cli.settings import libpq_url
 
     pgbench = find_pgbench()
     if pgbench is None:
         return [Reference(clients=c, skipped="pgbench not found") for c in clients]
     try:
-        _admin(engine, f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)")
-        _admin(engine, f"CREATE DATABASE {SCRATCH_DATABASE}")
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        return [
-            Reference(clients=c, skipped=f"cannot create {SCRATCH_DATABASE}: {reason}")
-            for c in clients
-        ]
-    url = libpq_url(engine.url.set(database=SCRATCH_DATABASE))
-    try:
-        init = subprocess.run(
-            [str(pgbench), "-i", "-s", "1", "-q", url],
+        with scratch_database(engine, SCRATCH_PREFIX) as scratch:
+            return _run_pgbench(pgbench, libpq_url(scratch), clients, seconds)
+    except ScratchUnavailable as exc:
+        return [Reference(clients=c, skipped=exc.message) for c in clients]
+
+
+def _run_pgbench(pgbench: Path, url: str, clients: list[int], seconds: float) -> list[Reference]:
+    init = subprocess.run(
+        [str(pgbench), "-i", "-s", "1", "-q", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if init.returncode != 0:
+        last = (init.stderr or init.stdout).strip().splitlines()[-1:] or ["failed"]
+        return [Reference(clients=c, skipped=f"pgbench -i: {last[0]}") for c in clients]
+    results = []
+    for c in clients:
+        run = subprocess.run(
+            [
+                str(pgbench),
+                "-S",
+                "-n",
+                "-c",
+                str(c),
+                "-j",
+                str(c),
+                "-T",
+                str(max(1, round(seconds))),
+                url,
+            ],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=seconds + 60,
             check=False,
         )
-        if init.returncode != 0:
-            last = (init.stderr or init.stdout).strip().splitlines()[-1:] or ["failed"]
-            return [Reference(clients=c, skipped=f"pgbench -i: {last[0]}") for c in clients]
-        results = []
-        for c in clients:
-            run = subprocess.run(
-                [
-                    str(pgbench),
-                    "-S",
-                    "-n",
-                    "-c",
-                    str(c),
-                    "-j",
-                    str(c),
-                    "-T",
-                    str(max(1, round(seconds))),
-                    url,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=seconds + 60,
-                check=False,
-            )
-            results.append(parse_output(run.stdout + run.stderr, c, seconds))
-        return results
-    finally:
-        with contextlib.suppress(SQLAlchemyError):
-            _admin(engine, f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)")
+        results.append(parse_output(run.stdout + run.stderr, c, seconds))
+    return results

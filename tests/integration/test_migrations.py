@@ -243,3 +243,29 @@ def test_check_reports_more_than_one_head(scratch_scripts: Path, engine: Engine)
     )
     report = migrations.check(engine)
     assert not report.ok and len(report.heads) == 2
+
+
+def test_check_without_createdb_compares_the_database_itself(db_url: URL) -> None:
+    from hotelbot_cli.db.scratch import ScratchUnavailable, scratch_database
+
+    admin = create_engine(db_url, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(
+            text(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'hb_no_createdb')"
+                " THEN CREATE ROLE hb_no_createdb LOGIN NOCREATEDB NOSUPERUSER; END IF; END $$"
+            )
+        )
+        conn.execute(text("GRANT SELECT ON alembic_version TO hb_no_createdb"))
+    admin.dispose()
+    limited = create_engine(db_url.set(username="hb_no_createdb"), poolclass=NullPool)
+    try:
+        with (
+            pytest.raises(ScratchUnavailable, match="permission denied"),
+            scratch_database(limited, "hb_never"),
+        ):
+            pass  # pragma: no cover - never reached
+        report = migrations.check(limited)
+        assert report.ok and report.differences == ()
+    finally:
+        limited.dispose()
