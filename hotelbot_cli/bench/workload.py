@@ -110,8 +110,14 @@ OPEN_CONVERSATION_SQL = (
     " opened AS ("
     " INSERT INTO conversations (hotel_id, guest_id, status, last_message_at)"
     " SELECT %(hid)s, %(gid)s, 'active', now() WHERE NOT EXISTS (SELECT 1 FROM found)"
+    " ON CONFLICT (hotel_id, guest_id) WHERE status = 'active' DO NOTHING"
     " RETURNING id)"
     " SELECT id, false AS opened FROM found UNION ALL SELECT id, true FROM opened"
+)
+#: After losing a race to open it (ON CONFLICT waited for the winner to commit).
+FIND_ACTIVE_CONVERSATION_SQL = (
+    "SELECT id, false AS opened FROM conversations"
+    " WHERE hotel_id = %(hid)s AND guest_id = %(gid)s AND status = 'active'"
 )
 
 INSERT_MESSAGE_SQL = (
@@ -208,7 +214,10 @@ def _upsert_guest(t: Target, r: random.Random, _c: Context, _tenant: bool) -> Pl
 
 
 def _open_conversation(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
-    rows = yield Batch((Stmt(OPEN_CONVERSATION_SQL, {"hid": t.hotel_id, "gid": t.guest_id}),))
+    params = {"hid": t.hotel_id, "gid": t.guest_id}
+    rows = yield Batch((Stmt(OPEN_CONVERSATION_SQL, params),))
+    if not rows[0]:  # another transaction opened it at the same moment: read the winner's
+        rows = yield Batch((Stmt(FIND_ACTIVE_CONVERSATION_SQL, params),))
     return rows[0][0][0]
 
 
@@ -287,7 +296,10 @@ OPERATIONS: dict[str, Operation] = {
             "open_conversation",
             "find-or-open the guest's active conversation",
             _open_conversation,
-            ("ix_conversations_hotel_id_guest_id_last_message_at",),
+            (
+                "uq_conversations_hotel_id_guest_id_active"
+                "|ix_conversations_hotel_id_guest_id_last_message_at",
+            ),
             writes=True,
             weight=10,
         ),

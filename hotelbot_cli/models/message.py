@@ -57,6 +57,14 @@ class Conversation(UUIDPrimaryKey, CreatedAt, Base):
             "guest_id",
             "last_message_at",
         ),
+        # At most one active conversation per guest: find-or-open cannot race into two.
+        Index(
+            "uq_conversations_hotel_id_guest_id_active",
+            "hotel_id",
+            "guest_id",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+        ),
         # A hotel's recent conversations (e.g. the 7-day activity count).
         Index("ix_conversations_hotel_id_last_message_at", "hotel_id", "last_message_at"),
     )

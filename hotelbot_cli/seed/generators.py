@@ -222,7 +222,9 @@ def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
         start = end - dt.timedelta(seconds=step * (m - 1))
         first_start = min(first_start, start)
         cid = det_uuid(start, seed, "conversations", plan.index, j, k)
-        status = "active" if ref - end < dt.timedelta(days=2) else "closed"
+        # Only a guest's latest conversation may still be open (one active per guest).
+        latest = k == len(ends) - 1
+        status = "active" if latest and ref - end < dt.timedelta(days=2) else "closed"
         conversations.append((cid, hid, None, status, end, start))
         params.append(
             (

@@ -231,8 +231,9 @@ def test_policies_keep_index_plans(db_url: URL, two_hotels, superuser_conn):
             (hotel.hotel_id,),
         )
         superuser_conn.execute(
-            "INSERT INTO conversations (hotel_id, guest_id, last_message_at)"
-            " SELECT %s, %s, now() - i * interval '1 hour' FROM generate_series(1, 3000) i",
+            "INSERT INTO conversations (hotel_id, guest_id, status, last_message_at)"
+            " SELECT %s, %s, 'closed', now() - i * interval '1 hour'"
+            " FROM generate_series(1, 3000) i",
             (hotel.hotel_id, hotel.guest_id),
         )
     superuser_conn.execute("ANALYZE guests")
@@ -317,4 +318,4 @@ def test_non_superuser_owner_migrates_checks_and_maintains_data(owner_engine, ow
         conn.rollback()
     assert rls.check(owner_engine).ok
     assert migrations.downgrade(owner_engine, "006").after == ("006",)
-    assert migrations.upgrade(owner_engine, "head").after == ("007",)
+    assert migrations.upgrade(owner_engine, "head").after == migrations.heads()

@@ -168,3 +168,43 @@ def test_memory_stays_bounded(seeded) -> None:
         tracemalloc.stop()
     # Five times the work must not hold five times the memory: a leak per call would.
     assert second - first < 512 * 1024
+
+
+def test_concurrent_find_or_open_makes_one_active_conversation(seeded) -> None:
+    url, targets, ctx = seeded
+    target = targets[0]
+    with psycopg.connect(libpq_url(url)) as conn:  # the guest has no open conversation now
+        conn.execute(
+            "UPDATE conversations SET status = 'closed' WHERE hotel_id = %s AND guest_id = %s",
+            (target.hotel_id, target.guest_id),
+        )
+    op = w.OPERATIONS["open_conversation"]
+    ids: list[object] = []
+
+    def body(conn, _i):
+        for _ in range(10):
+            ids.append(w.run_operation(conn, op, target, random.Random(0), ctx))
+
+    assert _hammer(url, 6, body) == []
+    assert len(ids) == 60 and len(set(ids)) == 1
+    with psycopg.connect(libpq_url(url)) as conn:
+        active = conn.execute(
+            "SELECT count(*) FROM conversations"
+            " WHERE hotel_id = %s AND guest_id = %s AND status = 'active'",
+            (target.hotel_id, target.guest_id),
+        ).fetchone()
+    assert active == (1,)
+
+
+def test_database_refuses_a_second_active_conversation(seeded) -> None:
+    url, targets, _ctx = seeded
+    target = targets[0]
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute(
+            "UPDATE conversations SET status = 'closed' WHERE hotel_id = %s AND guest_id = %s",
+            (target.hotel_id, target.guest_id),
+        )
+        insert = "INSERT INTO conversations (hotel_id, guest_id, status) VALUES (%s, %s, 'active')"
+        conn.execute(insert, (target.hotel_id, target.guest_id))
+        with pytest.raises(psycopg.errors.UniqueViolation, match="guest_id_active"):
+            conn.execute(insert, (target.hotel_id, target.guest_id))

@@ -106,8 +106,19 @@ INDEXED = [
     # A quarter of the hotel's messages are in the window: the gain is the smaller one.
     ("sentiment_7d", "ix_messages_hotel_id_created_at", "messages", 1),
     ("due_guests", "idx_guests_last_interaction", "guests", 2),
-    ("open_conversation", "ix_conversations_hotel_id_guest_id_last_message_at", "conversations", 2),
+    # Either index serves it: without both, the guest's conversations are found by a scan.
+    (
+        "open_conversation",
+        "uq_conversations_hotel_id_guest_id_active|ix_conversations_hotel_id_guest_id_last_message_at",
+        "conversations",
+        2,
+    ),
 ]
+
+
+#: Operations measured by their lookup alone: find-or-open's INSERT needs the unique index
+#: as its ON CONFLICT arbiter, so without it only the find half can run.
+LOOKUP_ONLY = {"open_conversation": w.FIND_ACTIVE_CONVERSATION_SQL}
 
 
 def _analyze(conn, sql: str, params: dict) -> tuple[set[str], set[str], int]:
@@ -123,13 +134,17 @@ def test_with_and_without_the_index(conn, targets, name, index, table, factor) -
     op = w.OPERATIONS[name]
     ctx = w.Context(w.find_resolve_function(conn))
     stmt = next(op.plan(targets[0], random.Random(3), ctx, False)).statements[0]
+    if name in LOOKUP_ONLY:
+        stmt = w.Stmt(LOOKUP_ONLY[name], stmt.params)
+    names = set(index.split("|"))  # alternatives that serve the same query
     conn.execute("BEGIN")
     try:
         used, seq, with_index = _analyze(conn, stmt.sql, stmt.params)
-        assert index in used and table not in seq
-        conn.execute(f"DROP INDEX {index}")
+        assert used & names and table not in seq
+        for name in names:
+            conn.execute(f"DROP INDEX {name}")
         used, seq, without_index = _analyze(conn, stmt.sql, stmt.params)
-        assert index not in used
+        assert not used & names
     finally:
         conn.execute("ROLLBACK")
     # Without its index the query touches more pages (several times more for lookups).
