@@ -7,6 +7,7 @@ a URL is actually parsed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -175,8 +176,9 @@ def redact_url(url: URL | str) -> str:
     return url.render_as_string(hide_password=True)
 
 
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
 def redact_text(text: str) -> str:
     """Hide a password inside ``scheme://user:password@host`` in arbitrary text."""
-    import re
-
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+    return _URL_PASSWORD.sub(r"\1***@", text)

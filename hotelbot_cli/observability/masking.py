@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from hotelbot_cli.settings import redact_text
+
 REDACTED = "***"
 
 #: Columns (or parameter names) whose values are never shown.
@@ -30,7 +32,6 @@ _PHONE_RE = re.compile(r"\+[1-9]\d{6,14}\b|\b[1-9]\d{9,14}(?=@(?:c\.us|s\.whatsa
 _LITERAL_RE = re.compile(r"(?:[EeBbXxUu]&?)?'(?:[^']|'')*'|\$(\w*)\$.*?\$\1\$", re.DOTALL)
 _KEY_DETAIL_RE = re.compile(r"(Key \([^)]*\)=\()(.*?)(\)( already exists| is not present|$))")
 _FAILING_ROW_RE = re.compile(r"(Failing row contains \().*(\))", re.DOTALL)
-_URL_PASSWORD_RE = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _PASSWORD_KV_RE = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 _SUFFIX_RE = re.compile(r"(?:_{1,2}\d+)+$")
 _NAMED_RE = re.compile(r"%\((\w+)\)s")
@@ -208,6 +209,6 @@ def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
             text = text.replace(secret, REDACTED)
     text = _KEY_DETAIL_RE.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
     text = _FAILING_ROW_RE.sub(lambda m: m.group(1) + REDACTED + m.group(2), text)
-    text = _URL_PASSWORD_RE.sub(r"\1***@", text)
+    text = redact_text(text)
     text = _PASSWORD_KV_RE.sub(r"\1***", text)
     return mask_phones(text)
