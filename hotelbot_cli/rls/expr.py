@@ -10,6 +10,7 @@ else (COALESCE, a function, a column on the right) is treated as unbound: fail c
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Literal
 
 Binding = Literal["statement", "row"] | None
@@ -27,40 +28,35 @@ def _strip_parens(text: str) -> str:
     return text
 
 
-def _closing(text: str, start: int) -> int:
+def _unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """``(index, character, depth)`` for each character outside '…' quotes.
+
+    ``depth`` is the number of parentheses open after the character: a "(" counts
+    itself, a ")" no longer counts.
+    """
     depth, quoted = 0, False
     for i in range(start, len(text)):
         ch = text[i]
         if ch == "'":
             quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
+        elif not quoted:
+            depth += (ch == "(") - (ch == ")")
+            yield i, ch, depth
+
+
+def _closing(text: str, start: int) -> int:
+    """Index of the ")" that closes the "(" at ``start``, or -1."""
+    return next((i for i, ch, depth in _unquoted(text, start) if ch == ")" and depth == 0), -1)
 
 
 def split_top(text: str, word: str) -> list[str]:
     """Split ``text`` on `` AND ``/`` OR `` outside parentheses and quotes."""
-    parts, depth, quoted, last = [], 0, False, 0
     token = f" {word} "
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "'":
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-        elif not quoted and depth == 0 and text.startswith(token, i):
+    parts, last = [], 0
+    for i, _ch, depth in _unquoted(text):
+        if depth == 0 and i >= last and text.startswith(token, i):
             parts.append(text[last:i])
-            i += len(token)
-            last = i
-            continue
-        i += 1
+            last = i + len(token)
     parts.append(text[last:])
     return [p.strip() for p in parts]
 
