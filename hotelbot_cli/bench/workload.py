@@ -28,6 +28,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hotelbot_cli.db.tenant import tenant_statements
 from hotelbot_cli.errors import UsageError
 
 APP_ROLE = "app_user"
@@ -378,23 +379,18 @@ def select_operations(names: Sequence[str] | None) -> list[Operation]:
 
 
 def prefix(op: Operation, target: Target, tenant: bool, role: str | None) -> list[Stmt]:
-    """Statements that open the transaction: BEGIN, then (tenant mode) role and tenant.
+    """Statements that open the transaction: BEGIN, then (tenant mode) the tenant binding.
 
-    ``set_config('role', …, true)`` is ``SET LOCAL ROLE`` as a function: role and tenant
-    go in one statement, so isolation costs one statement more than the owner's run.
+    The binding is :func:`hotelbot_cli.db.tenant.tenant_statements`, the one the library's
+    ``tenant_session`` sends, so the bench measures the bot's real path.
     """
     stmts = [Stmt("BEGIN")]
     if not tenant:
         return stmts
-    calls, params = [], {}
-    if role:
-        calls.append("set_config('role', %(role)s, true)")
-        params["role"] = role
     if op.needs_tenant:
-        calls.append("set_config('app.current_hotel_id', %(tenant)s, true)")
-        params["tenant"] = str(target.hotel_id)
-    if calls:
-        stmts.append(Stmt("SELECT " + ", ".join(calls), params))
+        stmts += [Stmt(s) for s in tenant_statements(target.hotel_id, role)]
+    elif role:
+        stmts += [Stmt(s) for s in tenant_statements(None, role)]
     return stmts
 
 

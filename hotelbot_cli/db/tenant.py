@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from psycopg import sql
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +20,6 @@ from hotelbot_cli.errors import UsageError
 from hotelbot_cli.observability.context import bind_tenant
 
 TENANT_SETTING = "app.current_hotel_id"
-_SET_TENANT_SQL = "SELECT set_config('app.current_hotel_id', %s, true)"
 
 
 def parse_hotel_id(value: Any) -> uuid.UUID:
@@ -34,23 +32,41 @@ def parse_hotel_id(value: Any) -> uuid.UUID:
         raise UsageError(f"hotel id {value!r} is not a UUID") from None
 
 
-def _set_role_sql(role: str) -> sql.Composed:
-    return sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role))
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def tenant_statements(hotel_id: Any, role: str | None = None) -> list[str]:
+    """The statements that bind the current transaction to ``hotel_id`` (and ``role``).
+
+    The one owner of tenant binding: ``tenant_session``, ``bench`` and ``rls-check``'s
+    probes all send exactly these. Literal SQL (no parameters): the hotel id is validated
+    as a UUID first, the role is quoted. Run them right after BEGIN; they end with the
+    transaction. ``hotel_id=None`` binds the role with no tenant (the "forgotten tenant").
+    """
+    calls = []
+    if role:
+        calls.append(f"set_config('role', {_literal(role)}, true)")
+    if hotel_id is not None:
+        hid = parse_hotel_id(hotel_id)
+        calls.append(f"set_config({_literal(TENANT_SETTING)}, {_literal(str(hid))}, true)")
+    else:
+        calls.append(f"set_config({_literal(TENANT_SETTING)}, '', true)")
+    return ["SELECT " + ", ".join(calls)]
 
 
 def set_tenant(connection: Connection, hotel_id: Any, role: str | None = None) -> uuid.UUID:
     """Bind the current transaction of ``connection`` to ``hotel_id`` (and ``role``, if given).
 
-    psycopg's pipeline sends the implicit BEGIN, SET LOCAL ROLE and set_config together:
-    setting the tenant costs no extra round trip. Both end with the transaction.
+    psycopg's pipeline sends the implicit BEGIN and the binding together: setting the
+    tenant costs no extra round trip. It ends with the transaction.
     """
     hid = parse_hotel_id(hotel_id)
     raw = connection.connection.driver_connection
     assert raw is not None
     with raw.pipeline():
-        if role:
-            raw.execute(_set_role_sql(role))
-        raw.execute(_SET_TENANT_SQL, (str(hid),))
+        for statement in tenant_statements(hid, role):
+            raw.execute(statement)
     return hid
 
 
@@ -62,9 +78,8 @@ async def set_tenant_async(
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
     async with raw.pipeline():
-        if role:
-            await raw.execute(_set_role_sql(role))
-        await raw.execute(_SET_TENANT_SQL, (str(hid),))
+        for statement in tenant_statements(hid, role):
+            await raw.execute(statement)
     return hid
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import psycopg
 from psycopg import Connection, sql
 
+from hotelbot_cli.db.tenant import parse_hotel_id, tenant_statements
+from hotelbot_cli.errors import UsageError
 from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.report import CheckResult
 
@@ -277,23 +279,34 @@ def _first(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _is_uuid(value: str | None) -> bool:
+    try:
+        parse_hotel_id(value)
+    except UsageError:
+        return False
+    return value is not None
+
+
 class Prober:
     """Runs statements as the app role for a given tenant, each in a rolled-back savepoint."""
 
     def __init__(self, conn: Connection[Any], app_role: str) -> None:
         self.conn = conn
         self.app_role = app_role
-        self.role = sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(app_role))
 
     def run(self, tenant: str | None, query: Any, params: Any = None) -> Any:
         """(rowcount, first row) or the psycopg error."""
 
         def work() -> tuple[int, Any]:
-            self.conn.execute(self.role)
-            if tenant is not None:
-                self.conn.execute("SELECT set_config('app.current_hotel_id', %s, true)", (tenant,))
-            else:
+            # A real hotel id binds as the library does; unset, empty and malformed values
+            # are what a forgotten or forged tenant looks like, so they are set by hand.
+            bound = _is_uuid(tenant)
+            for statement in tenant_statements(tenant if bound else None, self.app_role):
+                self.conn.execute(statement)
+            if tenant is None:
                 self.conn.execute("RESET app.current_hotel_id")
+            elif not bound:
+                self.conn.execute("SELECT set_config('app.current_hotel_id', %s, true)", (tenant,))
             cur = self.conn.execute(query, params)
             row = cur.fetchone() if cur.description else None
             return cur.rowcount, row
