@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from hotelbot_cli.errors import ConfigError
@@ -19,7 +20,20 @@ if TYPE_CHECKING:
 
 #: Every environment variable we read, with its default and meaning (rendered in the README).
 ENV_VARS: dict[str, tuple[str, str]] = {
-    "DATABASE_URL": ("(embedded server)", "PostgreSQL to use; unset → the embedded server"),
+    "DATABASE_URL": ("(embedded server)", "the owner's PostgreSQL URL; unset → the embedded server"),
+    "HOTELBOT_APP_DATABASE_URL": (
+        "(unset)",
+        "the bot's own login (`hotelbot db create-login`); tenant sessions use it",
+    ),
+    "HOTELBOT_TENANT_KEY": (
+        "(unset)",
+        "hex key that signs the tenant (secret; `db create-login` writes it to a 0600 file)",
+    ),
+    "HOTELBOT_TENANT_TTL": ("300", "seconds a tenant signature stays valid"),
+    "HOTELBOT_PREPARE_THRESHOLD": (
+        "5 (none with HOTELBOT_POOL=null)",
+        "psycopg prepare_threshold; `none` never prepares (PgBouncer < 1.21)",
+    ),
     "HOTELBOT_DATA_DIR": ("platformdirs user data dir", "where the embedded server keeps its data"),
     "HOTELBOT_POOL": ("queue", "`queue` (pooled) or `null` (no pooling, behind PgBouncer)"),
     "HOTELBOT_POOL_SIZE": ("5", "connections kept in the pool"),
@@ -99,6 +113,8 @@ class Settings:
     connect_timeout: int = 5
     lock_timeout: float = 60.0
     data_dir: str | None = None
+    app_database_url: str | None = None
+    prepare_threshold: int | None = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +131,7 @@ class Settings:
             pre_ping=_env_bool(env, "HOTELBOT_POOL_PRE_PING", True),
         )
         url = env.get("DATABASE_URL") or None
+        app_url = env.get("HOTELBOT_APP_DATABASE_URL") or None
         return cls(
             database_url=url.strip() if url else None,
             pool=pool,
@@ -122,7 +139,46 @@ class Settings:
             connect_timeout=int(_env_number(env, "HOTELBOT_CONNECT_TIMEOUT", 5, minimum=1)),
             lock_timeout=_env_number(env, "HOTELBOT_LOCK_TIMEOUT", 60.0),
             data_dir=env.get("HOTELBOT_DATA_DIR") or None,
+            app_database_url=app_url.strip() if app_url else None,
+            prepare_threshold=_prepare_threshold(env, kind),
         )
+
+
+def _prepare_threshold(env: Mapping[str, str], pool_kind: str) -> int | None:
+    """psycopg's prepare_threshold: never prepare behind an external pooler (PgBouncer < 1.21
+    loses server-side prepared statements between transactions)."""
+    raw = env.get("HOTELBOT_PREPARE_THRESHOLD", "").strip().lower()
+    if raw in {"none", "null", "off"}:
+        return None
+    if raw == "":
+        return None if pool_kind == "null" else 5
+    return int(_env_number(env, "HOTELBOT_PREPARE_THRESHOLD", 5))
+
+
+@lru_cache(maxsize=4)
+def _parse_key(raw: str) -> bytes:
+    try:
+        key = bytes.fromhex(raw.strip())
+    except ValueError:
+        key = b""
+    if len(key) < 16:
+        raise ConfigError(
+            "HOTELBOT_TENANT_KEY is not a hex key of at least 16 bytes",
+            "copy it from the file `hotelbot db create-login` wrote",
+        )
+    return key
+
+
+def tenant_key_from_env() -> bytes | None:
+    """The key that signs tenants (HOTELBOT_TENANT_KEY, hex), or None when not configured."""
+    raw = os.environ.get("HOTELBOT_TENANT_KEY")
+    return _parse_key(raw) if raw else None
+
+
+def tenant_ttl_from_env() -> int:
+    """Seconds a tenant signature stays valid (HOTELBOT_TENANT_TTL, default 300)."""
+    raw = os.environ.get("HOTELBOT_TENANT_TTL")
+    return 300 if not raw else int(_env_number(os.environ, "HOTELBOT_TENANT_TTL", 300, minimum=1))
 
 
 def normalize_url(raw: str) -> URL:
@@ -170,15 +226,22 @@ def libpq_url(url: URL) -> str:
 
 
 def redact_url(url: URL | str) -> str:
-    """The URL as it may be shown or logged: the password replaced by ***."""
+    """The URL as it may be shown or logged: every password replaced by ***."""
     if isinstance(url, str):
         return redact_text(url)
-    return url.render_as_string(hide_password=True)
+    return redact_text(url.render_as_string(hide_password=True))
 
 
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+#: ``scheme://user:password@`` up to the LAST ``@`` of the URL (a password may hold ``@``).
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@")
+#: ``password=…`` in a query string or a keyword DSN, quoted or not.
+_KEYWORD_PASSWORD = re.compile(
+    r"""\b((?:ssl)?pass(?:word|wd)?|pwd)(\s*=\s*)('(?:[^'\\]|\\.)*'|"[^"]*"|(?:\\.|[^\s&;\\])+)""",
+    re.IGNORECASE,
+)
 
 
 def redact_text(text: str) -> str:
-    """Hide a password inside ``scheme://user:password@host`` in arbitrary text."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    """Hide passwords in arbitrary text: URL user info, ``?password=``, keyword DSNs."""
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    return _KEYWORD_PASSWORD.sub(r"\1\2***", text)

@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from hotelbot_cli.settings import Settings, async_url, normalize_url
+from hotelbot_cli.errors import ConfigError, UsageError
+from hotelbot_cli.settings import Settings, async_url, normalize_url, redact_url
 
 APPLICATION_NAME = "hotelbot"
 
@@ -47,6 +48,7 @@ def _engine_kwargs(settings: Settings, overrides: dict[str, Any]) -> dict[str, A
         "connect_args": {
             "connect_timeout": settings.connect_timeout,
             "application_name": APPLICATION_NAME,
+            "prepare_threshold": settings.prepare_threshold,
         },
     }
     if pool.kind == "null" or overrides.get("poolclass") is NullPool:
@@ -59,8 +61,66 @@ def _engine_kwargs(settings: Settings, overrides: dict[str, Any]) -> dict[str, A
             pool_recycle=pool.recycle,
             pool_use_lifo=True,
         )
+    connect_args = {**kwargs["connect_args"], **overrides.pop("connect_args", {})}
     kwargs.update(overrides)
+    kwargs["connect_args"] = connect_args
     return kwargs
+
+
+def _discard_on_checkin(dbapi_connection: Any, record: Any) -> None:
+    """Whatever a request did to its session never reaches the next user of the connection.
+
+    ``DISCARD ALL`` after the pool's rollback drops settings (tenant, role, search_path),
+    temp tables, prepared statements, LISTEN and advisory locks. It may not run in a
+    transaction block, hence the brief switch to autocommit (a client-side flag).
+    """
+    if dbapi_connection is None:
+        return
+    before = dbapi_connection.autocommit
+    try:
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        cursor.execute("DISCARD ALL")
+        cursor.close()
+        dbapi_connection.autocommit = before
+    except Exception as exc:  # a connection we cannot clean must not be reused
+        record.invalidate(exc)
+
+
+def _install_reset(engine: Engine) -> None:
+    if not isinstance(engine.pool, NullPool):  # NullPool closes the connection anyway
+        event.listen(engine.pool, "checkin", _discard_on_checkin)
+
+
+#: One query, run once per new connection of the bot's engine: can this login (or a role
+#: it may become) bypass row level security?
+_PRIVILEGED_LOGIN = """
+SELECT string_agg(o.rolname || CASE WHEN o.rolsuper THEN ' (superuser)'
+                                    WHEN o.rolbypassrls THEN ' (BYPASSRLS)'
+                                    ELSE ' (owns tables with row level security)' END, ', ')
+  FROM pg_catalog.pg_roles o
+ WHERE pg_catalog.pg_has_role(session_user, o.oid, 'MEMBER')
+   AND (o.rolsuper OR o.rolbypassrls OR EXISTS (
+        SELECT 1 FROM pg_catalog.pg_class c WHERE c.relowner = o.oid AND c.relrowsecurity))
+"""
+
+
+class UnsafeLogin(UsageError):
+    """The bot's URL logs in as a role that could bypass row level security."""
+
+
+def _refuse_privileged_login(dbapi_connection: Any, record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(_PRIVILEGED_LOGIN)
+    (powers,) = cursor.fetchone()
+    cursor.close()
+    if not dbapi_connection.autocommit:
+        dbapi_connection.rollback()
+    if powers:
+        raise UnsafeLogin(
+            f"the bot's login may bypass row level security: {powers}",
+            "point HOTELBOT_APP_DATABASE_URL at a login made by `hotelbot db create-login`",
+        )
 
 
 def make_engine(
@@ -69,6 +129,7 @@ def make_engine(
     """A sync engine for ``url`` (or the configured database) with the configured pool."""
     settings = settings or Settings.from_env()
     engine = create_engine(resolve_url(url, settings), **_engine_kwargs(settings, overrides))
+    _install_reset(engine)
     from hotelbot_cli.observability import instrument  # SQL logging + pool metrics, always
 
     instrument(engine)
@@ -85,6 +146,7 @@ def make_async_engine(
     engine = _create_async_engine(
         async_url(resolve_url(url, settings)), **_engine_kwargs(settings, overrides)
     )
+    _install_reset(engine.sync_engine)
     from hotelbot_cli.observability import instrument  # SQL logging + pool metrics, always
 
     instrument(engine)
@@ -93,7 +155,30 @@ def make_async_engine(
     return engine
 
 
+def app_url(settings: Settings | None = None) -> URL:
+    """The bot's own login (HOTELBOT_APP_DATABASE_URL); a ConfigError when it is not set."""
+    settings = settings or Settings.from_env()
+    if not settings.app_database_url:
+        raise ConfigError(
+            "HOTELBOT_APP_DATABASE_URL is not set",
+            "create the bot's login with `hotelbot db create-login` and export its URL",
+        )
+    return normalize_url(settings.app_database_url)
+
+
+def make_app_engine(
+    url: str | URL | None = None, settings: Settings | None = None, **overrides: Any
+) -> Engine:
+    """The bot's engine: its own login, refused at connect when it could bypass RLS."""
+    settings = settings or Settings.from_env()
+    engine = make_engine(url or app_url(settings), settings, **overrides)
+    event.listen(engine, "connect", _refuse_privileged_login)
+    return engine
+
+
+
 _default_engine: Engine | None = None
+_default_app_engine: Engine | None = None
 _default_async_engine: AsyncEngine | None = None
 
 
@@ -103,6 +188,17 @@ def get_engine() -> Engine:
     if _default_engine is None:
         _default_engine = make_engine()
     return _default_engine
+
+
+def get_app_engine() -> Engine:
+    """The engine tenant sessions use by default: the bot's login when configured, else
+    the owner's engine (tenant code then runs as ``app_user`` all the same)."""
+    global _default_app_engine  # noqa: PLW0603 - one lazily built engine per process
+    if _default_app_engine is None:
+        if not Settings.from_env().app_database_url:
+            return get_engine()
+        _default_app_engine = make_app_engine()
+    return _default_app_engine
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

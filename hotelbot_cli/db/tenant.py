@@ -1,12 +1,22 @@
-"""Tenant-scoped sessions: the hotel is set transaction-locally, in the same round trip as BEGIN.
+"""Tenant-scoped sessions: the hotel is bound transaction-locally, signed, in one round trip.
 
-``set_config(..., true)`` lasts until the end of the transaction only, so a pooled
-connection never carries one hotel's context into the next user's transaction.
-The value is always sent as a bound parameter after being validated as a UUID.
+The policies (revision 009) trust ``app.current_hotel_id`` only together with
+``app.tenant_signature = '<expires>:<hmac>'``: an HMAC-SHA256 over ``'<hotel>:<expires>'``
+keyed by a secret the app role cannot read. SQL injected into hotel A's transaction may set
+any hotel id it likes, with ``SET`` or ``set_config(..., false)``; without hotel B's
+signature, B's rows stay invisible. The bot signs with ``HOTELBOT_TENANT_KEY`` (written by
+``hotelbot db create-login``); the owner, which may read the key, signs on the server.
+
+Everything is ``SET LOCAL`` of validated literals (Citus propagates ``SET LOCAL``, never
+``set_config()``): it ends with the transaction, so a pooled connection never carries one
+hotel into the next user's transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -18,8 +28,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotelbot_cli.errors import UsageError
 from hotelbot_cli.observability.context import bind_tenant
+from hotelbot_cli.settings import tenant_key_from_env, tenant_ttl_from_env
 
 TENANT_SETTING = "app.current_hotel_id"
+SIGNATURE_SETTING = "app.tenant_signature"
+#: The role tenant code runs as unless told otherwise (revision 007).
+APP_ROLE = "app_user"
 
 
 def parse_hotel_id(value: Any) -> uuid.UUID:
@@ -36,36 +50,81 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def tenant_statements(hotel_id: Any, role: str | None = None) -> list[str]:
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sign(hotel_id: uuid.UUID, expires: int, key: bytes) -> str:
+    """The value of ``app.tenant_signature`` for ``hotel_id`` until ``expires`` (Unix s)."""
+    message = f"{hotel_id}:{expires}".encode()
+    return f"{expires}:{hmac.new(key, message, hashlib.sha256).hexdigest()}"
+
+
+def tenant_statements(
+    hotel_id: Any,
+    role: str | None = None,
+    *,
+    key: bytes | None = None,
+    ttl: int | None = None,
+) -> list[str]:
     """The statements that bind the current transaction to ``hotel_id`` (and ``role``).
 
     The one owner of tenant binding: ``tenant_session``, ``bench`` and ``rls-check``'s
-    probes all send exactly these. Literal SQL (no parameters): the hotel id is validated
-    as a UUID first, the role is quoted. Run them right after BEGIN; they end with the
-    transaction. ``hotel_id=None`` binds the role with no tenant (the "forgotten tenant").
+    probes all send exactly these, right after BEGIN; they end with the transaction.
+    Literal SQL (no parameters): the hotel id is validated as a UUID, the role quoted.
+    ``hotel_id=None`` binds the role with no tenant (the "forgotten tenant").
+
+    ``key`` (default ``HOTELBOT_TENANT_KEY``) signs on the client; without one the
+    owner signs on the server with ``hotelbot_private.sign_tenant()``, which the app role
+    cannot call. The role comes last: everything before it runs as the login.
+    ``ttl`` (default ``HOTELBOT_TENANT_TTL``, 300 s) bounds the signature's life.
     """
-    calls = []
-    if role:
-        calls.append(f"set_config('role', {_literal(role)}, true)")
-    if hotel_id is not None:
-        hid = parse_hotel_id(hotel_id)
-        calls.append(f"set_config({_literal(TENANT_SETTING)}, {_literal(str(hid))}, true)")
+    statements: list[str] = []
+    if hotel_id is None:
+        statements += [f"SET LOCAL {TENANT_SETTING} = ''", f"SET LOCAL {SIGNATURE_SETTING} = ''"]
     else:
-        calls.append(f"set_config({_literal(TENANT_SETTING)}, '', true)")
-    return ["SELECT " + ", ".join(calls)]
+        hid = str(parse_hotel_id(hotel_id))
+        expires = int(time.time()) + (tenant_ttl_from_env() if ttl is None else ttl)
+        key = tenant_key_from_env() if key is None else key
+        if key is not None:
+            statements += [
+                f"SET LOCAL {TENANT_SETTING} = {_literal(hid)}",
+                f"SET LOCAL {SIGNATURE_SETTING} = {_literal(sign(uuid.UUID(hid), expires, key))}",
+            ]
+        else:
+            statements.append(
+                f"SELECT set_config({_literal(TENANT_SETTING)}, {_literal(hid)}, true),"
+                f" set_config({_literal(SIGNATURE_SETTING)}, hotelbot_private.sign_tenant("
+                f"{_literal(hid)}, {expires}), true)"
+            )
+    if role:
+        statements.append(f"SET LOCAL ROLE {_identifier(role)}")
+    return statements
+
+
+def _bind(raw: Any, hid: uuid.UUID, role: str) -> list[str]:
+    if raw.autocommit:
+        raise UsageError(
+            "a tenant session needs a transaction, but the connection is in autocommit mode",
+            "use an engine without isolation_level='AUTOCOMMIT'",
+        )
+    return tenant_statements(hid, role)
 
 
 def set_tenant(connection: Connection, hotel_id: Any, role: str | None = None) -> uuid.UUID:
-    """Bind the current transaction of ``connection`` to ``hotel_id`` (and ``role``, if given).
+    """Bind the current transaction of ``connection`` to ``hotel_id`` as ``role``.
 
-    psycopg's pipeline sends the implicit BEGIN and the binding together: setting the
-    tenant costs no extra round trip. It ends with the transaction.
+    ``role`` defaults to the app role: tenant code never runs with the login's own rights.
+    psycopg's pipeline sends the implicit BEGIN and the binding together: no extra round
+    trip. Refuses an autocommit connection, where the binding would not outlive its
+    statement.
     """
     hid = parse_hotel_id(hotel_id)
     raw = connection.connection.driver_connection
     assert raw is not None
+    statements = _bind(raw, hid, role or APP_ROLE)
     with raw.pipeline():
-        for statement in tenant_statements(hid, role):
+        for statement in statements:
             raw.execute(statement)
     return hid
 
@@ -77,8 +136,9 @@ async def set_tenant_async(
     hid = parse_hotel_id(hotel_id)
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
+    statements = _bind(raw, hid, role or APP_ROLE)
     async with raw.pipeline():
-        for statement in tenant_statements(hid, role):
+        for statement in statements:
             await raw.execute(statement)
     return hid
 
@@ -89,13 +149,14 @@ def tenant_session(
 ) -> Iterator[Session]:
     """A Session in one transaction bound to ``hotel_id``; committed on success, else rolled back.
 
-    ``role`` (e.g. ``app_user``) is assumed with SET LOCAL ROLE for this transaction only.
+    Runs as ``role`` (default: the app role, ``app_user``) for this transaction only. The
+    default factory uses the bot's login (``HOTELBOT_APP_DATABASE_URL``) when configured.
     """
     hid = parse_hotel_id(hotel_id)
     if factory is None:
-        from hotelbot_cli.db.engine import session_factory
+        from hotelbot_cli.db.engine import get_app_engine, session_factory
 
-        factory = session_factory()
+        factory = session_factory(get_app_engine())
     with bind_tenant(hid), factory() as session, session.begin():
         set_tenant(session.connection(), hid, role)
         yield session

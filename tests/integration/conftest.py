@@ -51,6 +51,7 @@ def owner_role(server_url: URL, template_db: str) -> str:
         conn.execute(
             sql.SQL("GRANT {} TO {}").format(sql.Identifier(APP_ROLE), sql.Identifier(OWNER_ROLE))
         )
+        conn.execute(f"GRANT hotelbot_tenant_verifier TO {OWNER_ROLE}")  # made by 009
     return OWNER_ROLE
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 
 from hotelbot_cli import migrations, rls
 from hotelbot_cli.db.lookup import hotel_id_for_whatsapp
-from hotelbot_cli.db.tenant import tenant_session
+from hotelbot_cli.db.tenant import tenant_session, tenant_statements
 from hotelbot_cli.errors import UsageError
 from hotelbot_cli.settings import libpq_url
 
@@ -63,8 +63,8 @@ def test_no_tenant_means_no_rows_and_no_writes(db_url: URL, two_hotels, setting)
 def test_reset_tenant_sees_nothing(db_url: URL, two_hotels):
     a, _ = two_hotels
     with psycopg.connect(libpq_url(db_url)) as conn:
-        conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
-        conn.execute("SELECT set_config('app.current_hotel_id', %s, true)", (a.hotel_id,))
+        for statement in tenant_statements(a.hotel_id, APP_ROLE):
+            conn.execute(statement)
         assert conn.execute("SELECT count(*) FROM guests").fetchone()[0] == 1
         conn.execute("RESET app.current_hotel_id")
         assert conn.execute("SELECT count(*) FROM guests").fetchone()[0] == 0
@@ -154,8 +154,8 @@ def test_app_role_cannot_truncate_or_change_the_schema(db_url: URL, two_hotels):
         "INSERT INTO hotels (name, whatsapp_number) VALUES ('x', '+15550009999')",
     ):
         with psycopg.connect(libpq_url(db_url)) as conn:
-            conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
-            conn.execute("SELECT set_config('app.current_hotel_id', %s, true)", (a.hotel_id,))
+            for binding in tenant_statements(a.hotel_id, APP_ROLE):
+                conn.execute(binding)
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
 
@@ -239,8 +239,8 @@ def test_policies_keep_index_plans(db_url: URL, two_hotels, superuser_conn):
     superuser_conn.execute("ANALYZE guests")
     superuser_conn.execute("ANALYZE conversations")
     with psycopg.connect(libpq_url(db_url)) as conn:
-        conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
-        conn.execute("SELECT set_config('app.current_hotel_id', %s, true)", (a.hotel_id,))
+        for statement in tenant_statements(a.hotel_id, APP_ROLE):
+            conn.execute(statement)
 
         def plan(query: str) -> str:
             return "\n".join(r[0] for r in conn.execute("EXPLAIN " + query))
@@ -312,8 +312,8 @@ def test_non_superuser_owner_migrates_checks_and_maintains_data(owner_engine, ow
             )
         conn.commit()
         assert conn.execute("SELECT count(*) FROM hotels").fetchone()[0] == 0  # forced again
-        conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
-        conn.execute("SELECT set_config('app.current_hotel_id', %s, true)", (a.hotel_id,))
+        for statement in tenant_statements(a.hotel_id, APP_ROLE):
+            conn.execute(statement)
         assert conn.execute("SELECT count(*) FROM guests").fetchone()[0] == 1
         conn.rollback()
     assert rls.check(owner_engine).ok

@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from hotelbot_cli import migrations, rls
+from hotelbot_cli.db.tenant import tenant_statements
 from hotelbot_cli.errors import NotAtHead, UsageError
 from hotelbot_cli.seed import Mode, SeedOptions, seed
 from hotelbot_cli.seed.loader import our_tables
@@ -202,6 +203,11 @@ def test_non_superuser_owner_under_force_rls(
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'app_user'").fetchone():
             conn.execute("CREATE ROLE app_user NOLOGIN NOSUPERUSER NOBYPASSRLS")
         conn.execute("GRANT app_user TO hb_seed_owner")
+        if not conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = 'hotelbot_tenant_verifier'"
+        ).fetchone():
+            conn.execute("CREATE ROLE hotelbot_tenant_verifier NOLOGIN")
+        conn.execute("GRANT hotelbot_tenant_verifier TO hb_seed_owner")  # revision 009
     url = create_database(owner="hb_seed_owner").set(username="hb_seed_owner", password=None)
     engine = create_engine(url, poolclass=NullPool)
     migrations.upgrade(engine, "head")
@@ -229,8 +235,8 @@ def test_non_superuser_owner_under_force_rls(
         assert total is not None
         seen = 0
         for hotel in hotels:
-            conn.execute("SET LOCAL ROLE app_user")
-            conn.execute("SELECT set_config('app.current_hotel_id', %s, true)", (str(hotel),))
+            for statement in tenant_statements(str(hotel), "app_user"):
+                conn.execute(statement)
             rows = conn.execute("SELECT hotel_id, count(*) FROM messages GROUP BY 1").fetchall()
             assert [r[0] for r in rows] == [hotel]
             seen += rows[0][1]

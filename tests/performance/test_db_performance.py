@@ -14,6 +14,7 @@ import pytest
 
 from hotelbot_cli.bench import workload as w
 from hotelbot_cli.bench.explain import check_indexes, plan_usage
+from hotelbot_cli.db.tenant import tenant_statements
 from hotelbot_cli.settings import libpq_url
 from tests.performance.conftest import make_dataset
 
@@ -85,8 +86,8 @@ def test_tenant_mode_sees_only_its_hotel(conn, targets) -> None:
     batch = next(plan)
     # hotel_id in the statement says "other", the tenant says "mine": nothing is visible.
     conn.execute("BEGIN")
-    conn.execute("SET LOCAL ROLE app_user")
-    conn.execute("SELECT set_config('app.current_hotel_id', %s, true)", (str(mine.hotel_id),))
+    for statement in tenant_statements(str(mine.hotel_id), "app_user"):
+        conn.execute(statement)
     rows = conn.execute(batch.statements[0].sql, batch.statements[0].params).fetchall()
     conn.execute("ROLLBACK")
     assert rows == []
