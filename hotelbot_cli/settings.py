@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
 #: Every environment variable we read, with its default and meaning (rendered in the README).
 ENV_VARS: dict[str, tuple[str, str]] = {
-    "DATABASE_URL": ("(embedded server)", "the owner's PostgreSQL URL; unset → the embedded server"),
+    "DATABASE_URL": (
+        "(embedded server)",
+        "the owner's PostgreSQL URL; unset → the embedded server",
+    ),
     "HOTELBOT_APP_DATABASE_URL": (
         "(unset)",
         "the bot's own login (`hotelbot db create-login`); tenant sessions use it",

@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 from hotelbot_cli import embedded, migrations
 from hotelbot_cli.cli.app import run
 from hotelbot_cli.settings import libpq_url, normalize_url
+from tests.pgbouncer import pgbouncer  # noqa: F401 - a real PgBouncer fixture (issue 10)
 
 # Never let a test reach the developer's database or embedded server.
 os.environ.pop("DATABASE_URL", None)

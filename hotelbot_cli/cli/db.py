@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from hotelbot_cli.cli import _output as out
-from hotelbot_cli.cli import db_stats
+from hotelbot_cli.cli import db_stats, login
 from hotelbot_cli.cli._common import JsonOption, engine, lock_timeout
 
 app = typer.Typer(
@@ -154,3 +154,6 @@ def stamp(revision: RevisionArg) -> None:
 
 
 app.command("stats")(db_stats.stats)
+
+
+app.command("create-login")(login.create_login)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from hotelbot_cli.errors import ConfigError, UsageError
-from hotelbot_cli.settings import Settings, async_url, normalize_url, redact_url
+from hotelbot_cli.settings import Settings, async_url, normalize_url
 
 APPLICATION_NAME = "hotelbot"
 
@@ -174,7 +174,6 @@ def make_app_engine(
     engine = make_engine(url or app_url(settings), settings, **overrides)
     event.listen(engine, "connect", _refuse_privileged_login)
     return engine
-
 
 
 _default_engine: Engine | None = None

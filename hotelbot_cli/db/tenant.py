@@ -22,11 +22,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotelbot_cli.errors import UsageError
+from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.observability.context import bind_tenant
 from hotelbot_cli.settings import tenant_key_from_env, tenant_ttl_from_env
 
@@ -111,6 +112,16 @@ def _bind(raw: Any, hid: uuid.UUID, role: str) -> list[str]:
     return tenant_statements(hid, role)
 
 
+def _unsigned(exc: Exception) -> Exception:
+    """A login that may not sign on the server needs the key: say so, not 'permission denied'."""
+    if "hotelbot_private" in str(exc):
+        return ConfigError(
+            "this login cannot sign a tenant: HOTELBOT_TENANT_KEY is not set",
+            "export the key that `hotelbot db create-login --env-file` wrote",
+        )
+    return exc
+
+
 def set_tenant(connection: Connection, hotel_id: Any, role: str | None = None) -> uuid.UUID:
     """Bind the current transaction of ``connection`` to ``hotel_id`` as ``role``.
 
@@ -123,9 +134,12 @@ def set_tenant(connection: Connection, hotel_id: Any, role: str | None = None) -
     raw = connection.connection.driver_connection
     assert raw is not None
     statements = _bind(raw, hid, role or APP_ROLE)
-    with raw.pipeline():
-        for statement in statements:
-            raw.execute(statement)
+    try:
+        with raw.pipeline():
+            for statement in statements:
+                raw.execute(statement)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise _unsigned(exc) from None
     return hid
 
 
@@ -137,9 +151,12 @@ async def set_tenant_async(
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
     statements = _bind(raw, hid, role or APP_ROLE)
-    async with raw.pipeline():
-        for statement in statements:
-            await raw.execute(statement)
+    try:
+        async with raw.pipeline():
+            for statement in statements:
+                await raw.execute(statement)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise _unsigned(exc) from None
     return hid
 
 

@@ -1,0 +1,335 @@
+"""The bot's real path: its own login (made with plain SQL, as a DBA would), the library's
+engine and ``tenant_session()``. Injected SQL cannot switch hotels, nothing a request does
+reaches the next checkout, and owner or autocommit engines never widen a tenant session."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from rls_support import Tenant
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+
+from hotelbot_cli import migrations
+from hotelbot_cli.db import engine as engine_module
+from hotelbot_cli.db.engine import (
+    UnsafeLogin,
+    make_app_engine,
+    make_async_engine,
+    make_engine,
+    session_factory,
+)
+from hotelbot_cli.db.tenant import (
+    async_tenant_session,
+    sign,
+    tenant_session,
+    tenant_statements,
+)
+from hotelbot_cli.errors import ConfigError, UsageError
+from hotelbot_cli.settings import Settings, libpq_url
+
+ONE = Settings.from_env({"HOTELBOT_POOL_SIZE": "1", "HOTELBOT_MAX_OVERFLOW": "0"})
+
+
+def _key(db_url: URL) -> bytes:
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        row = conn.execute("SELECT key FROM hotelbot_private.tenant_key").fetchone()
+    assert row is not None
+    return bytes(row[0])
+
+
+@pytest.fixture
+def bot_url(db_url: URL) -> Iterator[URL]:
+    """A dedicated login made the way a DBA would: LOGIN, member of app_user, nothing else."""
+    name = f"hb_bot_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'bot-secret' IN ROLE app_user")
+    yield db_url.set(username=name, password="bot-secret")
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,)
+        )
+        conn.execute(f"DROP ROLE {name}")
+
+
+@pytest.fixture
+def bot(bot_url: URL, db_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The bot's engine (one pooled connection) with the key in HOTELBOT_TENANT_KEY."""
+    monkeypatch.setenv("HOTELBOT_TENANT_KEY", _key(db_url).hex())
+    engine = make_app_engine(bot_url, ONE)
+    yield engine
+    engine.dispose()
+
+
+def _guest_hotels(session) -> set[str]:
+    return {str(r[0]) for r in session.execute(text("SELECT hotel_id FROM guests"))}
+
+
+INJECTIONS = [
+    "SELECT set_config('app.current_hotel_id', '{b}', false)",
+    "SELECT set_config('app.current_hotel_id', '{b}', true)",
+    "SET LOCAL app.current_hotel_id = '{b}'",
+    "SET app.current_hotel_id = '{b}'",
+]
+
+
+@pytest.mark.parametrize("injected", INJECTIONS)
+def test_an_injected_tenant_switch_reads_nothing_of_the_other_hotel(
+    bot: Engine, two_hotels: tuple[Tenant, Tenant], injected: str
+) -> None:
+    a, b = two_hotels
+    factory = session_factory(bot)
+    with tenant_session(a.hotel_id, factory) as s:
+        assert _guest_hotels(s) == {a.hotel_id}
+        s.execute(text(injected.format(b=b.hotel_id)))
+        assert _guest_hotels(s) == set()
+        for table in ("hotels", "messages", "triggers", "conversations", "staff_notifications"):
+            assert s.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
+        # A's signature copied next to B's id is no good either.
+        sig = s.execute(text("SELECT current_setting('app.tenant_signature')")).scalar()
+        s.execute(text(f"SET LOCAL app.tenant_signature = '{sig}'"))
+        assert _guest_hotels(s) == set()
+    # the next checkout, outside a tenant session, has no tenant left and reads nothing
+    with bot.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM guests")).scalar() == 0
+        assert not conn.execute(
+            text("SELECT current_setting('app.current_hotel_id', true)")
+        ).scalar()
+    with tenant_session(b.hotel_id, factory) as s:
+        assert _guest_hotels(s) == {b.hotel_id}
+
+
+def test_forged_or_expired_signatures_read_nothing(
+    bot: Engine, db_url: URL, two_hotels: tuple[Tenant, Tenant]
+) -> None:
+    a, b = two_hotels
+    key = _key(db_url)
+    with bot.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+
+        def count(statements: list[str]) -> int:
+            for statement in statements:
+                raw.execute(statement)
+            n = raw.execute("SELECT count(*) FROM guests").fetchone()
+            raw.rollback()
+            return n[0] if n else -1
+
+        assert count(tenant_statements(a.hotel_id, "app_user")) == 1
+        assert count(tenant_statements(a.hotel_id, "app_user", ttl=-5)) == 0  # expired
+        assert count(tenant_statements(a.hotel_id, "app_user", key=b"x" * 32)) == 0  # wrong key
+        signed_a = sign(uuid.UUID(a.hotel_id), 2**33, key)
+        forged = [
+            f"SET LOCAL app.current_hotel_id = '{b.hotel_id}'",
+            f"SET LOCAL app.tenant_signature = '{signed_a}'",
+        ]
+        assert count(forged) == 0
+        assert count(["SET LOCAL app.tenant_signature = 'garbage'"]) == 0
+
+
+def test_next_checkout_has_no_tenant_no_role_no_session_state(
+    bot: Engine, two_hotels: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = two_hotels
+    login = bot.url.username
+    with tenant_session(a.hotel_id, session_factory(bot)) as s:
+        s.execute(text("SELECT set_config('app.current_hotel_id', :h, false)"), {"h": a.hotel_id})
+        s.execute(text("SET SESSION ROLE app_user"))
+        s.execute(text("SET search_path = pg_temp, public"))
+        s.execute(text("LISTEN hotel_events"))
+        s.execute(text("PREPARE planted AS SELECT 1"))
+        # TEMP is revoked by 009 on a migrated database, not on this clone of the template
+        # (database privileges are not copied): the reset must drop what it leaves.
+        s.execute(text("CREATE TEMP TABLE triggers (LIKE public.triggers)"))
+    with bot.connect() as conn:
+        state = conn.execute(
+            text(
+                "SELECT current_setting('app.current_hotel_id', true), current_user,"
+                " current_setting('search_path'),"
+                " (SELECT count(*) FROM pg_prepared_statements),"
+                " (SELECT count(*) FROM pg_listening_channels()),"
+                " to_regclass('pg_temp.triggers')"
+            )
+        ).one()
+    assert (state[0] or "", state[1], state[3], state[4], state[5]) == ("", login, 0, 0, None)
+    assert "pg_temp" not in state[2]
+
+
+def test_discard_on_checkin_drops_temp_tables_and_prepared_statements(db_url: URL) -> None:
+    """Superusers may still make temp tables: the pool drops them on check-in."""
+    engine = make_engine(db_url, ONE)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CREATE TEMP TABLE planted (x int)"))
+            for _ in range(8):  # psycopg prepares on the 5th run
+                conn.execute(text("SELECT count(*) FROM hotels WHERE id = :i"), {"i": uuid.uuid4()})
+            conn.commit()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT to_regclass('pg_temp.planted')")).scalar() is None
+            assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar() == 0
+            for _ in range(8):  # psycopg knows its prepared statements are gone
+                conn.execute(text("SELECT count(*) FROM hotels WHERE id = :i"), {"i": uuid.uuid4()})
+    finally:
+        engine.dispose()
+
+
+def test_async_engine_is_reset_on_checkin_too(db_url: URL, two_hotels) -> None:
+    a, _ = two_hotels
+
+    async def go() -> tuple[int, str]:
+        engine = make_async_engine(db_url, ONE)
+        try:
+            async with async_tenant_session(a.hotel_id, engine) as s:
+                n = (await s.execute(text("SELECT count(*) FROM guests"))).scalar_one()
+                await s.execute(text("SET SESSION app.planted = 'yes'"))
+            async with engine.connect() as conn:
+                left = (
+                    await conn.execute(text("SELECT current_setting('app.planted', true)"))
+                ).scalar()
+            return n, left or ""
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(go()) == (1, "")
+
+
+def test_tenant_session_on_the_owner_url_runs_as_app_user(
+    db_url: URL, two_hotels: tuple[Tenant, Tenant]
+) -> None:
+    a, b = two_hotels
+    owner = make_engine(db_url, ONE)  # the superuser postgres
+    try:
+        with tenant_session(a.hotel_id, session_factory(owner)) as s:
+            assert s.execute(text("SELECT current_user")).scalar() == "app_user"
+            assert _guest_hotels(s) == {a.hotel_id}
+            s.execute(text(f"SELECT set_config('app.current_hotel_id', '{b.hotel_id}', false)"))
+            assert _guest_hotels(s) == set()
+    finally:
+        owner.dispose()
+
+
+def test_a_tenant_session_refuses_an_autocommit_engine(
+    db_url: URL, two_hotels: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = two_hotels
+    engine = make_engine(db_url, ONE, isolation_level="AUTOCOMMIT")
+    seen: list[set[str]] = []
+    try:
+        with (
+            pytest.raises(UsageError, match="autocommit"),
+            tenant_session(a.hotel_id, session_factory(engine)) as s,
+        ):
+            seen.append(_guest_hotels(s))
+    finally:
+        engine.dispose()
+    assert seen == []
+
+
+def test_the_bot_engine_refuses_logins_that_could_bypass_rls(db_url: URL) -> None:
+    engine = make_app_engine(db_url, ONE)  # the superuser
+    try:
+        with pytest.raises(UnsafeLogin, match="superuser"):
+            engine.connect()
+    finally:
+        engine.dispose()
+
+
+def test_app_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, bot_url: URL) -> None:
+    monkeypatch.delenv("HOTELBOT_APP_DATABASE_URL", raising=False)
+    with pytest.raises(ConfigError, match="HOTELBOT_APP_DATABASE_URL"):
+        engine_module.app_url()
+    monkeypatch.setenv("HOTELBOT_APP_DATABASE_URL", bot_url.render_as_string(hide_password=False))
+    monkeypatch.setattr(engine_module, "_default_app_engine", None)
+    assert engine_module.app_url().username == bot_url.username
+    engine = engine_module.get_app_engine()
+    try:
+        assert engine.url.username == bot_url.username
+        assert engine_module.get_app_engine() is engine
+    finally:
+        engine.dispose()
+        monkeypatch.setattr(engine_module, "_default_app_engine", None)
+
+
+def test_a_bot_without_the_key_is_told_to_set_it(
+    bot_url: URL, two_hotels: tuple[Tenant, Tenant], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOTELBOT_TENANT_KEY", raising=False)
+    engine = make_app_engine(bot_url, ONE)
+    try:
+        with (
+            pytest.raises(ConfigError, match="HOTELBOT_TENANT_KEY"),
+            tenant_session(two_hotels[0].hotel_id, session_factory(engine)),
+        ):
+            pass
+    finally:
+        engine.dispose()
+
+
+def test_the_tenant_function_runs_once_per_statement(
+    db_url: URL, two_hotels: tuple[Tenant, Tenant]
+) -> None:
+    """Even over a sequential scan with a filter, the signature is checked once, not per row."""
+    a, _ = two_hotels
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        conn.execute(
+            "INSERT INTO guests (hotel_id, phone, name)"
+            " SELECT %s, '+7917' || lpad(i::text, 7, '0'), 'G' || i"
+            " FROM generate_series(1, 2000) i",
+            (a.hotel_id,),
+        )
+        conn.commit()
+        conn.execute("SET track_functions = 'all'")
+        for statement in tenant_statements(a.hotel_id, "app_user"):
+            conn.execute(statement)
+        conn.execute("SET LOCAL enable_indexscan = off")
+        conn.execute("SET LOCAL enable_bitmapscan = off")
+        n = conn.execute("SELECT count(*) FROM guests WHERE name LIKE 'G1%'").fetchone()
+        calls = conn.execute(
+            "SELECT pg_stat_get_xact_function_calls('hotelbot_current_hotel_id()'::regprocedure)"
+        ).fetchone()
+    assert n is not None and n[0] == 1111
+    assert calls is not None and calls[0] == 1
+
+
+def test_no_server_side_prepares_when_pooling_externally(db_url: URL) -> None:
+    settings = Settings.from_env({"HOTELBOT_POOL": "null"})
+    engine = make_engine(db_url, settings)
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None and raw.prepare_threshold is None
+    finally:
+        engine.dispose()
+    engine = make_engine(db_url, Settings.from_env({}), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None and raw.prepare_threshold == 5
+    finally:
+        engine.dispose()
+
+
+def test_the_migration_takes_temp_away_from_the_bot(empty_db_url: URL) -> None:
+    engine = make_engine(empty_db_url, poolclass=NullPool)
+    check = text("SELECT has_database_privilege('app_user', current_database(), 'TEMP')")
+    try:
+        migrations.upgrade(engine, "008")
+        with engine.connect() as conn:
+            assert conn.execute(check).scalar() is True
+        migrations.upgrade(engine, "head")
+        with engine.connect() as conn:
+            assert conn.execute(check).scalar() is False
+            assert (
+                conn.execute(text("SELECT count(*) FROM hotelbot_private.tenant_key")).scalar() == 1
+            )
+        migrations.downgrade(engine, "008")
+        with engine.connect() as conn:
+            assert conn.execute(check).scalar() is True
+            assert conn.execute(text("SELECT to_regnamespace('hotelbot_private')")).scalar() is None
+    finally:
+        engine.dispose()
