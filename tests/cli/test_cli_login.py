@@ -1,0 +1,101 @@
+"""`hotelbot db create-login`: a login that can do nothing but act as app_user."""
+
+from __future__ import annotations
+
+import os
+import stat
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from hotelbot_cli.db.engine import make_app_engine
+from hotelbot_cli.db.login import create_login
+from hotelbot_cli.errors import UsageError
+from hotelbot_cli.settings import Settings, libpq_url
+
+
+def _drop(db_url: URL, name: str) -> None:
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,)
+        )
+        conn.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+def test_create_login_prints_a_redacted_url_and_writes_a_private_env_file(
+    cli, db_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"hb_login_{uuid.uuid4().hex[:6]}"
+    env_file = tmp_path / "bot.env"
+    monkeypatch.setenv("HOTELBOT_APP_PASSWORD", "s3cret@pass word")
+    try:
+        code, out, err = cli("db", "create-login", name, "--env-file", str(env_file), url=db_url)
+        assert code == 0, err
+        assert "s3cret" not in out + err
+        assert f"postgresql://{name}:***@" in out and f"Created login {name}" in err
+        assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o600
+        values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        assert len(bytes.fromhex(values["HOTELBOT_TENANT_KEY"])) == 32
+        # the login works through the library, acting as app_user and nothing else
+        engine = make_app_engine(values["HOTELBOT_APP_DATABASE_URL"], Settings.from_env({}))
+        with engine.connect() as conn:
+            roles = conn.execute(
+                text(
+                    "SELECT array_agg(r.rolname ORDER BY r.rolname) FROM pg_roles r"
+                    " WHERE pg_has_role(session_user, r.oid, 'MEMBER')"
+                )
+            ).scalar()
+        engine.dispose()
+        assert roles == sorted(["app_user", name])
+        # re-running re-passwords and takes away anything an admin added
+        with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE {name} CREATEDB")
+            conn.execute(f"GRANT pg_read_all_data TO {name}")
+        code, out, err = cli("db", "create-login", name, url=db_url)
+        assert code == 0 and f"Updated login {name}" in err
+        with psycopg.connect(libpq_url(db_url)) as conn:
+            row = conn.execute(
+                "SELECT rolcreatedb,"
+                " (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid)"
+                " FROM pg_roles r WHERE rolname = %s",
+                (name,),
+            ).fetchone()
+        assert row == (False, 1)
+    finally:
+        _drop(db_url, name)
+
+
+def test_create_login_refuses_bad_names_and_empty_passwords(db_url: URL) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db_url)
+    with pytest.raises(UsageError, match="identifier"):
+        create_login(engine, "Robert'); DROP", "pw")
+    with pytest.raises(UsageError, match="empty"):
+        create_login(engine, "hb_ok", "")
+    engine.dispose()
+
+
+def test_create_login_prompts_without_echo(cli, db_url: URL, monkeypatch) -> None:
+    name = f"hb_login_{uuid.uuid4().hex[:6]}"
+    monkeypatch.delenv("HOTELBOT_APP_PASSWORD", raising=False)
+    import typer
+
+    asked: list[dict] = []
+
+    def prompt(text: str, **kwargs: object) -> str:
+        asked.append(kwargs)
+        return "typed-secret"
+
+    monkeypatch.setattr(typer, "prompt", prompt)
+    try:
+        code, out, err = cli("db", "create-login", name, url=db_url)
+        assert code == 0, err
+        assert asked and asked[0]["hide_input"] is True
+        assert "typed-secret" not in out + err
+    finally:
+        _drop(db_url, name)
