@@ -83,8 +83,22 @@ def _discard_on_checkin(dbapi_connection: Any, record: Any) -> None:
         cursor.execute("DISCARD ALL")
         cursor.close()
         dbapi_connection.autocommit = before
+        _forget_prepared(getattr(dbapi_connection, "driver_connection", dbapi_connection))
     except Exception as exc:  # a connection we cannot clean must not be reused
         record.invalidate(exc)
+
+
+def _forget_prepared(raw: Any) -> None:
+    """Tell psycopg its prepared statements are gone.
+
+    psycopg notices a ``DISCARD ALL`` only the first time it sees that query text; from the
+    second check-in on it would run a statement it believes prepared and get
+    ``prepared statement "_pg3_0" does not exist``. The server side is empty already, so
+    the DEALLOCATE ALL that ``clear()`` schedules is dropped too.
+    """
+    manager = getattr(raw, "_prepared", None)
+    if manager is not None and manager.clear():
+        manager._to_flush.clear()
 
 
 def _install_reset(engine: Engine) -> None:

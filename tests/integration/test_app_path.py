@@ -163,17 +163,35 @@ def test_next_checkout_has_no_tenant_no_role_no_session_state(
 def test_discard_on_checkin_drops_temp_tables_and_prepared_statements(db_url: URL) -> None:
     """Superusers may still make temp tables: the pool drops them on check-in."""
     engine = make_engine(db_url, ONE)
+    query = text("SELECT count(*) FROM hotels WHERE id = :i")
     try:
-        with engine.connect() as conn:
-            conn.execute(text("CREATE TEMP TABLE planted (x int)"))
-            for _ in range(8):  # psycopg prepares on the 5th run
-                conn.execute(text("SELECT count(*) FROM hotels WHERE id = :i"), {"i": uuid.uuid4()})
-            conn.commit()
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT to_regclass('pg_temp.planted')")).scalar() is None
-            assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar() == 0
-            for _ in range(8):  # psycopg knows its prepared statements are gone
-                conn.execute(text("SELECT count(*) FROM hotels WHERE id = :i"), {"i": uuid.uuid4()})
+        for _ in range(4):  # psycopg must forget its prepared statements at every check-in
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT to_regclass('pg_temp.planted')")).scalar() is None
+                assert (
+                    conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar() == 0
+                )
+                conn.execute(text("CREATE TEMP TABLE planted (x int)"))
+                for _ in range(8):  # psycopg prepares on the 5th run
+                    conn.execute(query, {"i": uuid.uuid4()})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+def test_statements_prepared_in_a_pipeline_survive_many_checkins(db_url: URL) -> None:
+    """The bench's (and the bot's) shape: one pipelined transaction per checkout."""
+    engine = make_engine(db_url, ONE, isolation_level="AUTOCOMMIT")
+    try:
+        for _ in range(15):  # psycopg alone lost track every 7th checkout
+            raw = engine.raw_connection()
+            conn = raw.driver_connection
+            assert conn is not None
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                conn.execute("SELECT count(*) FROM hotels WHERE id = %s", (uuid.uuid4(),))
+                conn.execute("COMMIT")
+            raw.close()
     finally:
         engine.dispose()
 
