@@ -236,7 +236,8 @@ class _Online:
 
 def _lock_not_available(exc: BaseException) -> bool:
     orig = getattr(exc, "orig", None)
-    return getattr(orig, "sqlstate", None) == "55P03"
+    # lock_not_available (lock_timeout) or deadlock_detected: both mean "try again later"
+    return getattr(orig, "sqlstate", None) in {"55P03", "40P01"}
 
 
 def _oldest_transaction(engine: Engine) -> str:
