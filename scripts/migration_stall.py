@@ -33,10 +33,10 @@ from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 
-from online_support import Traffic, check_hotel_ids, populate_005  # noqa: E402
+from online_support import Traffic, check_hotel_ids, populate_005
 
-from hotelbot_cli import embedded, migrations  # noqa: E402
-from hotelbot_cli.settings import libpq_url, normalize_url  # noqa: E402
+from hotelbot_cli import embedded, migrations
+from hotelbot_cli.settings import libpq_url, normalize_url
 
 
 @contextmanager

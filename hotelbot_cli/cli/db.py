@@ -154,3 +154,4 @@ def stamp(revision: RevisionArg) -> None:
 
 
 app.command("stats")(db_stats.stats)
+app.command("lint")(__import__("hotelbot_cli.cli.db_lint", fromlist=["lint"]).lint)
