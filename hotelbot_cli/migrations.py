@@ -164,10 +164,12 @@ class _Online:
     is re-read under the lock.
     """
 
-    def __init__(self, conn: Connection, lock_timeout: float, lock_wait: float) -> None:
+    def __init__(
+        self, conn: Connection, lock_timeout: float, lock_wait: float, deadline: float
+    ) -> None:
         self.conn = conn
         self.lock_timeout = lock_timeout
-        self.deadline = time.monotonic() + lock_wait
+        self.deadline = deadline
         self.lock_wait = lock_wait
         self.trans: Any = None
         self.at: tuple[str, ...] = ()
@@ -313,10 +315,11 @@ def _run(  # noqa: PLR0915 - one retry loop, read top to bottom
             runner.at = tuple(step.down_revision_ids)
 
     attempt = 0
+    deadline = time.monotonic() + lock_timeout  # for the migration lock / another upgrader
     while True:
         try:
             with engine.connect() as conn:
-                runner = _Online(conn, timeout, lock_timeout)
+                runner = _Online(conn, timeout, lock_timeout, deadline)
                 runner.begin()
                 runner.at = runner.read_version()
                 if before is None:
@@ -336,11 +339,22 @@ def _run(  # noqa: PLR0915 - one retry loop, read top to bottom
             continue
         except CommandError as exc:
             raise UsageError(str(exc), "see `hotelbot db history` for valid revisions") from None
-        except (DBAPIError, StepBusy) as exc:
+        except StepBusy as exc:
+            # Another upgrader is doing this step (building the same index): not a lock
+            # wait of ours, so it waits for the migration lock's deadline, not the retries.
+            assert runner is not None
+            if time.monotonic() >= runner.deadline:
+                raise LockTimeout(
+                    f"{exc} (waited {lock_timeout:g} s)",
+                    "wait for the other migration to finish, or raise HOTELBOT_LOCK_TIMEOUT",
+                ) from None
+            time.sleep(0.5)
+            continue
+        except DBAPIError as exc:
             assert runner is not None
             failed = _next_revision(verb, runner.at)
             now_at = ", ".join(current(engine)) or "base"
-            busy = isinstance(exc, StepBusy) or _lock_not_available(exc)
+            busy = _lock_not_available(exc)
             if busy and attempt < retries:
                 attempt += 1
                 pause = min(0.25 * 2**attempt, 10.0)

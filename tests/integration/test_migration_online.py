@@ -263,3 +263,61 @@ def test_a_createrole_owner_migrates_when_app_user_was_made_by_another_role(
     assert result.after == migrations.heads()
     if int(version) >= 160000:  # CREATEROLE grants only the roles it administers
         assert any(s.startswith("warning:") and "GRANT app_user TO" in s for s in seen), seen
+
+
+def test_two_concurrent_upgrades_of_a_populated_database_migrate_once(at_005: URL) -> None:
+    """Two `hotelbot db upgrade` processes: the lock is per transaction (PgBouncer-safe), so
+    between one's transactions the other may step in, yet every revision is recorded once
+    and no lock is left behind."""
+    dsn = libpq_url(at_005)
+    populate_005(dsn, 20_000, hotels=2)
+    env = {
+        **os.environ,
+        "DATABASE_URL": at_005.render_as_string(hide_password=False),
+        "HOTELBOT_MIGRATION_SMALL_TABLE_BYTES": "0",
+        "HOTELBOT_MIGRATION_BATCH_ROWS": "500",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hotelbot_cli", "db", "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=240) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    applied = sorted(
+        line.split()[1]
+        for _out, err in outputs
+        for line in err.splitlines()
+        if line.startswith("->")
+    )
+    assert applied == ["006", "007", "008"], outputs
+    assert check_hotel_ids(dsn) == (20_000, 0)
+    engine = _engine(at_005)
+    assert migrations.current(engine) == migrations.heads()
+    with engine.connect() as conn:
+        locks = conn.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+        invalid = conn.scalar(text("SELECT count(*) FROM pg_index WHERE NOT indisvalid"))
+    engine.dispose()
+    assert locks == 0 and invalid == 0
+
+
+def test_plain_alembic_runs_the_online_steps_too(
+    at_005: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without hotelbot's runner (``alembic upgrade``), steps fall back to autocommit_block."""
+    from alembic import command
+
+    dsn = libpq_url(at_005)
+    populate_005(dsn, 2_000, hotels=2)
+    monkeypatch.setattr(migration_steps, "SMALL_TABLE_BYTES", 0)
+    command.upgrade(migrations.make_config(url=at_005), "head")
+    engine = _engine(at_005)
+    assert migrations.current(engine) == migrations.heads()
+    assert check_hotel_ids(dsn) == (2_000, 0)
+    assert migrations.check(engine).ok
+    engine.dispose()
