@@ -278,9 +278,13 @@ _BOOKKEEPING = re.compile(
 )
 
 
-def irreversible(revision: str, down_sql: str) -> list[Finding]:
-    work = [s for s in split_statements(down_sql) if not _BOOKKEEPING.match(s.sql)]
-    if work:
+def _work(sql: str) -> list[Statement]:
+    return [s for s in split_statements(sql) if not _BOOKKEEPING.match(s.sql)]
+
+
+def irreversible(revision: str, down_sql: str, up_sql: str = "SELECT 1;") -> list[Finding]:
+    """The upgrade does something and the downgrade nothing."""
+    if _work(down_sql) or not _work(up_sql):
         return []
     return [Finding(revision, "irreversible", "the downgrade undoes nothing", 0, "", "hotelbot")]
 
@@ -344,7 +348,7 @@ def lint(
         down_sql = migrations.offline_sql(f"{rev}:{down}")
         findings += squawk_findings(rev, up_sql, config)
         findings += own_checks(rev, up_sql)
-        findings += irreversible(rev, down_sql)
+        findings += irreversible(rev, down_sql, up_sql)
     if engine is not None:
         sizes = table_sizes(engine, {f.table for f in findings if f.table})
         findings = [_with_size(f, sizes) for f in findings]

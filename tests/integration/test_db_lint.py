@@ -135,6 +135,8 @@ def test_a_revision_whose_downgrade_does_nothing_is_irreversible(tmp_path: Path)
     )
     assert [f.rule for f in findings] == ["irreversible"]
     assert migration_lint.irreversible("900", "BEGIN;\nDROP TABLE rooms;\nCOMMIT;\n") == []
+    empty = "BEGIN;\nSET LOCAL lock_timeout = '2000ms';\nCOMMIT;\n"
+    assert migration_lint.irreversible("900", empty, empty) == []  # a new, empty revision
 
 
 def test_lint_config_needs_reasons(tmp_path: Path) -> None:
@@ -155,3 +157,14 @@ def test_missing_squawk_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
         migration_lint.squawk_binary()
     with pytest.raises(UsageError):
         migration_lint.lint(["nope"], config=LintConfig())
+
+
+def test_a_new_revision_from_the_template_is_lint_clean_and_points_at_the_patterns(
+    blocking_006: Path,
+) -> None:
+    path = migrations.revision(None, "add room numbers")
+    body = path.read_text()
+    assert "steps.backfill(" in body and "steps.create_index(" in body
+    assert f"hotelbot db lint {path.name[:3]}" in body
+    report = migration_lint.lint([path.name[:3]], config=LintConfig())
+    assert report.ok, report.findings
