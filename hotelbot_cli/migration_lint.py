@@ -229,6 +229,7 @@ def own_checks(revision: str, sql: str) -> list[Finding]:
                 f"locks {table} with no lock_timeout set in this transaction"
                 " (call migration_steps.lock_timeout() first)",
             )
+            timeout = True  # once per transaction
     return findings
 
 
