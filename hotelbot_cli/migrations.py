@@ -274,7 +274,7 @@ def _next_revision(verb: str, at: tuple[str, ...]) -> str:
     return "?"  # pragma: no cover - at head nothing runs
 
 
-def _run(  # noqa: PLR0915 - one retry loop, read top to bottom
+def _run(  # noqa: PLR0912, PLR0915 - one retry loop, read top to bottom
     engine: Engine,
     verb: str,
     revision: str,
@@ -317,6 +317,7 @@ def _run(  # noqa: PLR0915 - one retry loop, read top to bottom
     attempt = 0
     deadline = time.monotonic() + lock_timeout  # for the migration lock / another upgrader
     while True:
+        runner = None
         try:
             with engine.connect() as conn:
                 runner = _Online(conn, timeout, lock_timeout, deadline)
@@ -351,7 +352,8 @@ def _run(  # noqa: PLR0915 - one retry loop, read top to bottom
             time.sleep(0.5)
             continue
         except DBAPIError as exc:
-            assert runner is not None
+            if runner is None:  # could not connect: the CLI says so (exit 3)
+                raise
             failed = _next_revision(verb, runner.at)
             now_at = ", ".join(current(engine)) or "base"
             busy = _lock_not_available(exc)
