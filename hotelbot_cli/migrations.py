@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,8 @@ class MigrationResult:
     before: tuple[str, ...]
     after: tuple[str, ...]
     steps: tuple[str, ...] = ()
+    #: each bounded lock wait that was retried, in order (also listed in ``steps``)
+    waits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,69 +140,275 @@ def require_head(engine: Engine) -> None:
         )
 
 
-@contextmanager
-def migration_lock(engine: Engine, timeout: float) -> Iterator[None]:
-    """Hold the migration advisory lock on a connection of its own, waiting at most ``timeout``."""
-    deadline = time.monotonic() + timeout
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock_conn:
-        while not lock_conn.exec_driver_sql(
-            f"SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY})"
+def _lock_settings() -> tuple[float, int]:
+    """(lock_timeout seconds, retries): HOTELBOT_MIGRATION_LOCK_TIMEOUT / _LOCK_RETRIES."""
+    import os
+
+    from hotelbot_cli.settings import _env_number
+
+    timeout = _env_number(os.environ, "HOTELBOT_MIGRATION_LOCK_TIMEOUT", 2.0, minimum=0.01)
+    retries = int(_env_number(os.environ, "HOTELBOT_MIGRATION_LOCK_RETRIES", 5.0))
+    return timeout, retries
+
+
+class _Superseded(Exception):
+    """Another upgrader moved the version while this one was between transactions."""
+
+
+class _Online:
+    """The runner ``migration_steps`` talks to: every transaction it begins is bounded.
+
+    Each transaction sets ``lock_timeout`` (SET LOCAL: nothing leaks to the next user of a
+    pooled server connection) and takes the migration lock as a TRANSACTION-level advisory
+    lock, so it holds through PgBouncer in transaction mode; after a boundary the version
+    is re-read under the lock.
+    """
+
+    def __init__(
+        self, conn: Connection, lock_timeout: float, lock_wait: float, deadline: float
+    ) -> None:
+        self.conn = conn
+        self.lock_timeout = lock_timeout
+        self.deadline = deadline
+        self.lock_wait = lock_wait
+        self.trans: Any = None
+        self.at: tuple[str, ...] = ()
+        self.pending: list[str] = []
+        self.committed: list[str] = []
+        self.notes: list[str] = []
+        driver = getattr(conn.connection, "driver_connection", None)
+        if driver is not None and hasattr(driver, "add_notice_handler"):
+            driver.add_notice_handler(self._notice)
+
+    def _notice(self, diag: Any) -> None:
+        """A revision's RAISE WARNING reaches the user (a NOTICE is only chatter)."""
+        if getattr(diag, "severity_nonlocalized", None) == "WARNING":
+            self.notes.append(f"warning: {diag.message_primary}")
+
+    def begin(self) -> None:
+        self.trans = self.conn.begin()
+        self.conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
+        while not self.conn.exec_driver_sql(
+            f"SELECT pg_try_advisory_xact_lock({MIGRATION_LOCK_KEY})"
         ).scalar():
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= self.deadline:
                 raise LockTimeout(
-                    f"another migration holds the lock (waited {timeout:g} s)",
+                    f"another migration holds the lock (waited {self.lock_wait:g} s)",
                     "wait for it to finish, or raise HOTELBOT_LOCK_TIMEOUT",
                 )
             time.sleep(0.1)
+
+    def read_version(self) -> tuple[str, ...]:
+        from sqlalchemy import text
+
+        if self.conn.scalar(text("SELECT to_regclass('alembic_version')")) is None:
+            return ()
+        rows = self.conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+        return tuple(sorted(r[0] for r in rows))
+
+    def commit(self) -> None:
+        self.trans.commit()
+        self.trans = None
+        self.committed += self.pending
+        self.pending.clear()
+
+    def boundary(self) -> None:
+        self.commit()
+        self.begin()
+        if self.read_version() != tuple(sorted(self.at)):
+            raise _Superseded
+
+    @contextmanager
+    def outside(self) -> Iterator[None]:
+        self.commit()
+        self.conn.execution_options(isolation_level="AUTOCOMMIT")
         try:
             yield
         finally:
-            lock_conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+            if self.conn.in_transaction():
+                self.conn.commit()  # SQLAlchemy's autobegin; nothing is sent in AUTOCOMMIT
+            self.conn.execution_options(isolation_level=self.conn.default_isolation_level)
+        self.begin()
+        if self.read_version() != tuple(sorted(self.at)):
+            raise _Superseded
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
 
 
-def _run(engine: Engine, verb: str, revision: str, lock_timeout: float) -> MigrationResult:
+def _lock_not_available(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    # lock_not_available (lock_timeout) or deadlock_detected: both mean "try again later"
+    return getattr(orig, "sqlstate", None) in {"55P03", "40P01"}
+
+
+def _oldest_transaction(engine: Engine) -> str:
+    """Who is probably in the way: the oldest open transaction (no query text: it may hold PII)."""
+    from sqlalchemy import text
+
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT pid, state, extract(epoch FROM now() - xact_start)::int"
+                    " FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+                    " AND backend_type = 'client backend' ORDER BY xact_start LIMIT 1"
+                )
+            ).first()
+    except Exception:  # pragma: no cover - only a diagnostic
+        return ""
+    if row is None:
+        return ""
+    return f"; oldest open transaction: pid {row[0]}, {row[1]}, open {row[2]} s"
+
+
+def _next_revision(verb: str, at: tuple[str, ...]) -> str:
+    """The revision an upgrade (or downgrade) from ``at`` runs next: the one that failed."""
+    if verb != "upgrade":
+        return ", ".join(at) or "base"
+    parent = at[0] if at else None
+    for rev in script_directory().walk_revisions():
+        if _one(rev.down_revision) == parent:
+            return rev.revision
+    return "?"  # pragma: no cover - at head nothing runs
+
+
+def _run(  # noqa: PLR0912, PLR0915 - one retry loop, read top to bottom
+    engine: Engine,
+    verb: str,
+    revision: str,
+    lock_timeout: float,
+    progress: Callable[[str], None] | None = None,
+) -> MigrationResult:
+    """Run an Alembic verb through :class:`_Online`, retrying bounded lock waits with backoff.
+
+    A retry re-runs the interrupted revision from its first step (the steps are
+    idempotent); what earlier transactions committed is kept.
+    """
     from alembic.util import CommandError
     from sqlalchemy.exc import DBAPIError
 
     from alembic import command
+    from hotelbot_cli.migration_steps import RUNNER_KEY, StepBusy
 
+    timeout, retries = _lock_settings()
     steps: list[str] = []
+    waits: list[str] = []
+    before: tuple[str, ...] | None = None
+    runner: _Online | None = None
+
+    def say(message: str) -> None:
+        if progress is not None:
+            progress(message)
 
     def record(*, step: Any, **_: Any) -> None:
+        assert runner is not None
         arrow = "->" if step.is_upgrade else "<-"
-        steps.append(f"{arrow} {step.up_revision_id}  {(step.up_revision.doc or '').strip()}")
+        runner.pending.append(
+            f"{arrow} {step.up_revision_id}  {(step.up_revision.doc or '').strip()}"
+        )
+        say(runner.pending[-1])
+        if step.is_upgrade:
+            runner.at = (step.up_revision_id,)
+        else:
+            runner.at = tuple(step.down_revision_ids)
 
-    with migration_lock(engine, lock_timeout):
-        before = current(engine)
+    attempt = 0
+    deadline = time.monotonic() + lock_timeout  # for the migration lock / another upgrader
+    while True:
+        runner = None
         try:
-            with engine.begin() as conn:
-                config = make_config(conn, on_version_apply=record)
-                getattr(command, verb)(config, revision)
+            with engine.connect() as conn:
+                runner = _Online(conn, timeout, lock_timeout, deadline)
+                runner.begin()
+                runner.at = runner.read_version()
+                if before is None:
+                    before = runner.at
+                config = make_config(conn, on_version_apply=record, **{RUNNER_KEY: runner})
+                try:
+                    getattr(command, verb)(config, revision)
+                    if verb == "downgrade" and not runner.at:
+                        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+                    runner.commit()
+                finally:
+                    steps += runner.committed
+                    for note in runner.notes:
+                        say(note)
+            break
+        except _Superseded:
+            continue
         except CommandError as exc:
             raise UsageError(str(exc), "see `hotelbot db history` for valid revisions") from None
+        except StepBusy as exc:
+            # Another upgrader is doing this step (building the same index): not a lock
+            # wait of ours, so it waits for the migration lock's deadline, not the retries.
+            assert runner is not None
+            if time.monotonic() >= runner.deadline:
+                raise LockTimeout(
+                    f"{exc} (waited {lock_timeout:g} s)",
+                    "wait for the other migration to finish, or raise HOTELBOT_LOCK_TIMEOUT",
+                ) from None
+            time.sleep(0.5)
+            continue
         except DBAPIError as exc:
-            failed = steps[-1].split()[1] if steps else "?"
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            if runner is None:  # could not connect: the CLI says so (exit 3)
+                raise
+            failed = _next_revision(verb, runner.at)
+            now_at = ", ".join(current(engine)) or "base"
+            busy = _lock_not_available(exc)
+            if busy and attempt < retries:
+                attempt += 1
+                pause = min(0.25 * 2**attempt, 10.0)
+                wait = (
+                    f"   {failed}: waited {timeout:g} s for a lock (try {attempt}/{retries + 1})"
+                    f"{_oldest_transaction(engine)}; retrying in {pause:g} s"
+                )
+                waits.append(wait)
+                say(wait)
+                time.sleep(pause)
+                continue
+            if busy:
+                raise LockTimeout(
+                    f"{verb} stopped at {failed}: no lock within {timeout:g} s in"
+                    f" {retries + 1} tries{_oldest_transaction(engine)}",
+                    f"the database is at {now_at}; end the blocking transaction and run again,"
+                    " or raise HOTELBOT_MIGRATION_LOCK_TIMEOUT",
+                ) from None
+            orig = getattr(exc, "orig", None)
+            first = str(orig or exc).strip().splitlines()[0]
             raise DatabaseError(
                 f"{verb} failed at {failed}: {first}",
-                f"nothing was changed; the database is still at {', '.join(before) or 'base'}",
+                f"the database is still at {now_at}; fix the cause and run again",
             ) from exc
-        after = current(engine)
-    return MigrationResult(before=before, after=after, steps=tuple(steps))
+    after = current(engine)
+    return MigrationResult(
+        before=before or (), after=after, steps=tuple(steps + waits), waits=tuple(waits)
+    )
 
 
-def upgrade(engine: Engine, revision: str = "head", lock_timeout: float = 60.0) -> MigrationResult:
-    """Upgrade to ``revision`` in one transaction, holding the migration lock."""
-    return _run(engine, "upgrade", revision, lock_timeout)
+def upgrade(
+    engine: Engine,
+    revision: str = "head",
+    lock_timeout: float = 60.0,
+    progress: Callable[[str], None] | None = None,
+) -> MigrationResult:
+    """Upgrade to ``revision``: bounded lock waits, the migration lock in every transaction.
+
+    ``lock_timeout`` bounds the wait for another migration; each statement's own lock wait
+    is HOTELBOT_MIGRATION_LOCK_TIMEOUT (retried HOTELBOT_MIGRATION_LOCK_RETRIES times).
+    """
+    return _run(engine, "upgrade", revision, lock_timeout, progress)
 
 
-def downgrade(engine: Engine, revision: str, lock_timeout: float = 60.0) -> MigrationResult:
+def downgrade(
+    engine: Engine,
+    revision: str,
+    lock_timeout: float = 60.0,
+    progress: Callable[[str], None] | None = None,
+) -> MigrationResult:
     """Downgrade to ``revision``; ``base`` removes everything ours, alembic_version included."""
-    result = _run(engine, "downgrade", revision, lock_timeout)
-    if not result.after:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    return result
+    return _run(engine, "downgrade", revision, lock_timeout, progress)
 
 
 def stamp(engine: Engine, revision: str, lock_timeout: float = 60.0) -> MigrationResult:

@@ -6,7 +6,12 @@
 - The migrating role is granted membership in ``app_user`` (when it is not a superuser
   and not already a member) so that ``hotelbot rls-check`` can ``SET LOCAL ROLE app_user``.
   A non-superuser owner therefore needs CREATEROLE (or an administrator who created
-  ``app_user`` and granted it beforehand).
+  ``app_user`` and granted it beforehand). When ``app_user`` was made by another role
+  and may not be granted, the revision still applies and warns (the migration needs no
+  membership; ``rls-check`` does).
+- Online-safe: each table is switched in a short transaction of its own (ACCESS
+  EXCLUSIVE for a catalog change only, bounded by lock_timeout); every step is
+  idempotent, so an interrupted run is run again.
 - Row level security is ENABLED and FORCED on hotels and every tenant table. One
   ``FOR ALL TO app_user`` policy per table binds USING and WITH CHECK to
   ``(SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid)``: one
@@ -33,6 +38,7 @@ Create Date: 2026-11-24
 """
 
 from alembic import op
+from hotelbot_cli import migration_steps as steps
 
 revision = "007"
 down_revision = "006"
@@ -88,9 +94,11 @@ BEGIN
     BEGIN
         EXECUTE format('GRANT {APP_ROLE} TO %I', current_user);
     EXCEPTION WHEN insufficient_privilege THEN
-        RAISE EXCEPTION 'role % may not SET ROLE {APP_ROLE} and cannot grant it to itself',
-            current_user
-            USING HINT = format('as an administrator: GRANT {APP_ROLE} TO %I', current_user);
+        -- app_user was made by another role (PostgreSQL 16+: CREATEROLE grants only the
+        -- roles it administers). Migrating needs no membership; rls-check does.
+        RAISE WARNING 'role % may not SET ROLE {APP_ROLE} and cannot grant it to itself'
+            ' (hotelbot rls-check needs it: as an administrator, GRANT {APP_ROLE} TO %)',
+            current_user, current_user;
     END;
 END
 $$
@@ -101,7 +109,7 @@ CREATE_LOOKUP = f"""
 DO $do$
 BEGIN
     EXECUTE format($f$
-        CREATE FUNCTION hotelbot_hotel_id_for_whatsapp(whatsapp_number text) RETURNS uuid
+        CREATE OR REPLACE FUNCTION hotelbot_hotel_id_for_whatsapp(whatsapp_number text) RETURNS uuid
         LANGUAGE plpgsql VOLATILE SECURITY DEFINER
         SET search_path = pg_catalog, pg_temp
         AS $body$
@@ -116,6 +124,7 @@ BEGIN
         END
         $body$
     $f$, current_schema());
+    DROP POLICY IF EXISTS hotels_whatsapp_lookup ON hotels;
     EXECUTE format(
         'CREATE POLICY hotels_whatsapp_lookup ON hotels FOR SELECT TO %I'
         ' USING ((SELECT current_setting(''hotelbot.lookup'', true)) = ''on'' AND is_active)',
@@ -126,22 +135,20 @@ $do$
 """
 
 
-def _upgrade_statements() -> list[str]:
-    statements = [CREATE_ROLE, CREATE_LOOKUP]
-    for table, (column, privileges, updatable) in TABLES.items():
-        statements += [
-            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
-            f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-            f"CREATE POLICY {table}_tenant_isolation ON {table} FOR ALL TO {APP_ROLE}"
-            f" USING ({column} = {TENANT}) WITH CHECK ({column} = {TENANT})",
-            f"GRANT {privileges} ON {table} TO {APP_ROLE}",
-            f"GRANT UPDATE ({', '.join(updatable)}) ON {table} TO {APP_ROLE}",
-        ]
-    statements += [
-        f"REVOKE ALL ON FUNCTION {LOOKUP} FROM PUBLIC",
-        f"GRANT EXECUTE ON FUNCTION {LOOKUP} TO {APP_ROLE}",
-    ]
-    return statements
+def _upgrade_table(table: str) -> None:
+    """One table's RLS, policy and grants in one short transaction (idempotent)."""
+    column, privileges, updatable = TABLES[table]
+    steps.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    steps.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    steps.execute(f"DROP POLICY IF EXISTS {table}_tenant_isolation ON {table}")
+    steps.execute(
+        f"CREATE POLICY {table}_tenant_isolation ON {table} FOR ALL TO {APP_ROLE}"
+        f" USING ({column} = {TENANT}) WITH CHECK ({column} = {TENANT})"
+    )
+    steps.execute(f"GRANT {privileges} ON {table} TO {APP_ROLE}")
+    steps.execute(f"GRANT UPDATE ({', '.join(updatable)}) ON {table} TO {APP_ROLE}")
+    # Commit before locking the next table: never hold one table while queueing for another.
+    steps.commit(table)
 
 
 def _downgrade_statements() -> list[str]:
@@ -164,8 +171,13 @@ def _downgrade_statements() -> list[str]:
 
 
 def upgrade() -> None:
-    for statement in _upgrade_statements():
-        op.execute(statement)
+    steps.execute(CREATE_ROLE)
+    steps.execute(CREATE_LOOKUP)
+    steps.commit("hotels")
+    for table in TABLES:
+        _upgrade_table(table)
+    steps.execute(f"REVOKE ALL ON FUNCTION {LOOKUP} FROM PUBLIC")
+    steps.execute(f"GRANT EXECUTE ON FUNCTION {LOOKUP} TO {APP_ROLE}")
 
 
 def downgrade() -> None:

@@ -4,7 +4,9 @@ Find-or-open of a guest's active conversation raced: two messages arriving toget
 could each open one. A partial unique index makes the database refuse the second, and
 the bot's ``INSERT … ON CONFLICT DO NOTHING`` then reads the winner. Duplicates already
 stored are closed first, the latest one staying active. FORCE row level security binds
-the owner too, so that UPDATE runs with FORCE lifted inside this transaction only.
+the owner too, so that UPDATE runs with FORCE lifted inside this transaction only (a short
+ACCESS EXCLUSIVE on conversations, bounded by lock_timeout; skipped for a superuser).
+The index is built CONCURRENTLY on a populated table.
 
 Revision ID: 008
 Revises: 007
@@ -12,6 +14,7 @@ Create Date: 2026-11-24
 """
 
 from alembic import op
+from hotelbot_cli import migration_steps as steps
 
 revision = "008"
 down_revision = "007"
@@ -23,8 +26,10 @@ DO $$
 DECLARE
     forced boolean;
 BEGIN
-    SELECT relforcerowsecurity INTO forced FROM pg_catalog.pg_class
-     WHERE oid = 'conversations'::regclass;
+    -- FORCE binds only a non-superuser, non-BYPASSRLS owner: only then is it lifted.
+    SELECT relforcerowsecurity AND NOT (SELECT rolsuper OR rolbypassrls
+                                          FROM pg_catalog.pg_roles WHERE rolname = current_user)
+      INTO forced FROM pg_catalog.pg_class WHERE oid = 'conversations'::regclass;
     IF forced THEN
         ALTER TABLE conversations NO FORCE ROW LEVEL SECURITY;
     END IF;
@@ -44,8 +49,10 @@ $$
 
 
 def upgrade() -> None:
-    op.execute(CLOSE_DUPLICATES)
-    op.execute(
+    steps.execute(CLOSE_DUPLICATES)
+    # Built CONCURRENTLY on a populated table; a duplicate the bot opens in between makes
+    # the build fail and leave an invalid index, which the re-run drops and rebuilds.
+    steps.create_index(
         "CREATE UNIQUE INDEX uq_conversations_hotel_id_guest_id_active"
         " ON conversations (hotel_id, guest_id) WHERE status = 'active'"
     )

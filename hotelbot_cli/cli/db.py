@@ -157,3 +157,4 @@ app.command("stats")(db_stats.stats)
 
 
 app.command("create-login")(login.create_login)
+app.command("lint")(__import__("hotelbot_cli.cli.db_lint", fromlist=["lint"]).lint)

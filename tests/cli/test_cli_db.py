@@ -47,7 +47,7 @@ def test_history_heads_check_sql(cli, db_url: URL) -> None:
     code, out, _ = cli("db", "check", "--json")
     assert json.loads(out)["ok"] is True
     code, out, _ = cli("db", "sql", "005:006")
-    assert code == 0 and "ALTER TABLE messages ADD COLUMN hotel_id UUID" in out
+    assert code == 0 and "ALTER TABLE messages ADD COLUMN IF NOT EXISTS hotel_id UUID" in out
 
 
 def test_check_fails_on_more_than_one_head(cli, db_url: URL, tmp_path: Path, monkeypatch) -> None:

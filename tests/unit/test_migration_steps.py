@@ -1,0 +1,26 @@
+"""migration_steps refuses shapes it cannot run online, before touching any database."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotelbot_cli import migration_steps as steps
+
+
+def test_create_index_needs_a_plain_named_definition() -> None:
+    with pytest.raises(ValueError, match="not a plain CREATE"):
+        steps.create_index("CREATE INDEX ON guests (name)")
+
+
+def test_backfill_needs_batch_bounds() -> None:
+    with pytest.raises(ValueError, match=":lower and :upper"):
+        steps.backfill("messages", "UPDATE messages SET hotel_id = NULL")
+
+
+def test_lock_timeout_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTELBOT_MIGRATION_LOCK_TIMEOUT", "0.5")
+    assert steps.lock_timeout_seconds() == 0.5
+    monkeypatch.setenv("HOTELBOT_MIGRATION_LOCK_TIMEOUT", "soon")
+    assert steps.lock_timeout_seconds() == 2.0
+    monkeypatch.delenv("HOTELBOT_MIGRATION_LOCK_TIMEOUT")
+    assert steps.lock_timeout_seconds() == 2.0
