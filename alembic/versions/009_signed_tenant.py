@@ -34,6 +34,7 @@ Create Date: 2026-12-01
 """
 
 from alembic import op
+from hotelbot_cli import migration_steps as steps
 
 revision = "009"
 down_revision = "008"
@@ -167,6 +168,7 @@ def _policies(tenant: str) -> list[str]:
 
 
 def upgrade() -> None:
+    steps.lock_timeout()  # policies are swapped table by table under a bounded wait
     for statement in [
         CREATE_VERIFIER,
         "CREATE SCHEMA hotelbot_private",
@@ -189,6 +191,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    steps.lock_timeout()
     for statement in [
         *_policies(OLD_TENANT),
         f"DROP FUNCTION {FUNCTION}",
