@@ -71,11 +71,7 @@ CASES = {
             " hotel_id)",
             f"hotel_id = {TENANT}",
         ),
-        {
-            ("policy-bound", "guests"),
-            ("policy-coverage", "guests"),
-            ("probe-no-tenant-unset", "guests"),
-        },
+        {("policy-bound", "guests"), ("probe-no-tenant-unset", "guests")},
     ),
     "or-widened": (
         _replace_policy(
