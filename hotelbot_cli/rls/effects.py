@@ -140,20 +140,26 @@ def canary_search(prober: Prober, found: Any, fixture: Fixture) -> list[CheckRes
 
 
 def _snapshot(conn: Connection[Any], shapes: list[Shape], tenant: str) -> dict[str, str]:
-    """Tenant B's rows in every probed table, as the checker (owner or bypass)."""
-    out = {}
+    """Tenant B's rows in every probed table, as the checker (owner or bypass), in one query."""
+    if not shapes:
+        return {}
+    parts = []
     for s in shapes:
         col = s.table.column
         assert col is not None
-        row = conn.execute(
+        parts.append(
             sql.SQL(
-                "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]')::text"
-                " FROM {} t WHERE {} = %s::{}"
-            ).format(_ident(s.table), sql.Identifier(col), sql.SQL(s.type_of(col))),
-            [tenant],
-        ).fetchone()
-        out[s.table.display] = row[0] if row else ""
-    return out
+                "SELECT {}::text, (SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY"
+                " to_jsonb(t)::text), '[]')::text FROM {} t WHERE {} = %(t)s::{})"
+            ).format(
+                sql.Literal(s.table.display),
+                _ident(s.table),
+                sql.Identifier(col),
+                sql.SQL(s.type_of(col)),
+            )
+        )
+    rows = conn.execute(sql.SQL(" UNION ALL ").join(parts), {"t": tenant}).fetchall()
+    return {name: text for name, text in rows}
 
 
 def _actions(

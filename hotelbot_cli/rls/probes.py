@@ -190,7 +190,7 @@ def _value(  # noqa: PLR0912, PLR0917 - one rule per kind of column, in priority
     if column.name in shape.pk and column.type == "uuid":
         return str(uuid.uuid4())
     if canary is not None and column.enum_first is None and not column.has_default:
-        if base in _TEXT and "(" not in column.type:
+        if base in _TEXT and _fits(column.type, canary):
             return canary
         if base in {"jsonb", "json"}:
             return '{"rls": "' + canary + '"}'
@@ -208,6 +208,14 @@ def _value(  # noqa: PLR0912, PLR0917 - one rule per kind of column, in priority
     if base in _NOW:
         return "now"
     raise ProbeError(f"cannot make a value for {column.name} ({column.type})")
+
+
+def _fits(type_name: str, text: str) -> bool:
+    """Whether ``text`` fits a text type such as ``character varying(20)``."""
+    if "(" not in type_name:
+        return True
+    size = type_name.split("(", 1)[1].rstrip(")")
+    return size.isdigit() and int(size) >= len(text)
 
 
 def _insert_sql(shape: Shape, values: dict[str, Any], returning: bool = False) -> sql.Composed:
@@ -267,21 +275,36 @@ class Prober:
         self.cfg = cfg if isinstance(cfg, RlsConfig) else RlsConfig(app_role=cfg)
         self.app_role = self.cfg.app_role
 
-    def bind(self, tenant: str | None) -> None:
-        """Become the app role for ``tenant``: as the library does for a real tenant id; unset,
-        empty and malformed values (a forgotten or forged tenant) are set by hand."""
+    def binding(self, tenant: str | None) -> str:
+        """The statements that make this transaction the app role for ``tenant``: what the
+        library sends for a real tenant id; unset, empty and malformed values (a forgotten or
+        forged tenant) are set by hand. One string, so it costs one round trip."""
         setting = self.cfg.tenant_setting
+        statements: list[str] = []
         if setting == TENANT_SETTING:
             bound = _is_uuid(tenant)
-            for statement in tenant_statements(tenant if bound else None, self.app_role):
-                self.conn.execute(statement)
+            statements += tenant_statements(tenant if bound else None, self.app_role)
         else:
             bound = False
-            self.conn.execute("SELECT set_config('role', %s, true)", (self.app_role,))
+            statements.append(
+                sql.SQL("SELECT set_config('role', {}, true)")
+                .format(sql.Literal(self.app_role))
+                .as_string(self.conn)
+            )
         if tenant is None:
-            self.conn.execute(sql.SQL("RESET {}").format(sql.Identifier(*setting.split("."))))
+            statements.append(
+                sql.SQL("RESET {}").format(sql.Identifier(*setting.split("."))).as_string(self.conn)
+            )
         elif not bound:
-            self.conn.execute("SELECT set_config(%s, %s, true)", (setting, tenant))
+            statements.append(
+                sql.SQL("SELECT set_config({}, {}, true)")
+                .format(sql.Literal(setting), sql.Literal(tenant))
+                .as_string(self.conn)
+            )
+        return "; ".join(statements)
+
+    def bind(self, tenant: str | None) -> None:
+        self.conn.execute(self.binding(tenant).encode())
 
     def unbind(self) -> None:
         """Back to the checking role, no tenant (for work kept after a released savepoint)."""
@@ -295,24 +318,31 @@ class Prober:
         params: Any = None,
         after: Callable[[], Any] | None = None,
     ) -> Any:
-        """(rowcount, first row) or the psycopg error; ``after`` runs as the checker, inside."""
+        """(rowcount, first row) or the psycopg error; ``after`` runs as the checker, inside.
 
-        def work() -> Any:
-            self.bind(tenant)
+        Savepoint and binding go in one round trip, the statement in a second, the rollback
+        to the savepoint in a third.
+        """
+        conn = self.conn
+        conn.execute(("SAVEPOINT rls_probe; " + self.binding(tenant)).encode())
+        try:
             try:
-                cur = self.conn.execute(query, params)
+                cur = conn.execute(query, params)
                 outcome: Any = (cur.rowcount, cur.fetchone() if cur.description else None)
             except psycopg.Error as exc:
                 if after is None:
-                    raise
-                self.conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
+                    return exc
+                conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
                 outcome = exc
             if after is None:
                 return outcome
-            self.conn.execute("RESET ROLE")
-            return outcome, after()
-
-        return _savepoint(self.conn, work)
+            conn.execute("RESET ROLE")
+            try:
+                return outcome, after()
+            except psycopg.Error as exc:
+                return exc
+        finally:
+            conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
 
     def keep(self, tenant: str, query: Any, params: Any) -> dict[str, Any]:
         """Run a write as the app role for ``tenant`` and keep it; the returned row as a dict."""
@@ -716,7 +746,17 @@ def probe_token(prober: Prober, fixture: Fixture, root: Shape) -> CheckResult:
 
 
 def _fresh_row(shape: Shape, fixture: Fixture, hotel: str) -> dict[str, Any]:
-    return _row_values(shape, hotel, fixture, "rls-probe-" + secrets.token_hex(8))
+    """A new row's values, with fresh distinct text (so copies and overwrites show)."""
+    phones = list(fixture.phones_b)
+    values = _row_values(
+        shape,
+        hotel,
+        fixture,
+        "rls-probe-" + secrets.token_hex(8),
+        "rlsprobe" + secrets.token_hex(6),
+    )
+    fixture.phones_b[:] = phones
+    return values
 
 
 def run_probes(conn: Connection[Any], cfg: RlsConfig, found: Any) -> list[CheckResult]:
