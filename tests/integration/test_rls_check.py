@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -213,7 +212,6 @@ def _pg15_cluster(tmp: Path) -> tuple[Path, Path]:
 )
 def test_postgresql_15_non_superuser_owner(cli) -> None:
     """On PG 15 a CREATEROLE owner creates app_user itself, migrates, and rls-check passes."""
-    started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="hb-pg15-"))
     data, sock = _pg15_cluster(tmp)
     try:
@@ -252,7 +250,6 @@ def test_postgresql_15_non_superuser_owner(cli) -> None:
             check=False,
         )
         shutil.rmtree(tmp, ignore_errors=True)
-    assert time.monotonic() - started < 30
 
 
 ISOLATE = (

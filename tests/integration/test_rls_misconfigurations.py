@@ -551,3 +551,20 @@ def test_sound_change_passes(db_url: URL, case: str) -> None:
     report = rls.check(engine, config=cfg)
     engine.dispose()
     assert report.ok, [(r.id, r.table, r.detail) for r in report.failures()]
+
+
+def test_the_real_schema_passes_as_a_non_superuser_owner(owner_engine) -> None:
+    """0 false alarms as the managed-PostgreSQL owner too, and its self-test is green."""
+    report = rls.check(owner_engine)
+    assert report.ok, [(r.id, r.table, r.detail) for r in report.failures()]
+    assert not [r for r in report.results if r.status == "warn"]
+    selftest = rls.self_test(owner_engine)
+    assert selftest.ok, [(r.table, r.detail) for r in selftest.failures()]
+    assert {r.status for r in selftest.results} <= {"pass", "skip"}
+
+
+def test_a_clean_database_has_no_warnings(db_url: URL) -> None:
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    assert report.ok and not [r for r in report.results if r.status == "warn"]
