@@ -39,9 +39,31 @@ from hotelbot_cli.rls.probes import (
 from hotelbot_cli.rls.report import CheckResult
 
 
-def _bound_for_select(t: TenantTable, found: Any) -> bool:
+def _view_inputs(conn: Connection[Any], oid: int) -> tuple[list[int], bool]:
+    """The relations a view reads, and whether it calls a function outside the catalogs."""
+    rows = conn.execute(
+        """
+        SELECT d.refclassid = 'pg_proc'::regclass, d.refobjid,
+               d.refclassid = 'pg_proc'::regclass AND EXISTS (
+                   SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                    WHERE p.oid = d.refobjid AND n.nspname <> 'pg_catalog')
+          FROM pg_rewrite rw JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass
+           AND d.objid = rw.oid AND d.refobjid <> rw.ev_class
+         WHERE rw.ev_class = %s AND d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass)
+        """,
+        (oid,),
+    ).fetchall()
+    return [r[1] for r in rows if not r[0]], any(r[2] for r in rows)
+
+
+def _bound_for_select(t: TenantTable, found: Any, conn: Connection[Any] | None = None) -> bool:
+    """Proven to show A only A's rows: RLS-bound SELECT, or an invoker view of only such."""
     if t.kind == "v":
-        return t.invoker
+        if not t.invoker or conn is None:
+            return False
+        reads, calls = _view_inputs(conn, t.oid)
+        by_oid = {r.oid: r for r in found.reachable}
+        return not calls and all(o in by_oid and _bound_for_select(by_oid[o], found) for o in reads)
     if t.kind not in "rpf" or not (t.enabled and t.forced):
         return False
     judged = command_judgements(t, found.ctx).get("SELECT")
@@ -87,7 +109,7 @@ def canary_search(prober: Prober, found: Any, fixture: Fixture) -> list[CheckRes
     patterns = [f"%{s}%" for s in fixture.secrets_of_b() if s]
     results = []
     for t in found.reachable:
-        if "SELECT" not in t.privileges or t.kind == "S" or _bound_for_select(t, found):
+        if "SELECT" not in t.privileges or t.kind == "S" or _bound_for_select(t, found, conn):
             continue
         columns = _readable_columns(conn, found.app_oid, t.oid)
         if not columns:

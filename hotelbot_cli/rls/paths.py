@@ -391,7 +391,7 @@ def audit_functions(
             f'review it, then pin: [tool.hotelbot.rls-check] reviewed = [{{function = "{sig}",'
             f' sha256 = "{digest}", review = "…"}}]'
         )
-        changed = " its definition changed since the review;" if review and not reviewed else ""
+        changed = "its definition changed since the review; " if review and not reviewed else ""
         if definer:
             problems = []
             if not any(c.startswith("search_path=") for c in config):
@@ -401,7 +401,7 @@ def audit_functions(
                     cache[owner_oid] = owner_risks(conn, owner_oid, cfg, ctx)
                 if cache[owner_oid]:
                     problems.append(
-                        f"{changed} runs as {owner}, who {'; '.join(cache[owner_oid][:3])}"
+                        f"{changed}runs as {owner}, who {'; '.join(cache[owner_oid][:3])}"
                     )
             results.append(
                 _result(

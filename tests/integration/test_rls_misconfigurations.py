@@ -321,6 +321,17 @@ CASES = {
         ],
         {("security-definer", "guests_with_phone(text)")},
     ),
+    "invoker-view-over-a-definer-function": (
+        [
+            "CREATE FUNCTION guest_directory() RETURNS TABLE (name text, phone text)"
+            " LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public"
+            " AS 'SELECT name, phone FROM guests'",
+            "CREATE VIEW directory WITH (security_invoker = true) AS SELECT * FROM"
+            " guest_directory()",
+            "GRANT SELECT ON directory TO app_user",
+        ],
+        {("security-definer", "guest_directory()"), ("probe-canary", "directory")},
+    ),
     # 5. side channels
     "unique-key-without-hotel": (
         ["ALTER TABLE guests ADD CONSTRAINT uq_guests_phone UNIQUE (phone)"],
