@@ -1,16 +1,16 @@
-"""``hotelbot rls-check``: prove tenant isolation (audit, live probes, lints) or self-test it."""
+"""``hotelbot rls-check``: prove tenant isolation (audit, probes, lints) or self-test it."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from hotelbot_cli.cli import _output as out
 from hotelbot_cli.cli._common import JsonOption, engine
 
-_STYLE = {"pass": "PASS", "fail": "FAIL", "ignored": "ignored", "skip": "skip"}
+_STYLE = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "ignored": "IGNORED", "skip": "SKIP"}
 
 
 def rls_check(  # noqa: PLR0917 - one parameter per CLI option
@@ -23,8 +23,13 @@ def rls_check(  # noqa: PLR0917 - one parameter per CLI option
         ),
     ] = None,
     app_role: Annotated[
-        str, typer.Option("--app-role", help="The application's restricted role.")
-    ] = "app_user",
+        str | None,
+        typer.Option(
+            "--app-role",
+            help="The application's restricted role (default: [tool.hotelbot.rls-check]"
+            " app-role, else app_user).",
+        ),
+    ] = None,
     no_probes: Annotated[
         bool, typer.Option("--no-probes", help="Catalog audit and lints only (writes nothing).")
     ] = False,
@@ -32,23 +37,40 @@ def rls_check(  # noqa: PLR0917 - one parameter per CLI option
         bool,
         typer.Option(
             "--self-test",
-            help="Plant leaky tables in a scratch schema (rolled back) and prove they are caught.",
+            help="Plant one leak per class in a scratch schema (rolled back) and prove each is"
+            " caught.",
         ),
     ] = False,
     junit_xml: Annotated[
         Path | None, typer.Option("--junit-xml", help="Also write a JUnit XML report to PATH.")
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every check, passed ones included.")
+    ] = False,
     failures_only: Annotated[
         bool, typer.Option("--failures-only", help="Show only failed and ignored checks.")
     ] = False,
+    list_checks: Annotated[
+        bool, typer.Option("--list-checks", help="List every check id and exit.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Prove that no hotel can read, change or point at another hotel's rows.
+    """Prove that no tenant can read, change or point at another tenant's data.
 
     Runs against any database at head, production included: everything it writes
-    happens in one transaction that is rolled back. Exit 0 all passed, 1 a check
+    happens in one transaction that is rolled back. Prints failures and warnings in
+    full and a one-line summary (-v: every check). Exit 0 no failure, 1 a check
     failed, 2 usage error, 3 cannot connect.
     """
+    if list_checks:
+        from hotelbot_cli.rls.registry import CHECKS
+
+        if as_json:
+            out.emit_json(list(CHECKS))
+        else:
+            for c in CHECKS:
+                out.line(f"{c.id} ({c.category}): {c.proves}. Fix: {c.fix}")
+        return
     from hotelbot_cli import rls
     from hotelbot_cli.rls.report import Ignore, load_ignores
 
@@ -62,32 +84,33 @@ def rls_check(  # noqa: PLR0917 - one parameter per CLI option
     if as_json:
         out.emit_json(report.to_dict())
     else:
-        rows = [
-            (
-                r.id,
-                r.table or "-",
-                _STYLE[r.status],
-                r.detail
-                if r.status == "pass"
-                else f"{r.detail}"
-                + (f" — fix: {r.fix}" if r.fix and r.status == "fail" else "")
-                + (f" — ignored: {r.reason}" if r.reason else ""),
-            )
-            for r in report.results
-            if not failures_only or r.status in {"fail", "ignored"}
-        ]
-        title = "rls-check --self-test" if self_test else "rls-check"
-        out.info(f"{title} on {report.database} (role {app_role}, {report.server_version})")
-        out.table(
-            None,
-            ["check", "table", "status", "detail"],
-            rows,
-        )
-        out.line(
-            f"{report.count('pass')} passed, {report.count('fail')} failed,"
-            f" {report.count('ignored')} ignored, {report.count('skip')} skipped"
+        _render(
+            report, "rls-check --self-test" if self_test else "rls-check", verbose, failures_only
         )
     if not report.ok:
         for r in report.failures():
             out.error(f"{r.id} failed on {r.table or 'the database'}: {r.detail}", r.fix)
         raise typer.Exit(1)
+
+
+def _render(report: Any, title: str, verbose: bool, failures_only: bool) -> None:
+    """Failures and warnings in full (every check with -v), then one summary line."""
+    out.info(f"{title} on {report.database} (role {report.app_role}, {report.server_version})")
+    shown = {"fail", "ignored"} if failures_only else {"fail", "warn", "ignored"}
+    for r in report.results:
+        if not (verbose or r.status in shown):
+            continue
+        # One check per block, never cut: the id and object are what --ignore takes.
+        out.line(f"{_STYLE[r.status]} {r.id}" + (f" {r.table}" if r.table else ""))
+        out.line(f"    {r.detail}")
+        if r.fix and r.status in {"fail", "warn"}:
+            out.line(f"    fix: {r.fix}")
+        if r.reason:
+            out.line(f"    ignored: {r.reason}")
+    objects = len({r.table for r in report.results if r.table})
+    out.line(
+        f"{len(report.results)} checks on {objects} objects: {report.count('pass')} passed,"
+        f" {report.count('fail')} failed, {report.count('warn')} warnings,"
+        f" {report.count('ignored')} ignored, {report.count('skip')} skipped"
+        + ("" if verbose else " (-v lists every check)")
+    )

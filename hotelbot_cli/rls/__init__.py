@@ -1,17 +1,22 @@
-"""``hotelbot rls-check``: prove that one hotel can never reach another hotel's rows.
+"""``hotelbot rls-check``: prove that one tenant can never reach another tenant's data.
 
-:func:`check` runs the catalog audit, the live probes and the lints in ONE transaction
-that is always rolled back (so it is safe on production), and returns an
-:class:`~hotelbot_cli.rls.report.RlsReport`. :func:`self_test` plants leaky tables in a
-scratch schema, inside a rolled-back transaction, and proves the checks catch them.
+:func:`check` runs the reachability audit (catalog, paths), the live probes, the effect
+probes with canaries and the lints in ONE transaction that is always rolled back (so it
+is safe on production), and returns an :class:`~hotelbot_cli.rls.report.RlsReport`.
+:func:`self_test` plants one leak per class in a scratch schema, inside a rolled-back
+transaction, and proves the checks catch them. What is the tenant comes from
+:class:`~hotelbot_cli.rls.config.RlsConfig` (``[tool.hotelbot.rls-check]``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from hotelbot_cli.rls.config import RlsConfig, load_config
 from hotelbot_cli.rls.report import CheckResult, Ignore, RlsReport, apply_ignores
 
 if TYPE_CHECKING:
@@ -19,6 +24,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 DEFAULT_APP_ROLE = "app_user"
+
+__all__ = ["DEFAULT_APP_ROLE", "RlsConfig", "check", "load_config", "run_checks", "self_test"]
 
 
 @contextmanager
@@ -44,18 +51,41 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def run_checks(conn: Connection[Any], app_role: str, probes: bool = True) -> list[CheckResult]:
-    """Audit, probes and lints on ``conn`` (in its current transaction; the caller rolls back)."""
-    from hotelbot_cli.rls.catalog import audit
+def _timed(work: Callable[[], list[CheckResult]]) -> list[CheckResult]:
+    """Run one phase; its time is shared by the results it produced (for JUnit)."""
+    start = time.perf_counter()
+    results = work()
+    share = (time.perf_counter() - start) / max(len(results), 1)
+    return [replace(r, seconds=share) for r in results]
+
+
+def run_checks(
+    conn: Connection[Any], cfg: RlsConfig | str | None = None, probes: bool = True
+) -> list[CheckResult]:
+    """Audit, probes and lints on ``conn`` (in its current transaction; the caller rolls back).
+
+    ``cfg`` may be an app role name (the rest default) for callers of the first version.
+    """
+    from hotelbot_cli.rls.audit import audit
     from hotelbot_cli.rls.lints import lint_indexes, lint_policies
 
-    tables, results = audit(conn, app_role)
-    results += lint_policies(tables) + lint_indexes(conn, tables)
-    if probes and tables and not any(r.id == "app-role-exists" and r.failed for r in results):
+    if not isinstance(cfg, RlsConfig):
+        cfg = load_config(app_role=cfg)
+    box: dict[str, Any] = {}
+
+    def static() -> list[CheckResult]:
+        box["audit"] = found = audit(conn, cfg)
+        return found.results
+
+    results = _timed(static)
+    found = box["audit"]
+    tables = found.tenant_tables
+    results += _timed(lambda: lint_policies(tables, found.ctx, cfg) + lint_indexes(conn, tables))
+    if probes and found.app_oid is not None and found.reachable:
         from hotelbot_cli.rls.probes import run_probes
 
         conn.execute("SAVEPOINT rls_probes")
-        results += run_probes(conn, app_role, tables)
+        results += _timed(lambda: run_probes(conn, cfg, found))
         conn.execute("ROLLBACK TO SAVEPOINT rls_probes")
     return results
 
@@ -71,27 +101,43 @@ def _header(conn: Connection[Any], engine: Engine, app_role: str) -> dict[str, s
     }
 
 
-def check(
+def check(  # noqa: PLR0917 - keyword-compatible with the first version
     engine: Engine,
-    app_role: str = DEFAULT_APP_ROLE,
+    app_role: str | None = None,
     ignores: list[Ignore] | None = None,
     probes: bool = True,
+    config: RlsConfig | None = None,
+    migrated: bool = True,
 ) -> RlsReport:
-    """Run every check against the database at head; nothing it writes survives."""
+    """Run every check against the database at head; nothing it writes survives.
+
+    ``migrated=False`` checks a schema that hotelbot's migrations do not manage.
+    """
     from hotelbot_cli.migrations import require_head
 
-    require_head(engine)
+    cfg = config or load_config()
+    if app_role:
+        cfg = replace(cfg, app_role=app_role)
+    if migrated:
+        require_head(engine)
     with rolled_back(engine) as conn:
-        header = _header(conn, engine, app_role)
-        results = run_checks(conn, app_role, probes)
+        header = _header(conn, engine, cfg.app_role)
+        results = run_checks(conn, cfg, probes)
     return RlsReport(results=tuple(apply_ignores(results, ignores or [])), **header)
 
 
-def self_test(engine: Engine, app_role: str = DEFAULT_APP_ROLE) -> RlsReport:
-    """Plant leaky tables in a scratch schema, prove each leak is caught, roll everything back."""
+def self_test(
+    engine: Engine, app_role: str | None = None, config: RlsConfig | None = None
+) -> RlsReport:
+    """Plant one leak per class in a scratch schema, prove each is caught, roll back."""
+    from hotelbot_cli.migrations import require_head
     from hotelbot_cli.rls.selftest import run_self_test
 
+    cfg = config or load_config()
+    if app_role:
+        cfg = replace(cfg, app_role=app_role)
+    require_head(engine)
     with rolled_back(engine) as conn:
-        header = _header(conn, engine, app_role)
-        results = run_self_test(conn, app_role)
+        header = _header(conn, engine, cfg.app_role)
+        results = run_self_test(conn, cfg)
     return RlsReport(results=tuple(results), **header)

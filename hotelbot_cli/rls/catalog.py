@@ -1,9 +1,14 @@
-"""The catalog audit: tenant tables found from the catalog, and every way around their policies.
+"""The reachability audit: every object the app role can reach, and whether it is tenant-bound.
 
-Reads only. Tenant tables are every ordinary or partitioned table with a ``hotel_id``
-column, plus ``hotels`` (whose tenant column is ``id``), in any non-system schema: a
-table added next year is covered without editing a list. The checks think like an
-attacker who holds the app role and can run any SQL.
+Tenant data is not found by name. The audit starts from the app role and every role it can
+become (memberships, SET ROLE targets; PUBLIC through the ``has_*_privilege`` functions)
+and enumerates every relation they hold any privilege on, column-level privileges
+included: tables, partitions, views, materialized views, foreign tables, sequences. Each
+reachable relation must be tenant-bound (row security enabled and forced, the effective
+policy of every command it may run bound to the current tenant) or declared non-tenant in
+``[tool.hotelbot.rls-check] non-tenant`` with a reason. The other paths (functions,
+triggers, rules, large objects, schemas, catalogs, role attributes) are in
+:mod:`hotelbot_cli.rls.paths`. Reads only.
 """
 
 from __future__ import annotations
@@ -13,22 +18,21 @@ from typing import Any
 
 from psycopg import Connection
 
-from hotelbot_cli.rls.expr import binding
-from hotelbot_cli.rls.report import CheckResult
+from hotelbot_cli.rls.config import RlsConfig
+from hotelbot_cli.rls.policy import Context, Judgement, judge
+from hotelbot_cli.rls.report import CheckResult, Status
 
 COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+PRIVILEGES = (*COMMANDS, "TRUNCATE", "REFERENCES", "TRIGGER")
 _POLCMD = {"r": ("SELECT",), "a": ("INSERT",), "w": ("UPDATE",), "d": ("DELETE",), "*": COMMANDS}
-#: Predefined roles whose membership reads or writes around row security, or owns the database.
-PRIVILEGED_ROLES = (
-    "pg_read_all_data",
-    "pg_write_all_data",
-    "pg_database_owner",
-    "pg_execute_server_program",
-    "pg_read_server_files",
-    "pg_write_server_files",
-)
-#: SECURITY DEFINER functions reviewed by this project: (signature, return type).
-REVIEWED_DEFINERS = {("hotelbot_hotel_id_for_whatsapp(text)", "uuid")}
+KIND = {
+    "r": "table",
+    "p": "partitioned table",
+    "v": "view",
+    "m": "materialized view",
+    "f": "foreign table",
+    "S": "sequence",
+}
 
 
 @dataclass(frozen=True)
@@ -37,22 +41,33 @@ class Policy:
     command: str  # r a w d *
     permissive: bool
     roles: tuple[str, ...]
-    applies: bool  # to the app role (directly, via PUBLIC, or a role it is a member of)
+    applies: bool  # to the subject role (directly, via PUBLIC, or a role it is a member of)
     using: str | None
     check: str | None
 
 
 @dataclass(frozen=True)
 class TenantTable:
+    """A reachable relation. ``column`` is its tenant column, None when it has none."""
+
     oid: int
     schema: str
     name: str
     display: str
-    column: str  # hotel_id, or id for hotels
+    column: str | None
     enabled: bool
     forced: bool
     owner: str
+    kind: str = "r"
+    partition: bool = False
+    invoker: bool = False
+    privileges: frozenset[str] = frozenset()
     policies: tuple[Policy, ...] = field(default=())
+    root: bool = False
+
+    @property
+    def holds_tenant_column(self) -> bool:
+        return self.column is not None
 
 
 def _rows(conn: Connection[Any], query: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -64,21 +79,44 @@ def app_role_oid(conn: Connection[Any], role: str) -> int | None:
     return int(row[0]) if row else None
 
 
-_TABLES_SQL = """
+#: The roles a subject can become: itself and every role it is a member of.
+ROLES_CTE = "roles AS (SELECT oid, rolname FROM pg_roles WHERE pg_has_role(%(app)s, oid, 'MEMBER'))"
+
+_RELATIONS_SQL = f"""
+WITH {ROLES_CTE}
 SELECT c.oid, n.nspname, c.relname,
        CASE WHEN n.nspname = current_schema() THEN c.relname
             ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END,
-       CASE WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
-                         AND a.attname = 'hotel_id' AND a.attnum > 0 AND NOT a.attisdropped)
-            THEN 'hotel_id' ELSE 'id' END,
-       c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner)
+       c.relkind, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner),
+       c.relispartition,
+       coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on',
+                'security_invoker=1', 'security_invoker=yes'], false),
+       ARRAY(SELECT p FROM unnest(%(privs)s::text[]) p WHERE EXISTS (
+             SELECT 1 FROM roles r WHERE CASE
+               WHEN c.relkind = 'S' THEN p IN ('SELECT', 'UPDATE')
+                    AND has_sequence_privilege(r.oid, c.oid, p)
+               WHEN p IN ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
+                    THEN has_any_column_privilege(r.oid, c.oid, p)
+               ELSE has_table_privilege(r.oid, c.oid, p) END))
+       || CASE WHEN c.relkind = 'S' AND EXISTS (SELECT 1 FROM roles r
+                    WHERE has_sequence_privilege(r.oid, c.oid, 'USAGE'))
+               THEN ARRAY['USAGE'] ELSE ARRAY[]::text[] END,
+       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                AND NOT a.attisdropped AND a.attname = %(column)s),
+       (n.nspname = current_schema() AND c.relname = %(root)s)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p')
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
    AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-   AND (c.relname = 'hotels' OR EXISTS (
-        SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'hotel_id'
-           AND a.attnum > 0 AND NOT a.attisdropped))
- ORDER BY c.relname = 'hotels' DESC, n.nspname, c.relname
+   AND EXISTS (SELECT 1 FROM roles r WHERE has_schema_privilege(r.oid, n.oid, 'USAGE'))
+ ORDER BY (n.nspname = current_schema() AND c.relname = %(root)s) DESC, n.nspname, c.relname
+"""
+
+_TENANT_BY_NAME_SQL = """
+SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'f') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+   AND (c.relrowsecurity OR (n.nspname = current_schema() AND c.relname = %(root)s)
+        OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                   AND NOT a.attisdropped AND a.attname = %(column)s))
 """
 
 _POLICIES_SQL = """
@@ -92,29 +130,66 @@ SELECT p.polrelid, p.polname, p.polcmd, p.polpermissive,
 """
 
 
-def tenant_tables(conn: Connection[Any], app_oid: int) -> list[TenantTable]:
-    """Every tenant table with its row-security flags and policies."""
-    tables = [
-        TenantTable(
-            oid=r[0],
-            schema=r[1],
-            name=r[2],
-            display=r[3],
-            column=r[4],
-            enabled=r[5],
-            forced=r[6],
-            owner=r[7],
+def reachable(conn: Connection[Any], subject_oid: int, cfg: RlsConfig) -> list[TenantTable]:
+    """Every relation the subject (and every role it can become) holds a privilege on."""
+    rels = []
+    for r in _rows(
+        conn,
+        _RELATIONS_SQL,
+        {
+            "app": subject_oid,
+            "privs": list(PRIVILEGES),
+            "column": cfg.tenant_column,
+            "root": cfg.root_table,
+        },
+    ):
+        if not r[10]:
+            continue
+        root = bool(r[12])
+        rels.append(
+            TenantTable(
+                oid=r[0],
+                schema=r[1],
+                name=r[2],
+                display=r[3],
+                kind=r[4],
+                enabled=r[5],
+                forced=r[6],
+                owner=r[7],
+                partition=r[8],
+                invoker=r[9],
+                privileges=frozenset(r[10]),
+                column=cfg.root_column if root else (cfg.tenant_column if r[11] else None),
+                root=root,
+            )
         )
-        for r in _rows(conn, _TABLES_SQL)
-    ]
+    return with_policies(conn, subject_oid, rels)
+
+
+def with_policies(
+    conn: Connection[Any], subject_oid: int, rels: list[TenantTable]
+) -> list[TenantTable]:
     policies: dict[int, list[Policy]] = {}
-    for r in _rows(conn, _POLICIES_SQL, {"app": app_oid, "oids": [t.oid for t in tables]}):
+    for r in _rows(conn, _POLICIES_SQL, {"app": subject_oid, "oids": [t.oid for t in rels]}):
         policies.setdefault(r[0], []).append(
             Policy(r[1], r[2], r[3], tuple(r[4]), r[5], r[6], r[7])
         )
-    return [
-        TenantTable(**{**t.__dict__, "policies": tuple(policies.get(t.oid, ()))}) for t in tables
-    ]
+    return [TenantTable(**{**t.__dict__, "policies": tuple(policies.get(t.oid, ()))}) for t in rels]
+
+
+def tenant_functions(conn: Connection[Any], cfg: RlsConfig) -> frozenset[str]:
+    """Functions without arguments whose body reads the tenant setting: "the current tenant"."""
+    rows = _rows(
+        conn,
+        """
+        SELECT lower(p.proname) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE p.pronargs = 0 AND p.prokind = 'f' AND NOT p.proretset
+           AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+           AND position(%s IN p.prosrc) > 0
+        """,
+        (f"'{cfg.tenant_setting}'",),
+    )
+    return frozenset(r[0] for r in rows)
 
 
 def effective_check(policy: Policy) -> str | None:
@@ -124,289 +199,275 @@ def effective_check(policy: Policy) -> str | None:
     return policy.check
 
 
-def policy_bound(policy: Policy, column: str) -> tuple[bool, str]:
-    """Whether a permissive policy confines both reads and writes to the current hotel."""
-    commands = _POLCMD[policy.command]
-    reads = any(c in commands for c in ("SELECT", "UPDATE", "DELETE"))
-    writes = any(c in commands for c in ("INSERT", "UPDATE"))
-    # A permissive policy without USING adds no visible rows; without a check it admits any row.
-    if reads and policy.using is not None and binding(policy.using, column) is None:
-        return False, f"USING ({policy.using}) does not bind {column} to the current hotel"
-    check = effective_check(policy)
-    if writes and (check is None or binding(check, column) is None):
-        return (
-            False,
-            f"WITH CHECK ({check or 'absent'}) does not bind {column} to the current hotel",
-        )
-    return True, ""
+def _combine(rel: TenantTable, command: str, side: str, ctx: Context) -> Judgement:
+    """OR of the permissive policies, AND of the restrictive ones, for one side of a command."""
+
+    def expr(p: Policy) -> str | None:
+        return p.using if side == "using" else effective_check(p)
+
+    applying = [p for p in rel.policies if p.applies and command in _POLCMD[p.command]]
+    permissive = [judge(expr(p), rel.column, ctx) for p in applying if p.permissive and expr(p)]
+    restrictive = [judge(expr(p), rel.column, ctx) for p in applying if not p.permissive]
+    if not [p for p in applying if p.permissive]:
+        return Judgement("bound", "statement", "no permissive policy: nothing is admitted")
+    if side == "check" and not permissive:
+        return Judgement("unbound", why="a permissive policy has no WITH CHECK")
+    narrowed = next((r for r in restrictive if r.verdict == "bound"), None)
+    if permissive and all(p.verdict == "bound" for p in permissive):
+        return max(permissive, key=lambda p: p.cost == "row")
+    if narrowed is not None:
+        return narrowed
+    if not permissive:
+        return Judgement("bound", "statement", "no permissive policy admits a row")
+    why = next((p.why for p in permissive if p.verdict != "bound"), "")
+    if any(p.verdict == "unbound" for p in permissive) and not any(
+        r.verdict == "unsure" for r in restrictive
+    ):
+        return Judgement("unbound", why=why)
+    return Judgement("unsure", why=why)
 
 
-def _covers(table: TenantTable, command: str) -> bool:
-    for p in table.policies:
-        if not (p.permissive and p.applies and command in _POLCMD[p.command]):
+def command_judgements(rel: TenantTable, ctx: Context) -> dict[str, Judgement]:
+    """The effective judgement of every command ``rel``'s subject may run (both sides)."""
+    out: dict[str, Judgement] = {}
+    for command in COMMANDS:
+        if command not in rel.privileges:
             continue
-        using_ok = binding(p.using, table.column) is not None
-        check_ok = binding(effective_check(p), table.column) is not None
-        if {"SELECT": using_ok, "DELETE": using_ok, "INSERT": check_ok}.get(
-            command, using_ok and check_ok
-        ):
-            return True
-    return False
+        sides = {"SELECT": ("using",), "DELETE": ("using",), "INSERT": ("check",)}.get(
+            command, ("using", "check")
+        )
+        parts = [_combine(rel, command, s, ctx) for s in sides]
+        out[command] = next(
+            (p for p in parts if p.verdict == "unbound"),
+            next((p for p in parts if p.verdict == "unsure"), max(parts, key=_row_first)),
+        )
+    return out
 
 
-def audit_tables(tables: list[TenantTable], app_role: str) -> list[CheckResult]:
-    """Row security on and forced, every command covered, no policy that widens access."""
-    results: list[CheckResult] = []
-    for t in tables:
-        name = t.display
-        results.append(
-            _result(
-                "rls-enabled",
+def _row_first(j: Judgement) -> bool:
+    return j.cost == "row"
+
+
+def _result(  # noqa: PLR0917 - the shape every check shares
+    check_id: str, table: str | None, ok: bool, detail: str, fix: str, warn: bool = False
+) -> CheckResult:
+    status: Status = "pass" if ok else ("warn" if warn else "fail")
+    return CheckResult(check_id, "audit", table, status, detail, None if ok else fix)
+
+
+def _tenant_fix(t: TenantTable, cfg: RlsConfig) -> str:
+    column = t.column or "<tenant column>"
+    return (
+        f"CREATE POLICY {t.name}_tenant_isolation ON {t.display} FOR ALL TO {cfg.app_role} USING "
+        f"({column} = (SELECT NULLIF(current_setting('{cfg.tenant_setting}', true),"
+        f" '')::uuid)) WITH CHECK (same)"
+    )
+
+
+def audit_relation(
+    t: TenantTable, cfg: RlsConfig, ctx: Context, tenant_by_name: set[int]
+) -> list[CheckResult]:
+    """One reachable relation: tenant-bound, declared non-tenant, or a failure naming the fix."""
+    name = t.display
+    privs = ", ".join(sorted(t.privileges))
+    declared = cfg.declared(name)
+    if declared is not None:
+        return [
+            CheckResult(
+                "non-tenant-declared",
+                "audit",
                 name,
-                t.enabled,
-                "row level security is enabled"
-                if t.enabled
-                else "row level security is DISABLED: every row is visible",
-                f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY",
+                "pass",
+                f"declared non-tenant: {declared.reason} (the canary search checks it)",
             )
-        )
-        results.append(
+        ]
+    declare = (
+        f'or declare it: [tool.hotelbot.rls-check] non-tenant = [{{object = "{name}",'
+        ' reason = "…"}]'
+    )
+    if t.kind == "v":
+        return [
             _result(
-                "rls-forced",
+                "view-security-invoker",
                 name,
-                t.forced,
-                "row level security is forced"
-                if t.forced
-                else f"not FORCED: the owner {t.owner} bypasses the policies",
-                f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY",
+                t.invoker,
+                "security_invoker: the reader's policies apply"
+                if t.invoker
+                else f"{cfg.app_role} can read it and it runs as its owner {t.owner}, around"
+                " the policies",
+                f"ALTER VIEW {name} SET (security_invoker = true) {declare}",
             )
-        )
-        missing = [c for c in COMMANDS if not _covers(t, c)]
-        results.append(
+        ]
+    if t.kind == "m":
+        return [
             _result(
-                "policy-coverage",
+                "materialized-view",
                 name,
-                not missing,
-                f"{'/'.join(missing)} has no tenant-bound permissive policy for {app_role}"
-                if missing
-                else "SELECT, INSERT, UPDATE and DELETE have a tenant-bound policy",
-                f"CREATE POLICY {t.name}_tenant_isolation ON {name} FOR ALL TO {app_role} USING "
-                f"({t.column} = (SELECT NULLIF(current_setting('app.current_hotel_id', true),"
-                f" '')::uuid)) WITH CHECK (same)",
+                False,
+                f"{cfg.app_role} can read ({privs}) this materialized view: it has no row security",
+                f"REVOKE ALL ON {name} FROM {cfg.app_role}, PUBLIC {declare}",
             )
+        ]
+    if t.kind == "S":
+        return [
+            _result(
+                "sequence-shared",
+                name,
+                False,
+                f"{cfg.app_role} can use ({privs}) this sequence: one counter shared by every"
+                " tenant shows and steers the others' activity",
+                f"REVOKE ALL ON SEQUENCE {name} FROM {cfg.app_role}, PUBLIC (use uuid keys or"
+                f" identity columns) {declare}",
+            )
+        ]
+    if t.column is None and not t.enabled and t.oid not in tenant_by_name:
+        return [
+            _result(
+                "unbound-relation",
+                name,
+                False,
+                f"{cfg.app_role} can {privs} this {KIND[t.kind]}; it has no row security, no"
+                f" {cfg.tenant_column} column and is not declared non-tenant",
+                f"ENABLE and FORCE row level security with a tenant-bound policy, REVOKE ALL ON"
+                f" {name} FROM {cfg.app_role}, {declare}",
+            )
+        ]
+    return _audit_tenant(t, cfg, ctx)
+
+
+def _audit_tenant(t: TenantTable, cfg: RlsConfig, ctx: Context) -> list[CheckResult]:
+    name = t.display
+    results = [
+        _result(
+            "rls-enabled",
+            name,
+            t.enabled,
+            "row level security is enabled"
+            if t.enabled
+            else "row level security is DISABLED: every row is visible",
+            f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY",
+        ),
+        _result(
+            "rls-forced",
+            name,
+            t.forced,
+            "row level security is forced"
+            if t.forced
+            else f"not FORCED: the owner {t.owner} bypasses the policies",
+            f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY",
+        ),
+    ]
+    applying = [p for p in t.policies if p.applies]
+    missing = [
+        c
+        for c in COMMANDS
+        if c in t.privileges and not any(p.permissive and c in _POLCMD[p.command] for p in applying)
+    ]
+    results.append(
+        _result(
+            "policy-coverage",
+            name,
+            not missing,
+            f"{cfg.app_role} may {'/'.join(missing)} but no permissive policy admits a row"
+            if missing
+            else "every command it may run has a permissive policy",
+            _tenant_fix(t, cfg),
         )
-        loose = []
-        for p in t.policies:
-            if p.permissive and p.applies:
-                ok, why = policy_bound(p, t.column)
-                if not ok:
-                    loose.append(f"{p.name} (to {', '.join(p.roles)}): {why}")
+    )
+    judged = command_judgements(t, ctx)
+    bad = {c: j for c, j in judged.items() if j.verdict == "unbound"}
+    unsure = {c: j for c, j in judged.items() if j.verdict == "unsure"}
+    if bad:
+        detail = "; ".join(f"{c}: {j.why}" for c, j in bad.items())
         results.append(
             _result(
                 "policy-bound",
                 name,
-                not loose,
-                "; ".join(loose) if loose else "every permissive policy that applies is bound",
-                "drop or rewrite the policy: permissive policies are OR-ed, one loose policy "
-                "opens the table",
+                False,
+                f"the effective policy (permissive OR-ed, restrictive AND-ed) admits other"
+                f" tenants' rows: {detail}",
+                "drop or rewrite the policy: permissive policies are OR-ed, one loose policy"
+                " opens the table; a RESTRICTIVE tenant policy narrows them",
             )
         )
-    return results
-
-
-def _result(check_id: str, table: str | None, ok: bool, detail: str, fix: str) -> CheckResult:
-    return CheckResult(
-        id=check_id,
-        category="audit",
-        table=table,
-        status="pass" if ok else "fail",
-        detail=detail,
-        fix=None if ok else fix,
-    )
-
-
-def audit_role(
-    conn: Connection[Any], app_role: str, app_oid: int, tables: list[TenantTable]
-) -> list[CheckResult]:
-    """The app role's attributes, memberships, ownerships and settings."""
-    attrs = conn.execute(
-        "SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE oid = %s", (app_oid,)
-    ).fetchone()
-    assert attrs is not None
-    bad = [n for n, v in zip(("SUPERUSER", "BYPASSRLS", "CREATEROLE"), attrs, strict=True) if v]
-    results = [
-        _result(
-            "app-role-attributes",
-            None,
-            not bad,
-            f"{app_role} has {', '.join(bad)}"
-            if bad
-            else f"{app_role} is not superuser, BYPASSRLS or CREATEROLE",
-            f"ALTER ROLE {app_role} NOSUPERUSER NOBYPASSRLS NOCREATEROLE",
-        )
-    ]
-    owners = sorted({t.owner for t in tables})
-    members = _rows(
-        conn,
-        """
-        SELECT r.rolname FROM pg_roles r
-         WHERE r.oid <> %(app)s AND pg_has_role(%(app)s, r.oid, 'MEMBER')
-           AND (r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolname = ANY(%(priv)s)
-                OR r.rolname = ANY(%(owners)s)
-                OR r.oid = (SELECT datdba FROM pg_database WHERE datname = current_database()))
-         ORDER BY 1
-        """,
-        {"app": app_oid, "priv": list(PRIVILEGED_ROLES), "owners": owners},
-    )
-    names = [r[0] for r in members]
-    results.append(
-        _result(
-            "app-role-membership",
-            None,
-            not names,
-            f"{app_role} is a member of {', '.join(names)}: it can act as them"
-            if names
-            else f"{app_role} is not a member of any privileged, owner or superuser role",
-            f"REVOKE {', '.join(names) or '<role>'} FROM {app_role}",
-        )
-    )
-    owned = _rows(
-        conn,
-        """
-        SELECT 'table ' || oid::regclass::text FROM pg_class WHERE relowner = %(app)s
-        UNION ALL SELECT 'function ' || oid::regprocedure::text FROM pg_proc
-         WHERE proowner = %(app)s
-        UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspowner = %(app)s
-        UNION ALL SELECT 'database ' || datname FROM pg_database
-         WHERE datdba = %(app)s AND datname = current_database()
-        ORDER BY 1 LIMIT 10
-        """,
-        {"app": app_oid},
-    )
-    results.append(
-        _result(
-            "app-role-owns-nothing",
-            None,
-            not owned,
-            f"{app_role} owns {', '.join(r[0] for r in owned)}: owners bypass row security"
-            if owned
-            else f"{app_role} owns nothing in this database",
-            f"ALTER … OWNER TO <the migrating role> for each object owned by {app_role}",
-        )
-    )
-    off = _rows(
-        conn,
-        """
-        SELECT c FROM pg_db_role_setting s, unnest(s.setconfig) c
-         WHERE s.setrole IN (0, %(app)s)
-           AND s.setdatabase IN (0, (SELECT oid FROM pg_database
-                                      WHERE datname = current_database()))
-           AND lower(replace(c, ' ', '')) IN ('row_security=off', 'row_security=false')
-        """,
-        {"app": app_oid},
-    )
-    results.append(
-        _result(
-            "app-role-row-security",
-            None,
-            not off,
-            "row_security=off is configured for the app role or database"
-            if off
-            else "row_security is not turned off for the app role",
-            f"ALTER ROLE {app_role} RESET row_security",
-        )
-    )
-    preset = _rows(
-        conn,
-        """
-        SELECT c FROM pg_db_role_setting s, unnest(s.setconfig) c
-         WHERE (s.setrole = 0 OR pg_has_role(%(app)s, s.setrole, 'MEMBER'))
-           AND s.setdatabase IN (0, (SELECT oid FROM pg_database
-                                      WHERE datname = current_database()))
-           AND c LIKE 'app.current\\_hotel\\_id=%%'
-        """,
-        {"app": app_oid},
-    )
-    results.append(
-        _result(
-            "tenant-default",
-            None,
-            not preset,
-            "app.current_hotel_id has a default for the app role or database: 'no tenant'"
-            " silently means that hotel"
-            if preset
-            else "app.current_hotel_id has no role or database default",
-            f"ALTER ROLE {app_role} RESET app.current_hotel_id; ALTER DATABASE … RESET"
-            " app.current_hotel_id",
-        )
-    )
-    return results
-
-
-def audit_privileges(
-    conn: Connection[Any], app_role: str, app_oid: int, tables: list[TenantTable]
-) -> list[CheckResult]:
-    """Privileges that step around policies: TRUNCATE, REFERENCES, TRIGGER, key UPDATE, DDL."""
-    results = []
-    for t in tables:
-        row = conn.execute(
-            "SELECT has_table_privilege(%(a)s, %(t)s, 'TRUNCATE'),"
-            " has_table_privilege(%(a)s, %(t)s, 'REFERENCES'),"
-            " has_table_privilege(%(a)s, %(t)s, 'TRIGGER'),"
-            " has_column_privilege(%(a)s, %(t)s, %(c)s, 'UPDATE')",
-            {"a": app_oid, "t": t.oid, "c": t.column},
-        ).fetchone()
-        assert row is not None
-        bad = [n for n, v in zip(("TRUNCATE", "REFERENCES", "TRIGGER"), row[:3], strict=True) if v]
+    elif unsure:
+        detail = "; ".join(f"{c}: {j.why}" for c, j in unsure.items())
         results.append(
             _result(
-                "table-privileges",
-                t.display,
-                not bad,
-                f"{app_role} has {', '.join(bad)}: TRUNCATE ignores policies, REFERENCES"
-                " probes other hotels' keys, TRIGGER runs code on their writes"
-                if bad
-                else "no TRUNCATE, REFERENCES or TRIGGER",
-                f"REVOKE {', '.join(bad) or 'TRUNCATE'} ON {t.display} FROM {app_role}",
+                "policy-bound",
+                name,
+                False,
+                f"not judged statically ({detail}); the live probes decide",
+                "run without --no-probes; if the probes pass this is sound",
+                warn=True,
             )
         )
+    else:
         results.append(
+            _result(
+                "policy-bound",
+                name,
+                True,
+                "the effective policy of every command binds the current tenant",
+                "",
+            )
+        )
+    risky = sorted(t.privileges & {"TRUNCATE", "REFERENCES", "TRIGGER"})
+    results.append(
+        _result(
+            "table-privileges",
+            name,
+            not risky,
+            f"{cfg.app_role} has {', '.join(risky)}: TRUNCATE ignores policies, REFERENCES"
+            " probes other tenants' keys, TRIGGER runs code on their writes"
+            if risky
+            else "no TRUNCATE, REFERENCES or TRIGGER",
+            f"REVOKE {', '.join(risky) or 'TRUNCATE'} ON {name} FROM {cfg.app_role}",
+        )
+    )
+    return results
+
+
+def column_updatable(conn: Connection[Any], app_oid: int, t: TenantTable) -> bool:
+    row = conn.execute(
+        f"WITH {ROLES_CTE} SELECT EXISTS (SELECT 1 FROM roles r"
+        " WHERE has_column_privilege(r.oid, %(t)s, %(c)s, 'UPDATE'))",
+        {"app": app_oid, "t": t.oid, "c": t.column},
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def audit_tenant_columns(
+    conn: Connection[Any], app_oid: int, rels: list[TenantTable], cfg: RlsConfig
+) -> list[CheckResult]:
+    """The tenant column must not be updatable: a row could be moved to another tenant."""
+    out = []
+    for t in rels:
+        if t.column is None or t.kind not in "rpf" or cfg.declared(t.display):
+            continue
+        bad = column_updatable(conn, app_oid, t)
+        out.append(
             _result(
                 "tenant-column-update",
                 t.display,
-                not row[3],
-                f"{app_role} may UPDATE {t.column}: rows can be re-pointed (only WITH CHECK"
+                not bad,
+                f"{cfg.app_role} may UPDATE {t.column}: rows can be re-pointed (only WITH CHECK"
                 " stands in the way)"
-                if row[3]
+                if bad
                 else f"{t.column} is not updatable",
-                f"REVOKE UPDATE ON {t.display} FROM {app_role}; GRANT UPDATE (<other"
-                f" columns>) ON {t.display} TO {app_role}",
+                f"REVOKE UPDATE ON {t.display} FROM {cfg.app_role}; GRANT UPDATE (<other"
+                f" columns>) ON {t.display} TO {cfg.app_role}",
             )
         )
-    schemas = sorted({t.schema for t in tables})
-    creatable = [
-        s
-        for s in schemas
-        if conn.execute("SELECT has_schema_privilege(%s, %s, 'CREATE')", (app_oid, s)).fetchone()[0]  # type: ignore[index]
-    ]
-    results.append(
-        _result(
-            "schema-create",
-            None,
-            not creatable,
-            f"{app_role} may CREATE in schema {', '.join(creatable)}: it can plant objects"
-            " that shadow or hook the owner's"
-            if creatable
-            else f"{app_role} cannot create objects in the tenant schemas",
-            f"REVOKE CREATE ON SCHEMA {', '.join(creatable) or '<schema>'} FROM {app_role}, PUBLIC",
-        )
-    )
-    return results
+    return out
 
 
-def audit_foreign_keys(conn: Connection[Any], tables: list[TenantTable]) -> list[CheckResult]:
-    """A reference between two tenant tables must include hotel_id on both sides."""
-    tenant = {t.oid: t for t in tables if t.column == "hotel_id"}
+def audit_foreign_keys(
+    conn: Connection[Any], rels: list[TenantTable], cfg: RlsConfig
+) -> list[CheckResult]:
+    """A reference between two tenant tables must include the tenant column on both sides."""
+    col = cfg.tenant_column
+    tenant = {t.oid: t for t in rels if t.column == col and not t.root and t.kind in "rp"}
     rows = _rows(
         conn,
         """
@@ -423,155 +484,76 @@ def audit_foreign_keys(conn: Connection[Any], tables: list[TenantTable]) -> list
     )
     loose: dict[int, list[str]] = {}
     for name, src, _dst, cols, refcols in rows:
-        pairs = dict(zip(cols, refcols, strict=True))
-        if pairs.get("hotel_id") != "hotel_id":
+        if dict(zip(cols, refcols, strict=True)).get(col) != col:
             loose.setdefault(src, []).append(name)
     return [
         _result(
             "foreign-key-tenant",
             t.display,
             t.oid not in loose,
-            f"{', '.join(loose[t.oid])} does not include hotel_id: a row can point at another"
-            " hotel's row by a guessed id (foreign keys do not see RLS)"
+            f"{', '.join(loose[t.oid])} does not include {col}: a row can point at another"
+            " tenant's row by a guessed id (foreign keys do not see RLS)"
             if t.oid in loose
-            else "every reference to a tenant table includes hotel_id",
-            "make the key composite: FOREIGN KEY (hotel_id, x_id) REFERENCES x (hotel_id, id)",
+            else f"every reference to a tenant table includes {col}",
+            f"make the key composite: FOREIGN KEY ({col}, x_id) REFERENCES x ({col}, id)",
         )
-        for t in tables
-        if t.column == "hotel_id"
+        for t in tenant.values()
     ]
 
 
-def audit_functions(
-    conn: Connection[Any], app_role: str, app_oid: int, tables: list[TenantTable]
+def audit_unique_oracles(
+    conn: Connection[Any], app_oid: int, rels: list[TenantTable], cfg: RlsConfig
 ) -> list[CheckResult]:
-    """SECURITY DEFINER functions the app role can call run as their owner, around its policies."""
-    owners = sorted({t.owner for t in tables})
+    """A unique key without the tenant column that the app may write answers "does another
+    tenant have this value?" (a unique violation). Keys made only of uuids are not guessable;
+    GENERATED ALWAYS columns cannot be written."""
+    targets = {
+        t.oid: t for t in rels if t.column and t.kind in "rp" and not cfg.declared(t.display)
+    }
     rows = _rows(
         conn,
-        """
-        SELECT p.oid::regprocedure::text, pg_get_userbyid(p.proowner),
-               r.rolsuper OR r.rolbypassrls OR r.rolname = ANY(%(owners)s),
-               EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%%'),
-               p.prorettype::regtype::text, p.proretset
-          FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
-          JOIN pg_namespace n ON n.oid = p.pronamespace
-         WHERE p.prosecdef AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-           AND has_function_privilege(%(app)s, p.oid, 'EXECUTE')
-         ORDER BY 1
+        f"""
+        WITH {ROLES_CTE}
+        SELECT i.indrelid, i.indexrelid::regclass::text,
+               ARRAY(SELECT a.attname FROM unnest(i.indkey) k(n)
+                       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n)
+          FROM pg_index i
+         WHERE i.indisunique AND i.indrelid = ANY(%(oids)s) AND 0 <> ALL(i.indkey)
+           AND EXISTS (SELECT 1 FROM unnest(i.indkey) k(n)
+                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+                        WHERE a.atttypid <> 'uuid'::regtype AND a.attidentity <> 'a'
+                          AND a.attgenerated = '' AND EXISTS (
+                              SELECT 1 FROM roles r WHERE
+                              has_column_privilege(r.oid, i.indrelid, a.attnum, 'INSERT')
+                              OR has_column_privilege(r.oid, i.indrelid, a.attnum, 'UPDATE')))
+         ORDER BY 2
         """,
-        {"app": app_oid, "owners": owners},
+        {"app": app_oid, "oids": list(targets)},
     )
-    results = []
-    for sig, owner, powerful, pinned, rettype, retset in rows:
-        reviewed = (sig, rettype) in REVIEWED_DEFINERS and not retset
-        problems = []
-        if not pinned:
-            problems.append("search_path is not pinned (SET search_path = pg_catalog, pg_temp)")
-        if powerful and not reviewed:
-            problems.append(f"runs as {owner}, who is not bound by the tenant policies")
-        results.append(
-            _result(
-                "security-definer",
-                sig,
-                not problems,
-                f"{app_role} can EXECUTE it; " + "; ".join(problems)
-                if problems
-                else f"reviewed, search_path pinned, returns only {rettype}",
-                f"REVOKE EXECUTE ON FUNCTION {sig} FROM {app_role}, PUBLIC; or make it"
-                " SECURITY INVOKER; or review it and --ignore security-definer:<signature>",
-            )
-        )
-    return results
-
-
-def audit_views(
-    conn: Connection[Any], app_role: str, app_oid: int, tables: list[TenantTable]
-) -> list[CheckResult]:
-    """Views run as their owner unless security_invoker; materialized views have no RLS at all."""
-    rows = _rows(
-        conn,
-        """
-        WITH RECURSIVE reads(view, base) AS (
-            SELECT DISTINCT rw.ev_class, d.refobjid FROM pg_rewrite rw
-              JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
-               AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> rw.ev_class
-             WHERE d.refobjid = ANY(%(oids)s)
-            UNION
-            SELECT DISTINCT rw.ev_class, r.base FROM pg_rewrite rw
-              JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
-               AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> rw.ev_class
-              JOIN reads r ON r.view = d.refobjid
-        )
-        SELECT DISTINCT v.oid::regclass::text, v.relkind,
-               coalesce(v.reloptions::text[] && ARRAY['security_invoker=true',
-                        'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'],
-                        false)
-          FROM reads JOIN pg_class v ON v.oid = reads.view
-         WHERE v.relkind IN ('v', 'm') AND has_table_privilege(%(app)s, v.oid, 'SELECT')
-         ORDER BY 1
-        """,
-        {"app": app_oid, "oids": [t.oid for t in tables]},
-    )
-    results = []
-    for name, kind, invoker in rows:
-        if kind == "m":
-            results.append(
-                _result(
-                    "materialized-view",
-                    name,
-                    False,
-                    f"{app_role} can read this materialized view of tenant data: it has no row"
-                    " security",
-                    f"REVOKE SELECT ON {name} FROM {app_role}, PUBLIC",
-                )
-            )
-        else:
-            results.append(
-                _result(
-                    "view-security-invoker",
-                    name,
-                    bool(invoker),
-                    "security_invoker: the reader's policies apply"
-                    if invoker
-                    else f"{app_role} can read it and it runs as its owner, around the policies",
-                    f"ALTER VIEW {name} SET (security_invoker = true)",
-                )
-            )
-    return results
-
-
-def audit(conn: Connection[Any], app_role: str) -> tuple[list[TenantTable], list[CheckResult]]:
-    """Every catalog check; the tenant tables are returned for the probes and lints."""
-    app_oid = app_role_oid(conn, app_role)
-    if app_oid is None:
-        return [], [
-            CheckResult(
-                "app-role-exists",
-                "audit",
-                None,
-                "fail",
-                f"role {app_role} does not exist: the application has no restricted role",
-                "run `hotelbot db upgrade` (migration 007 creates it) or pass --app-role",
-            )
-        ]
-    tables = tenant_tables(conn, app_oid)
-    results = [
-        CheckResult("app-role-exists", "audit", None, "pass", f"role {app_role} exists"),
+    bad: dict[int, list[str]] = {}
+    for rel, index, cols in rows:
+        if targets[rel].column not in cols:
+            bad.setdefault(rel, []).append(f"{index} ({', '.join(cols)})")
+    return [
         _result(
-            "tenant-tables-found",
-            None,
-            bool(tables),
-            f"{len(tables)} tenant tables: {', '.join(t.display for t in tables)}"
-            if tables
-            else "no table with a hotel_id column was found",
-            "run `hotelbot db upgrade`",
-        ),
+            "unique-oracle",
+            t.display,
+            t.oid not in bad,
+            f"{', '.join(bad[t.oid])} is unique across tenants and {cfg.app_role} may write it:"
+            " a unique violation tells whether another tenant holds a value"
+            if t.oid in bad
+            else f"every writable unique key includes {t.column}",
+            f"include {t.column} in the key (UNIQUE ({t.column}, …)) or REVOKE INSERT/UPDATE of"
+            " its columns",
+        )
+        for t in targets.values()
     ]
-    results += audit_tables(tables, app_role)
-    results += audit_role(conn, app_role, app_oid, tables)
-    results += audit_privileges(conn, app_role, app_oid, tables)
-    results += audit_foreign_keys(conn, tables)
-    results += audit_functions(conn, app_role, app_oid, tables)
-    results += audit_views(conn, app_role, app_oid, tables)
-    return tables, results
+
+
+def tenant_by_name(conn: Connection[Any], cfg: RlsConfig) -> set[int]:
+    return {
+        r[0]
+        for r in _rows(
+            conn, _TENANT_BY_NAME_SQL, {"column": cfg.tenant_column, "root": cfg.root_table}
+        )
+    }

@@ -1,9 +1,10 @@
-"""Performance lints: the tenant setting read once per statement, and an index led by hotel_id.
+"""Performance lints: the tenant read once per statement, and an index led by the tenant column.
 
 ``hotel_id = current_setting(...)::uuid`` is evaluated per row when a query has no
 explicit hotel_id filter; ``(SELECT …)`` turns it into one InitPlan per statement
-(PERFORMANCE.md: 6.2 ms vs 1.4 ms). Policies filter on the tenant column, so every
-tenant table needs an index whose first column is that column.
+(PERFORMANCE.md: 6.2 ms vs 1.4 ms). A tenant function called bare is a warning for
+the same reason. Policies filter on the tenant column, so every probed tenant table
+needs an index whose first column is that column.
 """
 
 from __future__ import annotations
@@ -12,37 +13,43 @@ from typing import Any
 
 from psycopg import Connection
 
-from hotelbot_cli.rls.catalog import TenantTable, effective_check
-from hotelbot_cli.rls.expr import binding
+from hotelbot_cli.rls.catalog import _POLCMD, TenantTable, effective_check
+from hotelbot_cli.rls.config import RlsConfig
+from hotelbot_cli.rls.policy import Context, judge
 from hotelbot_cli.rls.report import CheckResult
 
 
-def lint_policies(tables: list[TenantTable]) -> list[CheckResult]:
-    """Flag policies that bind the tenant per row instead of once per statement."""
+def lint_policies(tables: list[TenantTable], ctx: Context, cfg: RlsConfig) -> list[CheckResult]:
+    """Flag policies that read the tenant per row instead of once per statement."""
     results = []
     for t in tables:
-        per_row = sorted(
-            {
-                p.name
-                for p in t.policies
-                for expr in (p.using, effective_check(p))
-                if binding(expr, t.column) == "row"
-            }
+        costs: dict[str, set[str]] = {}
+        for p in t.policies:
+            if not p.applies or not any(c in t.privileges for c in _POLCMD[p.command]):
+                continue
+            for expr in (p.using, effective_check(p)):
+                j = judge(expr, t.column, ctx)
+                if j.verdict == "bound" and j.cost in {"row", "function"}:
+                    costs.setdefault(j.cost, set()).add(p.name)
+        row, fn = sorted(costs.get("row", ())), sorted(costs.get("function", ()))
+        once = (
+            f"{t.column} = (SELECT NULLIF(current_setting('{cfg.tenant_setting}', true),"
+            " '')::uuid), or (SELECT <tenant function>())"
         )
+        status = "fail" if row else ("warn" if fn else "pass")
         results.append(
             CheckResult(
                 "policy-per-row",
                 "lint",
                 t.display,
-                "fail" if per_row else "pass",
-                f"{', '.join(per_row)} evaluate current_setting() for every row"
-                if per_row
-                else "the tenant setting is evaluated once per statement",
-                "wrap the setting in a sub-select: "
-                f"{t.column} = (SELECT NULLIF(current_setting('app.current_hotel_id', true),"
-                " '')::uuid)"
-                if per_row
-                else None,
+                status,  # type: ignore[arg-type]
+                f"{', '.join(row)} evaluate current_setting() for every row"
+                if row
+                else f"{', '.join(fn)} call the tenant function bare: once per row unless"
+                " an index condition"
+                if fn
+                else "the tenant is read once per statement",
+                f"wrap the tenant in a sub-select: {once}" if status != "pass" else None,
             )
         )
     return results
@@ -54,15 +61,13 @@ def lint_indexes(conn: Connection[Any], tables: list[TenantTable]) -> list[Check
         row[0]
         for row in conn.execute(
             """
-            SELECT i.indrelid FROM pg_index i
+            SELECT i.indrelid, a.attname FROM pg_index i
               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-             WHERE i.indrelid = ANY(%s) AND a.attname = (CASE WHEN EXISTS (
-                   SELECT 1 FROM pg_attribute h WHERE h.attrelid = i.indrelid
-                      AND h.attname = 'hotel_id' AND NOT h.attisdropped) THEN 'hotel_id'
-                   ELSE 'id' END)
+             WHERE i.indrelid = ANY(%s)
             """,
             ([t.oid for t in tables],),
         ).fetchall()
+        if any(t.oid == row[0] and t.column == row[1] for t in tables)
     }
     return [
         CheckResult(

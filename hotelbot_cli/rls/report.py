@@ -7,7 +7,6 @@ this module; a change that breaks a reader bumps the version.
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -15,8 +14,9 @@ from xml.etree import ElementTree as ET
 
 from hotelbot_cli.errors import UsageError
 
-SCHEMA_VERSION = 1
-Status = Literal["pass", "fail", "ignored", "skip"]
+SCHEMA_VERSION = 2
+Status = Literal["pass", "fail", "warn", "ignored", "skip"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "warn", "ignored", "skip")
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
 
@@ -31,6 +31,7 @@ class CheckResult:
     detail: str
     fix: str | None = None
     reason: str | None = None  # why a failure was ignored
+    seconds: float = 0.0  # time spent on this check (its phase's time shared by its results)
 
     @property
     def failed(self) -> bool:
@@ -85,7 +86,7 @@ class RlsReport:
             "app_role": self.app_role,
             "server_version": self.server_version,
             "ok": self.ok,
-            "summary": {s: self.count(s) for s in ("pass", "fail", "ignored", "skip")},
+            "summary": {s: self.count(s) for s in STATUSES},
             "checks": [
                 {
                     "id": r.id,
@@ -95,6 +96,7 @@ class RlsReport:
                     "detail": r.detail,
                     "fix": r.fix,
                     "reason": r.reason,
+                    "seconds": round(r.seconds, 6),
                 }
                 for r in self.results
             ],
@@ -104,7 +106,8 @@ class RlsReport:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def to_junit_xml(self) -> str:
-        """One testcase per result, classname = category; failures carry the fix."""
+        """One testcase per result, classname = category, unique names, times; failures carry
+        the fix, warnings are reported as passing cases with their detail in system-out."""
         suite = ET.Element(
             "testsuite",
             name="hotelbot.rls-check",
@@ -112,19 +115,28 @@ class RlsReport:
             failures=str(self.count("fail")),
             skipped=str(self.count("skip") + self.count("ignored")),
             errors="0",
+            time=f"{sum(r.seconds for r in self.results):.3f}",
         )
+        seen: dict[str, int] = {}
         for r in self.results:
+            name = f"{r.id}[{r.table}]" if r.table else r.id
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name = f"{name}#{seen[name]}"
             case = ET.SubElement(
                 suite,
                 "testcase",
                 classname=f"rls-check.{r.category}",
-                name=f"{r.id}[{r.table}]" if r.table else r.id,
+                name=name,
+                time=f"{r.seconds:.3f}",
             )
             if r.status == "fail":
                 failure = ET.SubElement(case, "failure", message=r.detail)
                 failure.text = f"{r.detail}\nfix: {r.fix or '-'}"
             elif r.status in {"skip", "ignored"}:
                 ET.SubElement(case, "skipped", message=r.reason or r.detail)
+            elif r.status == "warn":
+                ET.SubElement(case, "system-out").text = f"warning: {r.detail}"
         root = ET.Element("testsuites")
         root.append(suite)
         return ET.tostring(root, encoding="unicode", xml_declaration=True)
@@ -141,16 +153,11 @@ def apply_ignores(results: list[CheckResult], ignores: list[Ignore]) -> list[Che
 
 def load_ignores(pyproject: Path | None = None) -> list[Ignore]:
     """``[tool.hotelbot.rls-check] ignore = [{id = "...", table = "...", reason = "..."}]``."""
-    path = pyproject or Path.cwd() / "pyproject.toml"
-    if not path.is_file():
-        return []
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path} is not valid TOML: {exc}") from None
-    section = data.get("tool", {}).get("hotelbot", {}).get("rls-check", {})
+    from hotelbot_cli.rls.config import section
+
+    path, found = section(pyproject)
     ignores = []
-    for item in section.get("ignore", []):
+    for item in found.get("ignore", []):
         if not isinstance(item, dict) or not item.get("id") or not item.get("reason"):
             raise UsageError(
                 f"{path}: every [tool.hotelbot.rls-check] ignore needs an id and a reason",

@@ -1,91 +1,170 @@
-"""``rls-check --self-test``: plant known leaks in a scratch schema and prove each is caught.
+"""``rls-check --self-test``: plant one leak per class in a scratch schema, prove each is caught.
 
 Everything happens in the caller's transaction, which is rolled back: the scratch schema
-never becomes visible to anyone else and is gone afterwards. A green self-test means the
-checker, on this server and its version, really fails on the leaks it claims to find.
+(and, for a superuser, a scratch role) never becomes visible to anyone else and is gone
+afterwards. A green self-test means the checker, on this server and its version, really
+fails on the leaks it claims to find. Leaks that need a superuser to plant (LEAKPROOF, a
+REPLICATION role) are reported as skipped for any other checking role.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from typing import Any
 
 import psycopg
 from psycopg import Connection, sql
 
+from hotelbot_cli.rls.config import Review, RlsConfig
 from hotelbot_cli.rls.report import CheckResult
 
-#: (check id, scratch table) pairs that MUST fail on the planted objects.
-EXPECTED = (
-    ("rls-enabled", "leak_no_rls"),
-    ("table-privileges", "leak_no_rls"),
-    ("tenant-index", "leak_no_rls"),
-    ("probe-read-other", "leak_no_rls"),
-    ("policy-bound", "leak_open_policy"),
-    ("probe-read-other", "leak_open_policy"),
-    ("rls-forced", "leak_per_row"),
-    ("policy-per-row", "leak_per_row"),
-    ("tenant-column-update", "leak_per_row"),
-    ("view-security-invoker", "leak_view"),
+#: (class, check id, planted object or None for database-wide) that MUST fail; ``{s}`` is
+#: the scratch schema, ``{r}`` the scratch role. The last two need a superuser.
+EXPECTED: tuple[tuple[str, str, str | None], ...] = (
+    ("row security", "rls-enabled", "{s}.leak_no_rls"),
+    ("row security", "table-privileges", "{s}.leak_no_rls"),
+    ("row security", "tenant-index", "{s}.leak_no_rls"),
+    ("row security", "probe-read-other", "{s}.leak_no_rls"),
+    ("policies", "policy-bound", "{s}.leak_open_policy"),
+    ("policies", "probe-read-other", "{s}.leak_open_policy"),
+    ("policies", "rls-forced", "{s}.leak_per_row"),
+    ("policies", "policy-per-row", "{s}.leak_per_row"),
+    ("policies", "tenant-column-update", "{s}.leak_per_row"),
+    ("views", "view-security-invoker", "{s}.leak_view"),
+    ("views", "materialized-view", "{s}.leak_matview"),
+    ("tenant data without the tenant column", "unbound-relation", "{s}.leak_audit"),
+    ("tenant data without the tenant column", "probe-canary", "{s}.leak_audit"),
+    ("column-level privileges", "unbound-relation", "{s}.leak_guest_notes"),
+    ("code with owner rights", "rule-owner-rights", "{s}.tenant_notes.leak_archive"),
+    ("code with owner rights", "security-definer", "{s}.leak_definer_trigger()"),
+    ("trust by behaviour", "security-definer", "{s}.leak_all_notes()"),
+    ("side channels", "unique-oracle", "{s}.leak_oracle"),
+    ("side channels", "notify-channel", "{s}.leak_notify()"),
+    ("side channels", "sequence-shared", "{s}.leak_counter"),
+    ("effects", "probe-natural-key", None),
+    ("side channels", "leakproof-function", "{s}.leak_proof(text)"),
+    ("role attributes", "app-role-attributes", None),
 )
+SUPERUSER_ONLY = {"leakproof-function", "app-role-attributes"}
 
-_TENANT_ROW = "hotel_id = current_setting('app.current_hotel_id', true)::uuid"
-_TENANT_ONCE = "hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid)"
+_ONCE = "hotel_id = (SELECT NULLIF(current_setting('{setting}', true), '')::uuid)"
+_ROW = "hotel_id = current_setting('{setting}', true)::uuid"
 
 
-def plant(conn: Connection[Any], schema: str, app_role: str) -> None:
-    """Create the leaky objects in ``schema`` (the caller rolls back)."""
-    hotels = conn.execute("SELECT to_regclass('hotels')::text").fetchone()
-    ref = hotels[0] if hotels and hotels[0] else None
+def _statements(schema: str, role: str, app: str, ref: str | None, cfg: RlsConfig) -> list[str]:
+    s, a = f'"{schema}"', f'"{app}"'
     fk = f" REFERENCES {ref} (id)" if ref else ""
-    s = sql.Identifier(schema)
-    app = sql.Identifier(app_role)
-    statements = [
-        sql.SQL("CREATE SCHEMA {}").format(s),
-        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, app),
-    ]
-    for name in ("leak_no_rls", "leak_open_policy", "leak_per_row"):
-        statements += [
-            sql.SQL(
-                "CREATE TABLE {}.{} (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
-                " hotel_id uuid NOT NULL" + fk + ", note text)"
-            ).format(s, sql.Identifier(name)),
-            sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON {}.{} TO {}").format(
-                s, sql.Identifier(name), app
-            ),
+    once = _ONCE.format(setting=cfg.tenant_setting)
+    row = _ROW.format(setting=cfg.tenant_setting)
+
+    def isolated(table: str) -> list[str]:
+        return [
+            f"ALTER TABLE {s}.{table} ENABLE ROW LEVEL SECURITY",
+            f"ALTER TABLE {s}.{table} FORCE ROW LEVEL SECURITY",
+            f"CREATE POLICY tenant ON {s}.{table} TO {a} USING ({once}) WITH CHECK ({once})",
+            f"CREATE INDEX ON {s}.{table} (hotel_id)",
         ]
-    statements += [
+
+    out = [f"CREATE SCHEMA {s}", f"GRANT USAGE ON SCHEMA {s} TO {a}"]
+    for name in ("leak_no_rls", "leak_open_policy", "leak_per_row"):
+        out += [
+            f"CREATE TABLE {s}.{name} (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+            f" hotel_id uuid NOT NULL{fk}, note text)",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON {s}.{name} TO {a}",
+        ]
+    out += [
         # a tenant policy OR-ed with one that lets everybody read everything
-        sql.SQL("ALTER TABLE {}.leak_open_policy ENABLE ROW LEVEL SECURITY").format(s),
-        sql.SQL("ALTER TABLE {}.leak_open_policy FORCE ROW LEVEL SECURITY").format(s),
-        sql.SQL(
-            f"CREATE POLICY tenant ON {{}}.leak_open_policy TO {{}} USING ({_TENANT_ONCE})"
-            f" WITH CHECK ({_TENANT_ONCE})"
-        ).format(s, app),
-        sql.SQL("CREATE POLICY everyone ON {}.leak_open_policy FOR SELECT USING (true)").format(s),
-        sql.SQL("CREATE INDEX ON {}.leak_open_policy (hotel_id)").format(s),
+        *isolated("leak_open_policy"),
+        f"CREATE POLICY everyone ON {s}.leak_open_policy FOR SELECT USING (true)",
         # enabled but not forced, the setting read per row, hotel_id updatable
-        sql.SQL("ALTER TABLE {}.leak_per_row ENABLE ROW LEVEL SECURITY").format(s),
-        sql.SQL(
-            f"CREATE POLICY tenant ON {{}}.leak_per_row TO {{}} USING ({_TENANT_ROW})"
-            f" WITH CHECK ({_TENANT_ROW})"
-        ).format(s, app),
-        sql.SQL("CREATE INDEX ON {}.leak_per_row (hotel_id)").format(s),
-        # a view that runs as its owner over tenant data
-        sql.SQL("CREATE VIEW {}.leak_view AS SELECT * FROM {}.leak_open_policy").format(s, s),
-        sql.SQL("GRANT SELECT ON {}.leak_view TO {}").format(s, app),
+        f"ALTER TABLE {s}.leak_per_row ENABLE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant ON {s}.leak_per_row TO {a} USING ({row}) WITH CHECK ({row})",
+        f"CREATE INDEX ON {s}.leak_per_row (hotel_id)",
+        # a view that runs as its owner, a materialized view
+        f"CREATE VIEW {s}.leak_view AS SELECT * FROM {s}.leak_open_policy",
+        f"GRANT SELECT ON {s}.leak_view TO {a}",
+        f"CREATE MATERIALIZED VIEW {s}.leak_matview AS SELECT hotel_id, note FROM"
+        f" {s}.leak_open_policy",
+        f"GRANT SELECT ON {s}.leak_matview TO {a}",
+        # a sound tenant table whose trigger copies notes into an audit table without
+        # hotel_id, a rule that archives them with the owner's rights, a NOTIFY trigger
+        f"CREATE TABLE {s}.tenant_notes (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+        f" hotel_id uuid NOT NULL{fk}, note text)",
+        *isolated("tenant_notes"),
+        f"GRANT SELECT, INSERT, DELETE, UPDATE (note) ON {s}.tenant_notes TO {a}",
+        f"CREATE TABLE {s}.leak_audit (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), note text)",
+        f"GRANT SELECT, INSERT ON {s}.leak_audit TO {a}",
+        f"CREATE FUNCTION {s}.copy_note() RETURNS trigger LANGUAGE plpgsql AS"
+        f" $$BEGIN INSERT INTO {s}.leak_audit (note) VALUES (NEW.note); RETURN NEW; END$$",
+        f"CREATE TRIGGER copy_note AFTER INSERT ON {s}.tenant_notes FOR EACH ROW"
+        f" EXECUTE FUNCTION {s}.copy_note()",
+        f"CREATE TABLE {s}.archive (hotel_id uuid, note text)",
+        f"CREATE RULE leak_archive AS ON INSERT TO {s}.tenant_notes DO ALSO"
+        f" INSERT INTO {s}.archive VALUES (NEW.hotel_id, NEW.note)",
+        f"CREATE FUNCTION {s}.leak_notify() RETURNS trigger LANGUAGE plpgsql AS"
+        f" $$BEGIN PERFORM pg_notify('notes', NEW.note); RETURN NEW; END$$",
+        f"CREATE TRIGGER leak_notify AFTER INSERT ON {s}.tenant_notes FOR EACH ROW"
+        f" EXECUTE FUNCTION {s}.leak_notify()",
+        # child data keyed only by a guest id, readable through a column-level grant
+        f"CREATE TABLE {s}.leak_guest_notes (guest_id uuid NOT NULL, note text)",
+        f"GRANT SELECT (note) ON {s}.leak_guest_notes TO {a}",
+        # a SECURITY DEFINER trigger that reaches every tenant's rows with the same phone
+        f"CREATE TABLE {s}.leak_phones (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+        f" hotel_id uuid NOT NULL{fk}, phone text NOT NULL, note text, UNIQUE (hotel_id, phone))",
+        *isolated("leak_phones"),
+        f"GRANT SELECT, INSERT, DELETE, UPDATE (note) ON {s}.leak_phones TO {a}",
+        f"CREATE FUNCTION {s}.leak_definer_trigger() RETURNS trigger LANGUAGE plpgsql"
+        f" SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$BEGIN"
+        f" UPDATE {s}.leak_phones SET note = 'overwritten' WHERE phone = NEW.phone"
+        f" AND id <> NEW.id; RETURN NEW; END$$",
+        f"CREATE TRIGGER leak_definer AFTER INSERT ON {s}.leak_phones FOR EACH ROW"
+        f" EXECUTE FUNCTION {s}.leak_definer_trigger()",
+        # a reviewed definer function whose definition changed since (see run_self_test)
+        f"CREATE FUNCTION {s}.leak_all_notes() RETURNS SETOF text LANGUAGE sql SECURITY DEFINER"
+        f" SET search_path = pg_catalog, pg_temp AS $$SELECT note FROM {s}.tenant_notes$$",
+        # a unique key across tenants, a shared sequence
+        f"CREATE TABLE {s}.leak_oracle (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+        f" hotel_id uuid NOT NULL{fk}, email text UNIQUE)",
+        *isolated("leak_oracle"),
+        f"GRANT SELECT, INSERT, DELETE ON {s}.leak_oracle TO {a}",
+        f"CREATE SEQUENCE {s}.leak_counter",
+        f"GRANT USAGE ON SEQUENCE {s}.leak_counter TO {a}",
     ]
-    for statement in statements:
-        conn.execute(statement)
+    return out
 
 
-def run_self_test(conn: Connection[Any], app_role: str) -> list[CheckResult]:
+def _superuser_statements(schema: str, role: str, app: str) -> list[str]:
+    return [
+        f'CREATE FUNCTION "{schema}".leak_proof(text) RETURNS boolean LANGUAGE sql IMMUTABLE'
+        " LEAKPROOF AS $$SELECT $1 IS NOT NULL$$",
+        f'CREATE ROLE "{role}" NOLOGIN REPLICATION',
+        f'GRANT "{role}" TO "{app}"',
+    ]
+
+
+def plant(conn: Connection[Any], schema: str, role: str, cfg: RlsConfig) -> bool:
+    """Create the leaky objects; True when the superuser-only ones were planted too."""
+    hotels = conn.execute("SELECT to_regclass(%s)::text", (cfg.root_table,)).fetchone()
+    ref = hotels[0] if hotels and hotels[0] else None
+    for statement in _statements(schema, role, cfg.app_role, ref, cfg):
+        conn.execute(sql.SQL(statement))
+    su = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if not (su and su[0]):
+        return False
+    for statement in _superuser_statements(schema, role, cfg.app_role):
+        conn.execute(sql.SQL(statement))
+    return True
+
+
+def run_self_test(conn: Connection[Any], cfg: RlsConfig) -> list[CheckResult]:
     """Plant, check, compare with :data:`EXPECTED`; the caller rolls everything back."""
     from hotelbot_cli.rls import run_checks
 
-    schema = f"hotelbot_rls_selftest_{secrets.token_hex(4)}"
+    token = secrets.token_hex(4)
+    schema, role = f"hotelbot_rls_selftest_{token}", f"hotelbot_rls_selftest_{token}"
     try:
-        plant(conn, schema, app_role)
+        superuser = plant(conn, schema, role, cfg)
     except psycopg.Error as exc:
         return [
             CheckResult(
@@ -97,20 +176,34 @@ def run_self_test(conn: Connection[Any], app_role: str) -> list[CheckResult]:
                 "run the self-test as a role that may CREATE schemas in this database",
             )
         ]
-    found = {(r.id, r.table) for r in run_checks(conn, app_role) if r.failed}
+    stale = Review(f"{schema}.leak_all_notes()", "0" * 64, "self-test: a review of another body")
+    checked = replace(cfg, reviewed=(*cfg.reviewed, stale))
+    found = {(r.id, r.table) for r in run_checks(conn, checked) if r.failed}
     results = []
-    for check_id, table in EXPECTED:
-        name = f"{schema}.{table}"
+    for leak_class, check_id, obj in EXPECTED:
+        name = obj.format(s=schema) if obj else None
+        label = f"{leak_class}: {check_id} on {obj.format(s='…') if obj else 'the database'}"
+        if check_id in SUPERUSER_ONLY and not superuser:
+            results.append(
+                CheckResult(
+                    "self-test",
+                    "self-test",
+                    label,
+                    "skip",
+                    "planting it needs a superuser; the check itself still runs",
+                )
+            )
+            continue
         caught = (check_id, name) in found
         results.append(
             CheckResult(
                 "self-test",
                 "self-test",
-                f"{check_id} on {table}",
+                label,
                 "pass" if caught else "fail",
                 f"the planted leak was caught by {check_id}"
                 if caught
-                else f"{check_id} did NOT catch the planted leak in {table}",
+                else f"{check_id} did NOT catch the planted leak ({leak_class})",
                 None if caught else "report this: the checker misses a leak on this server",
             )
         )

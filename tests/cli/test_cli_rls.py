@@ -26,8 +26,11 @@ def test_upgrade_then_rls_check_passes(cli, empty_db_url: URL) -> None:
     assert code == 0
     code, out, err = cli("rls-check", url=empty_db_url)
     assert code == 0, err
-    assert "PASS" in out and "FAIL" not in out
-    assert "0 failed" in out
+    # a passing run is a short summary; -v lists every check
+    assert "PASS" not in out and "FAIL" not in out
+    assert "0 failed" in out and len(out.splitlines()) < 15
+    code, verbose, _ = cli("rls-check", "-v", url=empty_db_url)
+    assert code == 0 and verbose.count("PASS ") > 50
 
 
 def test_disabled_rls_exits_1_naming_table_and_fix(cli, db_url: URL) -> None:
@@ -80,7 +83,43 @@ def test_bad_ignore_is_a_usage_error(cli, db_url: URL) -> None:
 def test_self_test(cli, db_url: URL) -> None:
     code, out, err = cli("rls-check", "--self-test", url=db_url)
     assert code == 0, err
-    assert "self-test" in out and "FAIL" not in out
+    assert "0 failed" in out and "FAIL" not in out
+
+
+def test_self_test_on_an_unmigrated_database_says_upgrade(cli, empty_db_url: URL) -> None:
+    code, _, err = cli("rls-check", "--self-test", url=empty_db_url)
+    assert code == 1 and "hotelbot db upgrade" in err
+    assert "misses a leak" not in err
+
+
+def test_ids_and_objects_are_never_cut_at_80_columns(
+    cli, db_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    _sql(
+        db_url,
+        "CREATE TABLE a_rather_long_table_name_for_guest_history (guest_id uuid, note text)",
+        "GRANT SELECT ON a_rather_long_table_name_for_guest_history TO app_user",
+    )
+    code, out, _ = cli("rls-check", url=db_url)
+    assert code == 1
+    assert "FAIL unbound-relation a_rather_long_table_name_for_guest_history" in out
+
+
+def test_list_checks_and_unique_junit_names(cli, db_url: URL, tmp_path: Path) -> None:
+    from hotelbot_cli.rls.registry import CHECKS
+
+    code, out, _ = cli("rls-check", "--list-checks", "--json")
+    assert code == 0 and [c["id"] for c in json.loads(out)] == [c.id for c in CHECKS]
+    code, out, _ = cli("rls-check", "--list-checks")
+    assert code == 0 and "probe-canary (probe)" in out
+    junit = tmp_path / "rls.xml"
+    code, _, _ = cli("rls-check", "--junit-xml", str(junit), url=db_url)
+    assert code == 0
+    cases = ET.parse(junit).getroot().iter("testcase")
+    names = [(c.get("classname"), c.get("name")) for c in cases]
+    assert len(names) == len(set(names))
+    assert all(float(c.get("time") or "x") >= 0 for c in ET.parse(junit).getroot().iter("testcase"))
 
 
 def test_no_probes(cli, db_url: URL) -> None:

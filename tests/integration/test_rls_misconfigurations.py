@@ -71,11 +71,7 @@ CASES = {
             " hotel_id)",
             f"hotel_id = {TENANT}",
         ),
-        {
-            ("policy-bound", "guests"),
-            ("policy-coverage", "guests"),
-            ("probe-no-tenant-unset", "guests"),
-        },
+        {("policy-bound", "guests"), ("probe-no-tenant-unset", "guests")},
     ),
     "or-widened": (
         _replace_policy(
@@ -205,6 +201,166 @@ CASES = {
         ],
         {("rls-enabled", "events_all"), ("probe-read-other", "events_all")},
     ),
+    # --- v2: classes the first checker missed (each was checked to let A reach B's data) ---
+    # 1. tenant data found by reachability, not by a hotel_id column
+    "audit-table-fed-by-trigger": (
+        [
+            "CREATE TABLE guest_audit (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+            " phone text, name text)",
+            "GRANT SELECT, INSERT ON guest_audit TO app_user",
+            "CREATE FUNCTION audit_guest() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$BEGIN INSERT INTO guest_audit (phone, name) VALUES (NEW.phone, NEW.name);"
+            " RETURN NEW; END$$",
+            "CREATE TRIGGER audit_guest AFTER INSERT ON guests FOR EACH ROW"
+            " EXECUTE FUNCTION audit_guest()",
+        ],
+        {("unbound-relation", "guest_audit"), ("probe-canary", "guest_audit")},
+    ),
+    "child-keyed-by-parent-id": (
+        [
+            "CREATE TABLE guest_notes (guest_id uuid REFERENCES guests (id), note text)",
+            "GRANT SELECT, INSERT ON guest_notes TO app_user",
+        ],
+        {("unbound-relation", "guest_notes")},
+    ),
+    "tenant-column-with-another-name": (
+        [
+            "CREATE TABLE rooms (id uuid PRIMARY KEY, property_id uuid NOT NULL"
+            " REFERENCES hotels (id), label text)",
+            "GRANT SELECT ON rooms TO app_user",
+        ],
+        {("unbound-relation", "rooms")},
+    ),
+    "inheritance-parent": (
+        [
+            "CREATE TABLE event_base (id uuid, note text)",
+            "CREATE TABLE guest_events (hotel_id uuid NOT NULL) INHERITS (event_base)",
+            *(s.format(t="guest_events") for s in ISOLATED),
+            "CREATE INDEX ON guest_events (hotel_id)",
+            "GRANT SELECT ON event_base, guest_events TO app_user",
+        ],
+        {("unbound-relation", "event_base")},
+    ),
+    "matview-through-function": (
+        [
+            "CREATE FUNCTION all_names() RETURNS SETOF text LANGUAGE sql"
+            " AS 'SELECT name FROM public.guests'",
+            "CREATE MATERIALIZED VIEW name_list AS SELECT n FROM all_names() AS n",
+            "GRANT SELECT ON name_list TO app_user",
+        ],
+        {("materialized-view", "name_list"), ("probe-canary", "name_list")},
+    ),
+    "foreign-table": (
+        [
+            "CREATE FOREIGN DATA WRAPPER hb_dummy",
+            "CREATE SERVER hb_remote FOREIGN DATA WRAPPER hb_dummy",
+            "CREATE FOREIGN TABLE remote_guests (hotel_id uuid, phone text) SERVER hb_remote",
+            "GRANT SELECT ON remote_guests TO app_user",
+        ],
+        {("rls-enabled", "remote_guests")},
+    ),
+    "large-object": (
+        ["SELECT lo_create(4242)", "GRANT SELECT ON LARGE OBJECT 4242 TO app_user"],
+        {("large-objects", None)},
+    ),
+    "shared-sequence": (
+        ["CREATE SEQUENCE booking_no", "GRANT USAGE ON SEQUENCE booking_no TO app_user"],
+        {("sequence-shared", "booking_no")},
+    ),
+    # 2. column-level privileges
+    "column-references-grant": (
+        ["GRANT REFERENCES (id) ON guests TO app_user"],
+        {("table-privileges", "guests")},
+    ),
+    "column-grant-on-child-table": (
+        [
+            "CREATE TABLE guest_docs (guest_id uuid NOT NULL, passport text)",
+            "GRANT SELECT (passport) ON guest_docs TO app_user",
+        ],
+        {("unbound-relation", "guest_docs")},
+    ),
+    # 3. code that runs with its owner's rights whatever the EXECUTE ACL
+    "rule-archives-with-owner-rights": (
+        [
+            "CREATE TABLE message_archive (hotel_id uuid, content text)",
+            "CREATE RULE archive AS ON INSERT TO messages DO ALSO"
+            " INSERT INTO message_archive VALUES (NEW.hotel_id, NEW.content)",
+        ],
+        {("rule-owner-rights", "messages.archive")},
+    ),
+    "definer-trigger-not-executable": (
+        [
+            "CREATE FUNCTION sync_phone() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
+            " SET search_path = public AS $$BEGIN UPDATE guests SET name = NEW.name"
+            " WHERE phone = NEW.phone AND id <> NEW.id; RETURN NEW; END$$",
+            "REVOKE EXECUTE ON FUNCTION sync_phone() FROM PUBLIC",
+            "CREATE TRIGGER sync_phone AFTER INSERT ON guests FOR EACH ROW"
+            " EXECUTE FUNCTION sync_phone()",
+        ],
+        {("security-definer", "sync_phone()"), ("probe-natural-key", None)},
+    ),
+    # 4. trust by behaviour, not identity
+    "reviewed-lookup-body-changed": (
+        [
+            "CREATE OR REPLACE FUNCTION hotelbot_hotel_id_for_whatsapp(whatsapp_number text)"
+            " RETURNS uuid LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
+            " AS $$SELECT id FROM public.hotels WHERE whatsapp_number = $1$$"
+        ],
+        {("security-definer", "hotelbot_hotel_id_for_whatsapp(text)")},
+    ),
+    "definer-owner-with-open-policy": (
+        [
+            "DO $$BEGIN CREATE ROLE hb_reporter NOLOGIN; EXCEPTION WHEN duplicate_object"
+            " THEN NULL; END$$",
+            "GRANT SELECT ON guests TO hb_reporter",
+            "CREATE POLICY reporter_all ON guests FOR SELECT TO hb_reporter USING (true)",
+            "CREATE FUNCTION guests_with_phone(text) RETURNS bigint LANGUAGE sql"
+            " SECURITY DEFINER SET search_path = public"
+            " AS 'SELECT count(*) FROM guests WHERE phone = $1'",
+            "ALTER FUNCTION guests_with_phone(text) OWNER TO hb_reporter",
+        ],
+        {("security-definer", "guests_with_phone(text)")},
+    ),
+    "invoker-view-over-a-definer-function": (
+        [
+            "CREATE FUNCTION guest_directory() RETURNS TABLE (name text, phone text)"
+            " LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public"
+            " AS 'SELECT name, phone FROM guests'",
+            "CREATE VIEW directory WITH (security_invoker = true) AS SELECT * FROM"
+            " guest_directory()",
+            "GRANT SELECT ON directory TO app_user",
+        ],
+        {("security-definer", "guest_directory()"), ("probe-canary", "directory")},
+    ),
+    # 5. side channels
+    "unique-key-without-hotel": (
+        ["ALTER TABLE guests ADD CONSTRAINT uq_guests_phone UNIQUE (phone)"],
+        {("unique-oracle", "guests")},
+    ),
+    "notify-shared-channel": (
+        [
+            "CREATE FUNCTION notify_message() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$BEGIN PERFORM pg_notify('messages', NEW.content); RETURN NEW; END$$",
+            "CREATE TRIGGER notify_message AFTER INSERT ON messages FOR EACH ROW"
+            " EXECUTE FUNCTION notify_message()",
+        ],
+        {("notify-channel", "notify_message()")},
+    ),
+    "leakproof-that-raises": (
+        [
+            "CREATE FUNCTION noisy(text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE LEAKPROOF"
+            " AS $$BEGIN RAISE NOTICE '%', $1; RETURN true; END$$"
+        ],
+        {("leakproof-function", "noisy(text)")},
+    ),
+    # 6. effects of A's writes on B's rows (no static trace: the rule targets its own table)
+    "rule-rewrites-other-hotels-rows": (
+        [
+            "CREATE RULE same_phone AS ON INSERT TO guests DO ALSO"
+            " UPDATE guests SET name = NEW.name WHERE phone = NEW.phone AND id <> NEW.id"
+        ],
+        {("probe-natural-key", None)},
+    ),
 }
 
 
@@ -254,6 +410,10 @@ def make_app_role(server_url: URL, db_url: URL):
         ("hb_rls_createrole", ["ALTER ROLE {role} CREATEROLE"], "app-role-attributes"),
         ("hb_rls_readall", ["GRANT pg_read_all_data TO {role}"], "app-role-membership"),
         ("hb_rls_owner_member", ["GRANT postgres TO {role}"], "app-role-membership"),
+        # v2: an allowlist, not a denylist
+        ("hb_rls_replication", ["ALTER ROLE {role} REPLICATION"], "app-role-attributes"),
+        ("hb_rls_createdb", ["ALTER ROLE {role} CREATEDB"], "app-role-attributes"),
+        ("hb_rls_stats", ["GRANT pg_read_all_stats TO {role}"], "app-role-membership"),
     ],
 )
 def test_privileged_app_role_is_caught(db_url, make_app_role, name, statements, expected) -> None:
@@ -280,3 +440,142 @@ def test_the_real_schema_passes(db_url: URL) -> None:
     assert report.ok, report.failures()
     ids = {r.id for r in report.results}
     assert {"rls-enabled", "probe-read-other", "policy-per-row", "tenant-index"} <= ids
+
+
+TENANT_FN = "hotelbot_test_current_hotel"
+#: Sound, ordinary schema changes: each must pass with no failure (the first checker failed
+#: them). (statements, config overrides).
+SOUND: dict[str, tuple[list[str], dict]] = {
+    "stable-helper-function": (
+        [
+            f"CREATE FUNCTION {TENANT_FN}() RETURNS uuid LANGUAGE sql STABLE AS"
+            " $$SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid$$",
+            *_replace_policy(
+                "guests", f"hotel_id = (SELECT {TENANT_FN}())", f"hotel_id = (SELECT {TENANT_FN}())"
+            ),
+        ],
+        {},
+    ),
+    "bare-helper-function": (
+        [
+            f"CREATE FUNCTION {TENANT_FN}() RETURNS uuid LANGUAGE sql STABLE AS"
+            " $$SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid$$",
+            *_replace_policy("triggers", f"hotel_id = {TENANT_FN}()", f"{TENANT_FN}() = hotel_id"),
+        ],
+        {},
+    ),
+    "cast-outside-the-sub-select": (
+        _replace_policy(
+            "messages",
+            "hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true), ''))::uuid",
+            "hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true), ''))::uuid",
+        ),
+        {},
+    ),
+    "equivalent-forms": (
+        _replace_policy(
+            "staff_notifications",
+            f"{TENANT} = hotel_id AND status IS NOT NULL OR hotel_id = {TENANT}",
+            "(hotel_id)::text = (SELECT current_setting('app.current_hotel_id', true))",
+        ),
+        {},
+    ),
+    "restrictive-tenant-policy-narrows-an-open-one": (
+        [
+            "CREATE POLICY open_read ON triggers FOR SELECT TO app_user USING (true)",
+            f"CREATE POLICY tenant_only ON triggers AS RESTRICTIVE TO app_user"
+            f" USING (hotel_id = {TENANT}) WITH CHECK (hotel_id = {TENANT})",
+        ],
+        {},
+    ),
+    "error-when-no-tenant-is-a-refusal": (
+        _replace_policy(
+            "guests",
+            "hotel_id = (SELECT current_setting('app.current_hotel_id')::uuid)",
+            "hotel_id = (SELECT current_setting('app.current_hotel_id')::uuid)",
+        ),
+        {},
+    ),
+    "partitions-audited-through-their-root": (
+        [
+            "CREATE TABLE events (id uuid NOT NULL DEFAULT gen_random_uuid(),"
+            " hotel_id uuid NOT NULL REFERENCES hotels (id), at date NOT NULL,"
+            " PRIMARY KEY (hotel_id, id, at)) PARTITION BY RANGE (at)",
+            "CREATE TABLE events_all PARTITION OF events FOR VALUES FROM (MINVALUE) TO (MAXVALUE)",
+            "GRANT SELECT, INSERT, DELETE ON events TO app_user",
+            *(s.format(t="events") for s in ISOLATED),
+        ],
+        {},
+    ),
+    "timestamptz-in-the-primary-key": (
+        [
+            "CREATE TABLE stays (hotel_id uuid NOT NULL REFERENCES hotels (id),"
+            " at timestamptz NOT NULL DEFAULT clock_timestamp(), room text,"
+            " PRIMARY KEY (hotel_id, at))",
+            "GRANT SELECT, INSERT, DELETE, UPDATE (room) ON stays TO app_user",
+            *(s.format(t="stays") for s in ISOLATED),
+        ],
+        {},
+    ),
+    "security-invoker-view": (
+        [
+            "CREATE VIEW guest_list WITH (security_invoker = true) AS SELECT id, name FROM guests",
+            "GRANT SELECT ON guest_list TO app_user",
+        ],
+        {},
+    ),
+    "declared-non-tenant-reference-table": (
+        [
+            "CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL)",
+            "INSERT INTO countries VALUES ('FR', 'France')",
+            "GRANT SELECT ON countries TO app_user",
+        ],
+        {"non_tenant": ("countries", "ISO country names, the same for every hotel")},
+    ),
+    "child-table-bound-through-its-parent": (
+        [
+            "CREATE TABLE guest_tags (guest_id uuid NOT NULL REFERENCES guests (id), tag text)",
+            "ALTER TABLE guest_tags ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE guest_tags FORCE ROW LEVEL SECURITY",
+            "CREATE POLICY via_guest ON guest_tags TO app_user"
+            " USING (guest_id IN (SELECT id FROM guests))"
+            " WITH CHECK (guest_id IN (SELECT id FROM guests))",
+            "GRANT SELECT, INSERT ON guest_tags TO app_user",
+        ],
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SOUND))
+def test_sound_change_passes(db_url: URL, case: str) -> None:
+    from hotelbot_cli.rls.config import NonTenant, load_config
+
+    statements, overrides = SOUND[case]
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    cfg = load_config()
+    if "non_tenant" in overrides:
+        cfg = load_config(non_tenant=(NonTenant(*overrides["non_tenant"]),))
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine, config=cfg)
+    engine.dispose()
+    assert report.ok, [(r.id, r.table, r.detail) for r in report.failures()]
+
+
+def test_the_real_schema_passes_as_a_non_superuser_owner(owner_engine) -> None:
+    """0 false alarms as the managed-PostgreSQL owner too, and its self-test is green."""
+    report = rls.check(owner_engine)
+    assert report.ok, [(r.id, r.table, r.detail) for r in report.failures()]
+    assert not [r for r in report.results if r.status == "warn"]
+    selftest = rls.self_test(owner_engine)
+    assert selftest.ok, [(r.table, r.detail) for r in selftest.failures()]
+    assert {r.status for r in selftest.results} <= {"pass", "skip"}
+
+
+def test_a_clean_database_has_no_warnings(db_url: URL) -> None:
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    assert report.ok and not [r for r in report.results if r.status == "warn"]

@@ -1,0 +1,484 @@
+"""The other paths to tenant data: roles, code that runs with someone else's rights, side channels.
+
+- Role attributes are an allowlist, for the app role and every role it can become:
+  NOSUPERUSER, NOCREATEDB, NOCREATEROLE, NOREPLICATION, NOBYPASSRLS, LOGIN only for the
+  app role itself, no predefined (``pg_*``) role, no owner of the database or of what it
+  reaches, owning nothing, no ``row_security=off`` and no tenant default.
+- Code: every SECURITY DEFINER function the roles may EXECUTE, and every one that a
+  trigger on a relation they may write fires (EXECUTE is not checked for triggers), runs
+  as its owner. It passes when its definition hash matches a review in
+  ``[tool.hotelbot.rls-check] reviewed``, or when its owner is harmless: judged by what
+  the owner's own attributes, ownerships, policies and grants open. Rules run their
+  actions with the table owner's rights. LEAKPROOF functions and functions that NOTIFY
+  are side channels and need a review too.
+- Large objects, schemas and the database it may CREATE in, catalogs granted to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from psycopg import Connection
+
+from hotelbot_cli.rls.catalog import (
+    ROLES_CTE,
+    TenantTable,
+    _result,
+    _rows,
+    command_judgements,
+    reachable,
+)
+from hotelbot_cli.rls.config import RlsConfig
+from hotelbot_cli.rls.policy import Context
+from hotelbot_cli.rls.report import CheckResult
+
+_NOTIFY = re.compile(r"\bpg_notify\s*\(|\bnotify\s+\w", re.IGNORECASE)
+
+
+def audit_roles(
+    conn: Connection[Any], cfg: RlsConfig, app_oid: int, rels: list[TenantTable]
+) -> list[CheckResult]:
+    """Allowlisted attributes, no privileged membership, owns nothing, no settings that open."""
+    app = cfg.app_role
+    roles = _rows(
+        conn,
+        f"""
+        WITH {ROLES_CTE}
+        SELECT r.rolname, p.rolsuper, p.rolcreatedb, p.rolcreaterole, p.rolreplication,
+               p.rolbypassrls, p.rolcanlogin, r.oid = %(app)s
+          FROM roles r JOIN pg_roles p ON p.oid = r.oid ORDER BY r.oid <> %(app)s, 1
+        """,
+        {"app": app_oid},
+    )
+    bad_attrs = []
+    attributes = ("SUPERUSER", "CREATEDB", "CREATEROLE", "REPLICATION", "BYPASSRLS")
+    for name, *flags, login, is_app in roles:
+        found: list[str] = [n for n, v in zip(attributes, flags, strict=True) if v]
+        if login and not is_app:
+            found.append("LOGIN (a shared login identity)")
+        if found:
+            bad_attrs.append(f"{name}: {', '.join(found)}")
+    results = [
+        _result(
+            "app-role-attributes",
+            None,
+            not bad_attrs,
+            f"roles {app} can become have attributes outside the allowlist: {'; '.join(bad_attrs)}"
+            if bad_attrs
+            else f"{app} and the roles it can become are NOSUPERUSER NOCREATEDB NOCREATEROLE"
+            " NOREPLICATION NOBYPASSRLS",
+            f"ALTER ROLE <role> NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+            f" NOLOGIN (the bot logs in as its own role that is granted {app})",
+        )
+    ]
+    owners = sorted({t.owner for t in rels})
+    members = _rows(
+        conn,
+        f"""
+        WITH {ROLES_CTE}
+        SELECT r.rolname FROM roles r
+         WHERE r.oid <> %(app)s AND (r.rolname ~ '^pg_' OR r.rolname = ANY(%(owners)s)
+                OR r.oid = (SELECT datdba FROM pg_database WHERE datname = current_database()))
+         ORDER BY 1
+        """,
+        {"app": app_oid, "owners": owners},
+    )
+    names = [r[0] for r in members]
+    results.append(
+        _result(
+            "app-role-membership",
+            None,
+            not names,
+            f"{app} is a member of {', '.join(names)}: it can act as them"
+            if names
+            else f"{app} is not a member of a predefined, owner or database-owner role",
+            f"REVOKE {', '.join(names) or '<role>'} FROM {app}",
+        )
+    )
+    owned = _rows(
+        conn,
+        f"""
+        WITH {ROLES_CTE}
+        SELECT 'table ' || oid::regclass::text FROM pg_class
+         WHERE relowner IN (SELECT oid FROM roles)
+        UNION ALL SELECT 'function ' || oid::regprocedure::text FROM pg_proc
+         WHERE proowner IN (SELECT oid FROM roles)
+        UNION ALL SELECT 'schema ' || nspname FROM pg_namespace
+         WHERE nspowner IN (SELECT oid FROM roles)
+        UNION ALL SELECT 'large object ' || oid::text FROM pg_largeobject_metadata
+         WHERE lomowner IN (SELECT oid FROM roles)
+        UNION ALL SELECT 'database ' || datname FROM pg_database
+         WHERE datdba IN (SELECT oid FROM roles) AND datname = current_database()
+        ORDER BY 1 LIMIT 10
+        """,
+        {"app": app_oid},
+    )
+    results.append(
+        _result(
+            "app-role-owns-nothing",
+            None,
+            not owned,
+            f"{app} (or a role it can become) owns {', '.join(r[0] for r in owned)}: owners"
+            " bypass row security and may ALTER or DROP it"
+            if owned
+            else f"{app} and the roles it can become own nothing in this database",
+            f"ALTER … OWNER TO <the migrating role> for each object owned by {app}",
+        )
+    )
+    settings = _rows(
+        conn,
+        f"""
+        WITH {ROLES_CTE}
+        SELECT c FROM pg_db_role_setting s, unnest(s.setconfig) c
+         WHERE (s.setrole = 0 OR s.setrole IN (SELECT oid FROM roles))
+           AND s.setdatabase IN (0, (SELECT oid FROM pg_database
+                                      WHERE datname = current_database()))
+        """,
+        {"app": app_oid},
+    )
+    off = [
+        c
+        for (c,) in settings
+        if c.replace(" ", "").lower()
+        in {"row_security=off", "row_security=false", "row_security=0"}
+    ]
+    results.append(
+        _result(
+            "app-role-row-security",
+            None,
+            not off,
+            "row_security=off is configured for the app role or database"
+            if off
+            else "row_security is not turned off for the app role",
+            f"ALTER ROLE {app} RESET row_security",
+        )
+    )
+    preset = [c for (c,) in settings if c.startswith(cfg.tenant_setting + "=")]
+    results.append(
+        _result(
+            "tenant-default",
+            None,
+            not preset,
+            f"{cfg.tenant_setting} has a default for the app role or database: 'no tenant'"
+            " silently means that tenant"
+            if preset
+            else f"{cfg.tenant_setting} has no role or database default",
+            f"ALTER ROLE {app} RESET {cfg.tenant_setting}; ALTER DATABASE … RESET"
+            f" {cfg.tenant_setting}",
+        )
+    )
+    return results
+
+
+def audit_create(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
+    """Schemas and the database the roles may CREATE in: planted objects shadow or hook others."""
+    rows = _rows(
+        conn,
+        f"""
+        WITH {ROLES_CTE}
+        SELECT n.nspname FROM pg_namespace n
+         WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+           AND EXISTS (SELECT 1 FROM roles r WHERE has_schema_privilege(r.oid, n.oid, 'CREATE'))
+        UNION ALL
+        SELECT 'DATABASE ' || current_database() WHERE EXISTS (SELECT 1 FROM roles r
+               WHERE has_database_privilege(r.oid, current_database(), 'CREATE'))
+        ORDER BY 1
+        """,
+        {"app": app_oid},
+    )
+    names = [r[0] for r in rows]
+    schemas = [n for n in names if not n.startswith("DATABASE ")]
+    return [
+        _result(
+            "schema-create",
+            None,
+            not names,
+            f"{cfg.app_role} may CREATE in {', '.join(names)}: it can plant objects that shadow"
+            " or hook the owner's"
+            if names
+            else f"{cfg.app_role} cannot create schemas or objects in any schema",
+            f"REVOKE CREATE ON SCHEMA {', '.join(schemas) or '<schema>'} FROM {cfg.app_role},"
+            " PUBLIC"
+            + ("; REVOKE CREATE ON DATABASE … FROM PUBLIC" if len(schemas) < len(names) else ""),
+        )
+    ]
+
+
+def audit_large_objects(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
+    """Large objects have no row security: any the roles can read is outside the tenant model."""
+    compat = conn.execute("SHOW lo_compat_privileges").fetchone()
+    open_all = bool(compat and compat[0] == "on")
+    row = conn.execute(
+        f"""
+        WITH {ROLES_CTE}
+        SELECT count(*) FROM pg_largeobject_metadata m
+         WHERE %(all)s OR m.lomowner IN (SELECT oid FROM roles) OR EXISTS (
+               SELECT 1 FROM aclexplode(m.lomacl) a
+                WHERE a.grantee = 0 OR a.grantee IN (SELECT oid FROM roles))
+        """,
+        {"app": app_oid, "all": open_all},
+    ).fetchone()
+    count = int(row[0]) if row else 0
+    return [
+        _result(
+            "large-objects",
+            None,
+            count == 0,
+            f"{cfg.app_role} can read {count} large object(s)"
+            + (" (lo_compat_privileges is on)" if open_all else "")
+            + ": large objects have no row security"
+            if count
+            else f"{cfg.app_role} can read no large object",
+            f"REVOKE SELECT ON LARGE OBJECT <oid> FROM {cfg.app_role}, PUBLIC; keep"
+            " lo_compat_privileges off; store tenant data in tenant tables",
+        )
+    ]
+
+
+def audit_catalog_grants(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
+    """System relations and functions granted to the roles explicitly (not the default)."""
+    rows = _rows(
+        conn,
+        f"""
+        WITH {ROLES_CTE}
+        SELECT 'table ' || c.oid::regclass::text FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+         WHERE (n.nspname IN ('pg_catalog', 'information_schema') OR n.nspname ~ '^pg_toast')
+           AND a.grantee IN (SELECT oid FROM roles)
+        UNION
+        SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p
+          JOIN pg_namespace n ON n.oid = p.pronamespace, aclexplode(p.proacl) a
+         WHERE n.nspname IN ('pg_catalog', 'information_schema')
+           AND a.grantee IN (SELECT oid FROM roles)
+        ORDER BY 1 LIMIT 20
+        """,
+        {"app": app_oid},
+    )
+    names = [r[0] for r in rows]
+    return [
+        _result(
+            "catalog-grant",
+            None,
+            not names,
+            f"{cfg.app_role} was granted {', '.join(names)} beyond the default catalog ACL"
+            if names
+            else "no catalog object is granted to the app role beyond the defaults",
+            f"REVOKE ALL ON <object> FROM {cfg.app_role}",
+        )
+    ]
+
+
+def root_owner(conn: Connection[Any], cfg: RlsConfig) -> str | None:
+    row = conn.execute(
+        "SELECT pg_get_userbyid(c.relowner) FROM pg_class c WHERE c.oid = to_regclass(%s)",
+        (cfg.root_table,),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def definition_hash(fields: dict[str, Any]) -> str:
+    """sha256 of a function's definition: body, config, owner, security, volatility, leakproof."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_FUNCTIONS_SQL = f"""
+WITH {ROLES_CTE},
+writable AS (
+    SELECT c.oid FROM pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'f') AND EXISTS (
+        SELECT 1 FROM roles r WHERE has_table_privilege(r.oid, c.oid, 'DELETE')
+            OR has_table_privilege(r.oid, c.oid, 'TRUNCATE')
+            OR has_any_column_privilege(r.oid, c.oid, 'INSERT')
+            OR has_any_column_privilege(r.oid, c.oid, 'UPDATE'))),
+reached AS (
+    SELECT p.oid, NULL::text AS via FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+       AND EXISTS (SELECT 1 FROM roles r WHERE has_function_privilege(r.oid, p.oid, 'EXECUTE'))
+    UNION
+    SELECT t.tgfoid, 'trigger ' || t.tgname || ' on ' || t.tgrelid::regclass::text
+      FROM pg_trigger t WHERE NOT t.tgisinternal AND t.tgrelid IN (SELECT oid FROM writable)
+)
+SELECT p.oid, p.oid::regprocedure::text, pg_get_userbyid(p.proowner), p.proowner, p.prosecdef,
+       p.proleakproof, p.provolatile, l.lanname, p.prosrc, coalesce(p.proconfig, '{{}}'),
+       p.prorettype::regtype::text, p.proretset,
+       array_remove(array_agg(DISTINCT reached.via), NULL)
+  FROM reached JOIN pg_proc p ON p.oid = reached.oid JOIN pg_language l ON l.oid = p.prolang
+  JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+ GROUP BY p.oid, l.lanname
+ ORDER BY 2
+"""
+
+
+def owner_risks(conn: Connection[Any], owner_oid: int, cfg: RlsConfig, ctx: Context) -> list[str]:
+    """What a definer function's owner opens by its own attributes, ownerships and policies."""
+    attrs = conn.execute(
+        "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE oid = %s", (owner_oid,)
+    ).fetchone()
+    if attrs and (attrs[0] or attrs[1]):
+        return ["is superuser or BYPASSRLS"]
+    risks = []
+    owned = {
+        r[0]
+        for r in _rows(
+            conn,
+            f"WITH {ROLES_CTE} SELECT c.oid FROM pg_class c WHERE c.relowner IN"
+            " (SELECT oid FROM roles)",
+            {"app": owner_oid},
+        )
+    }
+    for t in reachable(conn, owner_oid, cfg):
+        if t.kind not in "rpf" or cfg.declared(t.display):
+            continue
+        if not t.enabled and (t.column is not None or t.root):
+            risks.append(f"reads {t.display}, which has no row security")
+        elif t.enabled and t.oid in owned and not t.forced:
+            risks.append(f"owns {t.display}, whose row security is not forced")
+        elif t.enabled:
+            judged = command_judgements(t, ctx)
+            open_ = [c for c, j in judged.items() if j.verdict != "bound"]
+            if open_:
+                risks.append(f"has its own policy on {t.display} open for {'/'.join(open_)}")
+    return risks
+
+
+def audit_functions(
+    conn: Connection[Any], cfg: RlsConfig, app_oid: int, ctx: Context
+) -> list[CheckResult]:
+    """SECURITY DEFINER, LEAKPROOF and NOTIFY-ing functions the roles can call or fire."""
+    owner_of_root = root_owner(conn, cfg)
+    cache: dict[int, list[str]] = {}
+    results = []
+    for row in _rows(conn, _FUNCTIONS_SQL, {"app": app_oid}):
+        (
+            _oid,
+            sig,
+            owner,
+            owner_oid,
+            definer,
+            leakproof,
+            volatile,
+            lang,
+            src,
+            config,
+            rettype,
+            retset,
+            via,
+        ) = row
+        notify = bool(_NOTIFY.search(src or ""))
+        if not (definer or leakproof or notify):
+            continue
+        digest = definition_hash(
+            {
+                "signature": sig,
+                "language": lang,
+                "body": src,
+                "config": sorted(config),
+                "owner": "<owner of the tenant root>" if owner == owner_of_root else owner,
+                "security_definer": definer,
+                "leakproof": leakproof,
+                "volatility": volatile,
+                "returns": ("setof " if retset else "") + rettype,
+            }
+        )
+        review = cfg.review_for(sig)
+        reviewed = review is not None and review.sha256 == digest
+        where = f" (fired by {', '.join(via)})" if via else ""
+        pin = (
+            f'review it, then pin: [tool.hotelbot.rls-check] reviewed = [{{function = "{sig}",'
+            f' sha256 = "{digest}", review = "…"}}]'
+        )
+        changed = "its definition changed since the review; " if review and not reviewed else ""
+        if definer:
+            problems = []
+            if not any(c.startswith("search_path=") for c in config):
+                problems.append("search_path is not pinned (SET search_path = pg_catalog, pg_temp)")
+            if not reviewed:
+                if owner_oid not in cache:
+                    cache[owner_oid] = owner_risks(conn, owner_oid, cfg, ctx)
+                if cache[owner_oid]:
+                    problems.append(
+                        f"{changed}runs as {owner}, who {'; '.join(cache[owner_oid][:3])}"
+                    )
+            results.append(
+                _result(
+                    "security-definer",
+                    sig,
+                    not problems,
+                    f"{cfg.app_role} reaches it{where}; " + "; ".join(problems)
+                    if problems
+                    else f"runs as {owner}{where}: "
+                    + ("reviewed (definition hash matches)" if reviewed else "owner opens nothing"),
+                    f"REVOKE EXECUTE ON FUNCTION {sig} FROM {cfg.app_role}, PUBLIC; or make it"
+                    f" SECURITY INVOKER; or {pin}",
+                )
+            )
+        for check_id, flagged, why in (
+            (
+                "leakproof-function",
+                leakproof,
+                "is LEAKPROOF: the planner runs it on rows the"
+                " policies have not filtered yet, so any error or notice it raises shows them",
+            ),
+            (
+                "notify-channel",
+                notify,
+                "sends NOTIFY: any session may LISTEN on a channel, so"
+                " what it sends reaches every tenant",
+            ),
+        ):
+            if flagged:
+                results.append(
+                    _result(
+                        check_id,
+                        sig,
+                        reviewed,
+                        f"{why}{where}"
+                        if not reviewed
+                        else f"reviewed (definition hash matches){where}",
+                        f"ALTER FUNCTION {sig} NOT LEAKPROOF; or {pin}"
+                        if check_id == "leakproof-function"
+                        else f"send only ids on a per-tenant channel name; or {pin}",
+                    )
+                )
+    return results
+
+
+def audit_rules(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
+    """Rule actions run with the rule's table owner's rights, whatever the app role may do."""
+    rows = _rows(
+        conn,
+        f"""
+        WITH {ROLES_CTE}
+        SELECT rw.rulename, rw.ev_class::regclass::text,
+               array_agg(DISTINCT d.refobjid::regclass::text ORDER BY d.refobjid::regclass::text),
+               bool_and(t.relrowsecurity AND t.relforcerowsecurity
+                        AND NOT o.rolsuper AND NOT o.rolbypassrls)
+          FROM pg_rewrite rw
+          JOIN pg_class c ON c.oid = rw.ev_class
+          JOIN pg_roles o ON o.oid = c.relowner
+          JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+           AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> rw.ev_class
+          JOIN pg_class t ON t.oid = d.refobjid AND t.relkind IN ('r', 'p', 'f', 'm', 'v')
+         WHERE rw.rulename <> '_RETURN' AND EXISTS (SELECT 1 FROM roles r
+               WHERE has_table_privilege(r.oid, c.oid, 'DELETE')
+                  OR has_any_column_privilege(r.oid, c.oid, 'INSERT')
+                  OR has_any_column_privilege(r.oid, c.oid, 'UPDATE'))
+         GROUP BY 1, 2 ORDER BY 2, 1
+        """,
+        {"app": app_oid},
+    )
+    return [
+        _result(
+            "rule-owner-rights",
+            f"{table}.{rule}",
+            bool(safe),
+            f"rule {rule} on {table} runs with its owner's rights on {', '.join(targets)}"
+            + ("" if safe else ", where row security does not bind the owner"),
+            f"replace the rule with a SECURITY INVOKER trigger, or DROP RULE {rule} ON {table}",
+        )
+        for rule, table, targets, safe in rows
+    ]
