@@ -323,3 +323,22 @@ def test_server_commands_on_a_private_embedded_server(cli, tmp_path: Path, monke
     assert code == 0 and "stopped" in out
     code, _, _ = cli("server", "status")
     assert code == 1
+
+
+def test_every_line_of_the_readme_migrations_block_is_one_runnable_command(cli) -> None:
+    """Copied into a shell, each line is a real command: no `a | b` shorthand for two."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Migrations", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    lines = [line.split("  #")[0].strip() for line in block.group(1).splitlines()]
+    assert len(lines) >= 8
+    for line in lines:
+        assert "|" not in line, line
+        words = shlex.split(re.sub(r"\[[^\]]*\]", "", line))
+        assert words[0] == "hotelbot" and words[1] == "db", line
+        code, out, _ = cli(*words[1:3], "--help")
+        assert code == 0 and "Usage" in out, line
