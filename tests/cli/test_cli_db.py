@@ -342,3 +342,30 @@ def test_every_line_of_the_readme_migrations_block_is_one_runnable_command(cli) 
         assert words[0] == "hotelbot" and words[1] == "db", line
         code, out, _ = cli(*words[1:3], "--help")
         assert code == 0 and "Usage" in out, line
+
+
+def test_check_reports_a_model_change_without_a_migration(cli, db_url: URL) -> None:
+    from sqlalchemy import Column, Text
+
+    from hotelbot_cli.models import Base
+
+    guests = Base.metadata.tables["guests"]
+    nickname = Column("nickname", Text, nullable=True)
+    guests.append_column(nickname)
+    try:
+        code, out, err = cli("db", "check", url=db_url)
+    finally:
+        guests._columns.remove(nickname)
+    assert code == 1 and out == ""
+    assert "error: models and migrations differ: add column guests.nickname" in err
+    assert "error: the database differs from the models: add column guests.nickname" in err
+    assert "hotelbot db revision --autogenerate" in err
+
+
+def test_a_broken_pyproject_is_not_a_checkout(tmp_path: Path) -> None:
+    (tmp_path / "alembic").mkdir()
+    (tmp_path / "alembic" / "env.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text("[project\nname = 'hotelbot'")
+    assert migrations.find_checkout(tmp_path / "alembic") is None
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'hotelbot'\n")
+    assert migrations.find_checkout(tmp_path / "alembic") == tmp_path.resolve()
