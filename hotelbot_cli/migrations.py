@@ -46,14 +46,24 @@ class MigrationResult:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """``db check``: differences between the models and the migrations, and the heads."""
+    """``db check``: the heads, the models against the migrations, the models against the database.
+
+    ``differences``: the models against what the migrations build (a scratch database, or the
+    configured one when no scratch database may be created). ``database_differences``: the
+    models against the configured database itself, compared only when it is at head
+    (``database_compared``), as ``alembic check`` does. ``notes`` say what else it did.
+    """
 
     heads: tuple[str, ...]
     differences: tuple[str, ...] = field(default=())
+    database: tuple[str, ...] = ()
+    database_compared: bool = False
+    database_differences: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return len(self.heads) == 1 and not self.differences
+        return len(self.heads) == 1 and not self.differences and not self.database_differences
 
 
 def script_location() -> Path:
@@ -426,7 +436,11 @@ def offline_sql(revision_range: str) -> str:
         raise UsageError(f"{revision_range!r} is not a range", "use FROM:TO, e.g. base:head")
     start, end = revision_range.split(":", 1)
     config = make_config(url="postgresql+psycopg://")
-    verb = "upgrade" if _is_upgrade(start or "base", end or "head") else "downgrade"
+    relative = relative_steps(end)
+    if relative is not None:
+        verb = "upgrade" if relative > 0 else "downgrade"
+    else:
+        verb = "upgrade" if _is_upgrade(start or "base", end or "head") else "downgrade"
     try:
         getattr(command, verb)(config, f"{start or 'base'}:{end or 'head'}", sql=True)
     except CommandError as exc:
@@ -434,6 +448,14 @@ def offline_sql(revision_range: str) -> str:
     buffer = config.output_buffer
     assert isinstance(buffer, io.StringIO)
     return buffer.getvalue()
+
+
+def relative_steps(revision: str) -> int | None:
+    """``-1`` → -1, ``+2`` / ``ae10+2`` → 2 (Alembic's relative revisions); None when absolute."""
+    import re
+
+    found = re.fullmatch(r"(?:[^@\s]+@)?\w*([+-]\d+)", revision.strip())
+    return int(found.group(1)) if found else None
 
 
 def _is_upgrade(start: str, end: str) -> bool:
@@ -457,30 +479,126 @@ def _is_upgrade(start: str, end: str) -> bool:
     return lower.revision in ancestors
 
 
-def next_revision_id() -> str:
-    """Zero-padded successor of the highest numeric revision id (001, 002, …)."""
-    numbers = [int(r.revision) for r in history() if r.revision.isdigit()]
+def next_revision_id(location: Path | None = None) -> str:
+    """Zero-padded successor of the highest numeric revision id (001, 002, …) in ``location``."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_config_at(location)) if location else script_directory()
+    numbers = [int(r.revision) for r in script.walk_revisions() if r.revision.isdigit()]
     return f"{max(numbers, default=0) + 1:03d}"
 
 
-def revision(engine: Engine | None, message: str, autogenerate: bool = False) -> Path:
-    """Create a new revision file (from the models' differences when ``autogenerate``)."""
+def _config_at(location: Path, connection: Connection | None = None) -> Config:
+    """:func:`make_config`, but for the migration scripts in ``location``."""
+    config = make_config(connection)
+    config.set_main_option("script_location", str(location))
+    config.set_main_option("version_locations", str(location / "versions"))
+    return config
+
+
+def _is_installed(location: Path) -> bool:
+    """True for scripts inside an installed package (a wheel's ``hotelbot_cli/_alembic``)."""
+    import site
+    import sysconfig
+
+    roots = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *site.getsitepackages()}
+    inside = any(location.resolve().is_relative_to(Path(r).resolve()) for r in roots if r)
+    return inside or (location.name == "_alembic" and location.parent.name == "hotelbot_cli")
+
+
+def find_checkout(start: Path | None = None) -> Path | None:
+    """The hotelbot source checkout holding ``start`` (default: the working directory).
+
+    A checkout is a directory with a pyproject.toml naming the project ``hotelbot`` and
+    ``alembic/env.py`` beside it; the nearest one, walking up, wins.
+    """
+    import tomllib
+
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        pyproject = folder / "pyproject.toml"
+        if not (pyproject.is_file() and (folder / "alembic" / "env.py").is_file()):
+            continue
+        try:
+            name = tomllib.loads(pyproject.read_text()).get("project", {}).get("name")
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            continue
+        if name == "hotelbot":
+            return folder
+    return None
+
+
+def revision_location(source: Path | None = None) -> Path:
+    """Where ``db revision`` writes: the scripts of a source checkout, never site-packages.
+
+    ``source`` (a checkout, or its ``alembic/`` directory) > the scripts in use when they are
+    a checkout's (an editable install) > the checkout holding the working directory.
+    """
+    if source is not None:
+        for candidate in (source / "alembic", source):
+            if (candidate / "env.py").is_file() and (candidate / "versions").is_dir():
+                if _is_installed(candidate):
+                    raise UsageError(
+                        f"{candidate} is an installed copy of the migration scripts",
+                        "pass the path of a source checkout",
+                    )
+                return candidate.resolve()
+        raise UsageError(
+            f"{source} holds no migration scripts (alembic/env.py)",
+            "pass the root of a hotelbot source checkout",
+        )
+    location = script_location()
+    if not _is_installed(location):
+        return location
+    checkout = find_checkout()
+    if checkout is None:
+        raise UsageError(
+            f"the migration scripts in use are installed ({location}); a new revision belongs"
+            " in a source checkout",
+            "run it inside your clone of hotelbot, or pass --source PATH",
+        )
+    return checkout / "alembic"
+
+
+def revision(
+    engine: Engine | None,
+    message: str,
+    autogenerate: bool = False,
+    source: Path | None = None,
+) -> Path:
+    """Create a new revision file in a source checkout (from the models' differences when
+    ``autogenerate``); see :func:`revision_location` for where."""
     from alembic import command
 
     if not message.strip():
         raise UsageError("a revision needs a message", "pass -m 'what it changes'")
-    rev_id = next_revision_id()
+    location = revision_location(source)
+    rev_id = next_revision_id(location)
     if autogenerate:
         assert engine is not None
+        _require_models_of(location)
         require_head(engine)
         with engine.connect() as conn:
             script = command.revision(
-                make_config(conn), message=message, autogenerate=True, rev_id=rev_id
+                _config_at(location, conn), message=message, autogenerate=True, rev_id=rev_id
             )
     else:
-        script = command.revision(make_config(), message=message, rev_id=rev_id)
+        script = command.revision(_config_at(location), message=message, rev_id=rev_id)
     assert script is not None and not isinstance(script, list)
     return Path(script.path)
+
+
+def _require_models_of(location: Path) -> None:
+    """Autogenerate compares the imported models: refuse when they are not the checkout's."""
+    import hotelbot_cli
+
+    theirs = location.parent / "hotelbot_cli"
+    ours = Path(hotelbot_cli.__file__).resolve().parent
+    if theirs.is_dir() and theirs.resolve() != ours:
+        raise UsageError(
+            f"--autogenerate would compare the models installed in {ours}, not those of {theirs}",
+            f"install the checkout editable (pip install -e {location.parent}) and run again",
+        )
 
 
 def compare(conn: Connection) -> list[str]:
@@ -519,10 +637,12 @@ def describe_diff(diff: Any) -> str:
 
 
 def check(engine: Engine, lock_timeout: float = 60.0) -> CheckReport:
-    """Compare the models with what the migrations build, in a scratch database at head.
+    """Compare the models with what the migrations build, in a scratch database at head, and
+    with the configured database when it is at head (the drift ``alembic check`` reports).
 
     Falls back to the configured database (which must then be at head) when the role
-    may not create databases.
+    may not create databases. Revision 007 creates the cluster-wide role ``app_user``: when
+    the check created it (it did not exist before), it is dropped again afterwards.
     """
     from sqlalchemy.pool import NullPool
 
@@ -532,6 +652,8 @@ def check(engine: Engine, lock_timeout: float = 60.0) -> CheckReport:
     head_list = heads()
     if len(head_list) != 1:
         return CheckReport(heads=head_list)
+    notes: list[str] = []
+    roles_before = _roles(engine)
     try:
         with scratch_database(engine, "hotelbot_check") as url:
             scratch_engine = make_engine(url, poolclass=NullPool)
@@ -541,8 +663,64 @@ def check(engine: Engine, lock_timeout: float = 60.0) -> CheckReport:
                     differences = tuple(compare(conn))
             finally:
                 scratch_engine.dispose()
-    except ScratchUnavailable:
+        notes.append(f"migrated a scratch database ({url.database}) to head and dropped it")
+        notes += _drop_new_roles(engine, roles_before)
+    except ScratchUnavailable as exc:
         require_head(engine)
         with engine.connect() as conn:
             differences = tuple(compare(conn))
-    return CheckReport(heads=head_list, differences=differences)
+        notes.append(f"compared the database itself: {exc.message}")
+        return CheckReport(
+            heads=head_list,
+            differences=differences,
+            database=head_list,
+            database_compared=True,
+            notes=tuple(notes),
+        )
+    at = current(engine)
+    database_differences: tuple[str, ...] = ()
+    if set(at) == set(head_list):
+        with engine.connect() as conn:
+            database_differences = tuple(compare(conn))
+    else:
+        notes.append(
+            f"the database is at {', '.join(at) or 'base (empty)'}, not at head: its schema was"
+            " not compared (run `hotelbot db upgrade`)"
+        )
+    return CheckReport(
+        heads=head_list,
+        differences=differences,
+        database=at,
+        database_compared=set(at) == set(head_list),
+        database_differences=database_differences,
+        notes=tuple(notes),
+    )
+
+
+#: The cluster-wide roles the revisions create (007: ``app_user``). Only these are ever dropped
+#: after ``check``: any other new role was made by someone else meanwhile.
+MIGRATION_ROLES = frozenset({"app_user"})
+
+
+def _roles(engine: Engine) -> frozenset[str]:
+    """Which of :data:`MIGRATION_ROLES` exist on the server."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT rolname FROM pg_roles").scalars()
+        return frozenset(rows) & MIGRATION_ROLES
+
+
+def _drop_new_roles(engine: Engine, before: frozenset[str]) -> list[str]:
+    """Drop the roles the scratch migration created; say what was done (roles are cluster-wide)."""
+    from sqlalchemy.exc import DBAPIError
+
+    notes = []
+    for role in sorted(_roles(engine) - before):
+        quoted = '"' + role.replace('"', '""') + '"'
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP ROLE {quoted}")
+            notes.append(f"dropped the role {role} the migrations created on this server")
+        except DBAPIError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            notes.append(f"the migrations created the cluster-wide role {role} ({reason})")
+    return notes

@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from hotelbot_cli.cli import _output as out
 from hotelbot_cli.cli import db_stats, login
 from hotelbot_cli.cli._common import JsonOption, engine, lock_timeout
+from hotelbot_cli.errors import UsageError
 
 app = typer.Typer(
     help="Migrations: upgrade, downgrade, current, history, check…", no_args_is_help=True
 )
 
 RevisionArg = Annotated[str, typer.Argument(help="Target revision: an id, head, base, +1, -1.")]
+YesOption = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Do not ask before dropping tables or columns with rows."),
+]
 
 
-def _report(result: object, verb: str) -> None:
+def _report(result: object, verb: str, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    """Steps on stderr and the new revision on stdout, or one JSON object (db-migration schema)."""
     from hotelbot_cli.migrations import MigrationResult
 
     assert isinstance(result, MigrationResult)
+    if as_json:
+        out.emit_json(
+            {
+                "command": verb,
+                "before": list(result.before),
+                "after": list(result.after),
+                "changed": result.before != result.after,
+                "steps": list(result.steps),
+                **(extra or {}),
+            }
+        )
+        return
     for step in result.steps:
         out.info(step)
     after = ", ".join(result.after) or "base (empty)"
@@ -31,19 +51,36 @@ def _report(result: object, verb: str) -> None:
 
 
 @app.command()
-def upgrade(revision: RevisionArg = "head") -> None:
+def upgrade(revision: RevisionArg = "head", as_json: JsonOption = False) -> None:
     """Upgrade the database to REVISION (default: head), under an advisory lock."""
     from hotelbot_cli import migrations
 
-    _report(migrations.upgrade(engine(), revision, lock_timeout()), "upgrade")
+    _report(migrations.upgrade(engine(), revision, lock_timeout()), "upgrade", as_json)
 
 
-@app.command()
-def downgrade(revision: RevisionArg) -> None:
-    """Downgrade the database to REVISION (`base` removes every object of ours)."""
-    from hotelbot_cli import migrations
+# ignore_unknown_options: `downgrade -1` is a revision, not an option click does not know.
+@app.command(context_settings={"ignore_unknown_options": True})
+def downgrade(revision: RevisionArg, yes: YesOption = False, as_json: JsonOption = False) -> None:
+    """Downgrade the database to REVISION (`base` removes every object of ours).
 
-    _report(migrations.downgrade(engine(), revision, lock_timeout()), "downgrade")
+    When the downgrade would drop tables or columns that hold rows, it lists them and asks
+    (or takes --yes); without a terminal it refuses unless --yes is given.
+    """
+    from hotelbot_cli import migration_losses, migrations
+
+    if revision.startswith("-") and migrations.relative_steps(revision) is None:
+        raise UsageError(f"no such option: {revision}", "see hotelbot db downgrade --help")
+    db = engine()
+    losses = migration_losses.downgrade_losses(db, revision)
+    if losses and not yes:
+        listing = ", ".join(str(loss) for loss in losses)
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"downgrade to {revision} drops data: {listing}", "add --yes to confirm"
+            )
+        typer.confirm(f"Downgrade to {revision} drops data: {listing}. Go ahead?", abort=True)
+    result = migrations.downgrade(db, revision, lock_timeout())
+    _report(result, "downgrade", as_json, {"dropped_data": [out.to_jsonable(x) for x in losses]})
 
 
 @app.command()
@@ -92,32 +129,61 @@ def history(as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def heads() -> None:
+def heads(as_json: JsonOption = False) -> None:
     """Show the head revision(s) of the migration scripts."""
     from hotelbot_cli import migrations
 
+    if as_json:
+        out.emit_json({"heads": list(migrations.heads())})
+        return
     for head in migrations.heads():
         out.line(head)
 
 
 @app.command()
 def check(as_json: JsonOption = False) -> None:
-    """Exit 1 when the models and the migrations differ, or when there is more than one head."""
+    """Exit 1 when the models differ from the migrations or from the database, or >1 head.
+
+    The migrations are built in a scratch database (created and dropped; a role revision 007
+    creates on the server for it is dropped again); the database itself is compared when it
+    is at head, as `alembic check` does.
+    """
     from hotelbot_cli import migrations
 
     report = migrations.check(engine(), lock_timeout())
     if as_json:
-        out.emit_json({"ok": report.ok, "heads": report.heads, "differences": report.differences})
-    elif report.ok:
-        out.line(f"OK: models match the migrations (head {report.heads[0]}).")
+        out.emit_json(
+            {
+                "ok": report.ok,
+                "heads": list(report.heads),
+                "differences": list(report.differences),
+                "database": {
+                    "current": list(report.database),
+                    "compared": report.database_compared,
+                    "differences": list(report.database_differences),
+                },
+                "notes": list(report.notes),
+            }
+        )
+    else:
+        for note in report.notes:
+            out.info(f"note: {note}")
+        if report.ok:
+            checked = " and the database" if report.database_compared else ""
+            out.line(f"OK: models match the migrations{checked} (head {report.heads[0]}).")
     if report.ok:
         return
     if len(report.heads) != 1:
         out.error(f"{len(report.heads)} heads: {', '.join(report.heads)}", "merge them into one")
     for diff in report.differences:
         out.error(f"models and migrations differ: {diff}")
+    for diff in report.database_differences:
+        out.error(f"the database differs from the models: {diff}")
     if report.differences:
         out.info("Run `hotelbot db revision --autogenerate -m '…'` and review the new file.")
+    if report.database_differences:
+        out.info("The database was changed outside the migrations: undo that change, or make it")
+        out.info("a revision (`hotelbot db revision --autogenerate`) so every database gets it.")
     raise typer.Exit(1)
 
 
@@ -137,20 +203,29 @@ def revision(
     autogenerate: Annotated[
         bool, typer.Option("--autogenerate", help="Fill it from the models' differences.")
     ] = False,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            metavar="PATH",
+            help="Source checkout to write into (default: the one holding the working "
+            "directory, or the scripts in use when installed editable).",
+        ),
+    ] = None,
 ) -> None:
-    """Create a new revision file in the migration scripts."""
+    """Create a new revision file in a source checkout (never in site-packages)."""
     from hotelbot_cli import migrations
 
-    path = migrations.revision(engine() if autogenerate else None, message, autogenerate)
+    path = migrations.revision(engine() if autogenerate else None, message, autogenerate, source)
     out.line(f"Created {path}")
 
 
 @app.command()
-def stamp(revision: RevisionArg) -> None:
+def stamp(revision: RevisionArg, as_json: JsonOption = False) -> None:
     """Record REVISION as current without running migrations."""
     from hotelbot_cli import migrations
 
-    _report(migrations.stamp(engine(), revision, lock_timeout()), "stamp")
+    _report(migrations.stamp(engine(), revision, lock_timeout()), "stamp", as_json)
 
 
 app.command("stats")(db_stats.stats)

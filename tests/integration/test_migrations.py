@@ -192,6 +192,9 @@ def test_offline_sql_both_directions() -> None:
     down = migrations.offline_sql("006:005")
     assert "DROP FUNCTION hotelbot_touch_updated_at()" in down
     assert "CREATE TABLE" in migrations.offline_sql("002:003")
+    head = migrations.heads()[0]
+    assert f"Running downgrade {head} -> " in migrations.offline_sql(f"{head}:-1")
+    assert "Running upgrade 001 -> 002" in migrations.offline_sql("001:+1")
     for bad in ["head", "zzz:head", "005:zzz"]:
         with pytest.raises(UsageError):
             migrations.offline_sql(bad)
@@ -269,3 +272,151 @@ def test_check_without_createdb_compares_the_database_itself(db_url: URL) -> Non
         assert report.ok and report.differences == ()
     finally:
         limited.dispose()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+IGNORE = shutil.ignore_patterns("__pycache__")
+
+
+@pytest.fixture
+def installed_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The scripts where a non-editable install puts them: site-packages/hotelbot_cli/_alembic."""
+    copy = tmp_path / "site-packages" / "hotelbot_cli" / "_alembic"
+    shutil.copytree(ROOT / "alembic", copy, ignore=IGNORE)
+    monkeypatch.setattr(migrations, "script_location", lambda: copy)
+    return copy
+
+
+def make_checkout(where: Path) -> Path:
+    shutil.copytree(ROOT / "alembic", where / "alembic", ignore=IGNORE)
+    (where / "pyproject.toml").write_text('[project]\nname = "hotelbot"\n')
+    return where
+
+
+def test_revision_from_an_installed_copy_refuses_outside_a_checkout(
+    installed_scripts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "pyproject.toml").write_text('[project]\nname = "not-hotelbot"\n')
+    (elsewhere / "alembic").mkdir()
+    (elsewhere / "alembic" / "env.py").write_text("")
+    monkeypatch.chdir(elsewhere)
+    before = sorted((installed_scripts / "versions").iterdir())
+    with pytest.raises(UsageError, match="belongs in a source checkout") as caught:
+        migrations.revision(None, "add room numbers")
+    assert "--source" in str(caught.value)
+    assert sorted((installed_scripts / "versions").iterdir()) == before
+    with pytest.raises(UsageError, match="installed copy"):
+        migrations.revision(None, "add room numbers", source=installed_scripts)
+    with pytest.raises(UsageError, match="holds no migration scripts"):
+        migrations.revision(None, "add room numbers", source=tmp_path)
+
+
+def test_revision_from_an_installed_copy_writes_into_the_checkout(
+    installed_scripts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = make_checkout(tmp_path / "clone")
+    ahead = f"{int(migrations.heads()[0]) + 1:03d}"
+    (checkout / "alembic" / "versions" / f"{ahead}_ahead.py").write_text(
+        f'"""Only in the checkout."""\nrevision = "{ahead}"\n'
+        f'down_revision = "{migrations.heads()[0]}"\nbranch_labels = None\ndepends_on = None\n\n'
+        "def upgrade() -> None:\n    pass\n\ndef downgrade() -> None:\n    pass\n"
+    )
+    monkeypatch.chdir(checkout / "alembic" / "versions")  # found walking up
+    before = sorted((installed_scripts / "versions").iterdir())
+    path = migrations.revision(None, "add room numbers")
+    assert path.parent == checkout / "alembic" / "versions"
+    assert path.name == f"{int(ahead) + 1:03d}_add_room_numbers.py"  # after the checkout's head
+    assert f"'{ahead}'" in path.read_text()
+    monkeypatch.chdir(tmp_path)
+    path = migrations.revision(None, "more rooms", source=checkout)
+    assert path.name == f"{int(ahead) + 2:03d}_more_rooms.py"
+    assert sorted((installed_scripts / "versions").iterdir()) == before
+
+
+def test_autogenerate_refuses_models_that_are_not_the_checkouts(
+    installed_scripts: Path, tmp_path: Path, engine: Engine
+) -> None:
+    checkout = make_checkout(tmp_path / "clone")
+    (checkout / "hotelbot_cli").mkdir()
+    with pytest.raises(UsageError, match="pip install -e"):
+        migrations.revision(engine, "from the models", autogenerate=True, source=checkout)
+    assert not list((checkout / "alembic" / "versions").glob("*from_the_models*"))
+
+
+@pytest.mark.slow
+def test_db_revision_after_a_real_non_editable_install(tmp_path: Path) -> None:
+    """`pip install .` (into a target dir): the package ships its scripts and JSON schemas,
+    and `db revision` refuses outside a checkout, then writes into one."""
+    import os
+    import subprocess
+    import sys
+
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), "."],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    package = target / "hotelbot_cli"
+    assert (package / "_alembic" / "env.py").is_file()
+    assert sorted(p.name for p in (package / "schemas").glob("db-*.schema.json")) == [
+        "db-check.schema.json",
+        "db-current.schema.json",
+        "db-heads.schema.json",
+        "db-history.schema.json",
+        "db-migration.schema.json",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    env.pop("DATABASE_URL", None)
+    versions = sorted((package / "_alembic" / "versions").iterdir())
+
+    def hotelbot(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hotelbot_cli", "db", "revision", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    result = hotelbot(outside, "-m", "add room numbers")
+    assert result.returncode == 2 and "belongs in a source checkout" in result.stderr
+    assert "Traceback" not in result.stderr
+    checkout = make_checkout(tmp_path / "clone")
+    result = hotelbot(checkout, "-m", "add room numbers")
+    assert result.returncode == 0, result.stderr
+    assert str(checkout / "alembic" / "versions") in result.stdout
+    assert sorted((package / "_alembic" / "versions").iterdir()) == versions
+
+
+@pytest.mark.slow
+def test_check_leaves_no_app_user_role_on_a_server_that_had_none(tmp_path: Path) -> None:
+    """Revision 007 creates the cluster-wide app_user role; `db check` on a fresh server
+    (its own embedded cluster here) drops it again and says so."""
+    from hotelbot_cli import embedded
+    from hotelbot_cli.settings import normalize_url
+
+    pgdata = tmp_path / "pgdata"
+    url = embedded.start(pgdata, database="postgres")
+    engine = create_engine(normalize_url(url), poolclass=NullPool)
+    try:
+        roles = "SELECT count(*) FROM pg_roles WHERE rolname = 'app_user'"
+        with engine.connect() as conn:
+            assert conn.scalar(text(roles)) == 0
+        report = migrations.check(engine)
+        assert report.ok, report
+        assert any("dropped the role app_user" in note for note in report.notes)
+        with engine.connect() as conn:
+            assert conn.scalar(text(roles)) == 0
+            assert conn.scalar(text("SELECT count(*) FROM pg_database")) == 3  # no scratch left
+    finally:
+        engine.dispose()
+        embedded.stop(pgdata)
