@@ -13,6 +13,13 @@ superuser URL) selects the server; unset, a throwaway embedded server is used.
 ``bench`` seeds the same reference dataset into a scratch database and runs
 ``hotelbot bench`` on it (the bot's workload, pgbench select-only as the
 reference measured in the same run), passing any further options through.
+
+``growth`` seeds the dataset and the same with ``--factor`` (10) times the messages
+per conversation, benchmarks each (same seed, same duration) and prints every
+operation's p50 on the big one ÷ on the small one: indexed operations stay flat.
+
+``scaling`` runs the hot-path lookup (``resolve_hotel``) at 1, 2, 4 and 8 clients
+against pgbench select-only with the same clients, in throughput.
 """
 
 from __future__ import annotations
@@ -91,16 +98,91 @@ def queries_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
     return 0
 
 
+def _bench_json(url: URL, *argv: str) -> dict[str, Any]:
+    proc = _hotelbot(url, "bench", "--json", *argv, capture_output=True)
+    return dict(json.loads(proc.stdout))
+
+
+def growth_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
+    reports = []
+    with _server() as admin:
+        for factor in (1, args.factor):
+            url = _create(admin, f"hotelbot_bench_growth_{factor}")
+            _hotelbot(url, "db", "upgrade", capture_output=True)
+            dataset = _dataset_args(args)
+            dataset[-1] = str(args.messages_per_conversation * factor)
+            _hotelbot(url, "seed", "--quiet", *dataset, capture_output=True)
+            reports.append(
+                _bench_json(
+                    url,
+                    "--duration",
+                    str(args.duration),
+                    "--no-reference",
+                    "--no-explain",
+                    *passthrough,
+                )
+            )
+    small, big = ({o["name"]: o for o in r["operations"]} for r in reports)
+    messages = [r["dataset"]["messages"] for r in reports]
+    print(f"growth: {messages[0]:,} -> {messages[1]:,} messages, p50 (main run)")
+    print(f"{'operation':24} {'small':>10} {'big':>10} {'big/small':>10}")
+    for name, op in small.items():
+        other = big.get(name)
+        if not other or not op["p50_ms"]:
+            continue
+        print(
+            f"{name:24} {op['p50_ms'] * 1000:8.0f}µs {other['p50_ms'] * 1000:8.0f}µs"
+            f" {other['p50_ms'] / op['p50_ms']:9.2f}×"
+        )
+    return 0
+
+
+def scaling_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
+    rows = []
+    with _server() as admin:
+        url = _create(admin, "hotelbot_bench_scaling")
+        _hotelbot(url, "db", "upgrade", capture_output=True)
+        _hotelbot(url, "seed", "--quiet", *_dataset_args(args), capture_output=True)
+        for clients in (1, 2, 4, 8):
+            report = _bench_json(
+                url,
+                "--duration",
+                str(args.duration),
+                "--concurrency",
+                str(clients),
+                "--ops",
+                "resolve_hotel",
+                "--no-isolation",
+                "--no-explain",
+                *passthrough,
+            )
+            ref = next(
+                (r for r in report["references"] if r["clients"] == clients and r["tps"]), None
+            )
+            ours = report["total_ops"] / report["elapsed_s"]
+            rows.append((clients, ours, ref["tps"] if ref else None))
+    print(f"{'clients':>7} {'ours ops/s':>11} {'pgbench -S tps':>15} {'ours/pgbench':>13}")
+    for clients, ours, tps in rows:
+        share = f"{ours / tps:12.2f}×" if tps else "           -"
+        print(f"{clients:7} {ours:11,.0f} {tps or 0:15,.0f} {share}")
+    return 0
+
+
 def seed_bench(args: argparse.Namespace, _passthrough: list[str]) -> int:
     with _server() as admin:
         pg_url = _create(admin, "hotelbot_bench_pgbench")
-        started = time.perf_counter()
-        subprocess.run(
-            [_bin("pgbench"), "-i", "-q", "-s", "10", libpq_url(pg_url)],
-            check=True,
-            capture_output=True,
-        )
-        pgbench_s = time.perf_counter() - started
+
+        def pgbench_init() -> float:
+            started = time.perf_counter()
+            subprocess.run(
+                [_bin("pgbench"), "-i", "-q", "-s", "10", libpq_url(pg_url)],
+                check=True,
+                capture_output=True,
+            )
+            return time.perf_counter() - started
+
+        # before and after the seed: the host is shared, its load drifts within a run
+        pgbench_times = [pgbench_init()]
         seed_url = _create(admin, "hotelbot_bench_seed")
         engine = create_engine(seed_url, poolclass=NullPool)
         migrations.upgrade(engine, "head")
@@ -123,6 +205,8 @@ def seed_bench(args: argparse.Namespace, _passthrough: list[str]) -> int:
         if os.waitstatus_to_exitcode(status) != 0:
             print("hotelbot seed failed", file=sys.stderr)
             return 1
+        pgbench_times.append(pgbench_init())
+    pgbench_s = sum(pgbench_times) / len(pgbench_times)
     report = json.loads(output)
     rows = sum(report["rows"].values())
     pg_rate = PGBENCH_ROWS[10] / pgbench_s
@@ -130,6 +214,7 @@ def seed_bench(args: argparse.Namespace, _passthrough: list[str]) -> int:
     print(
         f"pgbench -i -s 10 : {PGBENCH_ROWS[10]:>10,} rows in {pgbench_s:6.2f} s"
         f" = {pg_rate:>11,.0f} rows/s"
+        f"  (mean of before {pgbench_times[0]:.2f} s and after {pgbench_times[1]:.2f} s)"
     )
     print(
         f"hotelbot seed    : {rows:>10,} rows in {report['seconds']:6.2f} s"
@@ -150,15 +235,26 @@ def main(argv: list[str] | None = None) -> int:
         "bench", help="hotelbot bench on the reference dataset (other options go to hotelbot bench)"
     )
     queries.add_argument("--duration", type=float, default=20)
-    for command in (seed, queries):
+    growth = sub.add_parser(
+        "growth", help="p50 of every operation at 1x and --factor x the messages"
+    )
+    growth.add_argument("--duration", type=float, default=10)
+    growth.add_argument("--factor", type=int, default=10)
+    scaling = sub.add_parser(
+        "scaling", help="lookup throughput at 1/2/4/8 clients vs pgbench -S (same clients)"
+    )
+    scaling.add_argument("--duration", type=float, default=5)
+    for command in (seed, queries, growth, scaling):
         command.add_argument("--hotels", type=int, default=50)
         command.add_argument("--guests-per-hotel", type=int, default=1000)
         command.add_argument("--conversations-per-guest", type=int, default=1)
         command.add_argument("--messages-per-conversation", type=int, default=20)
     seed.set_defaults(func=seed_bench)
     queries.set_defaults(func=queries_bench)
+    growth.set_defaults(func=growth_bench)
+    scaling.set_defaults(func=scaling_bench)
     args, passthrough = parser.parse_known_args(argv)
-    if passthrough and args.command != "bench":
+    if passthrough and args.command == "seed":
         parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
     return int(args.func(args, passthrough))
 

@@ -9,6 +9,7 @@ prints.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import random
@@ -28,6 +29,8 @@ from hotelbot_cli.bench.report import (
 )
 from hotelbot_cli.bench.stats import ratio, summarize
 from hotelbot_cli.errors import HotelbotError, UsageError
+
+TENANT_LOGINS = ("login", "set-role")
 
 
 class EmptyDatabase(HotelbotError):
@@ -54,6 +57,13 @@ class BenchOptions:
     max_overflow: int | None = None  # default: the configured HOTELBOT_MAX_OVERFLOW
     warmup: int = 6  # per operation per worker: psycopg prepares a statement on its 5th run
     targets_per_hotel: int = 200
+    #: How the tenant side connects: ``login`` as a dedicated login that is a member of
+    #: app_user (HOTELBOT_APP_DATABASE_URL, else a throwaway role made for the run), so no
+    #: role statement is sent per transaction, as the bot runs; ``set-role`` as the
+    #: connecting role, switching to app_user in every transaction.
+    tenant_login: str = "login"
+    #: The bot's login URL (default: HOTELBOT_APP_DATABASE_URL; unset, a throwaway role).
+    app_url: str | None = None
 
     def validate(self) -> None:
         if self.duration is None and self.iterations is None:
@@ -66,6 +76,10 @@ class BenchOptions:
             raise UsageError("--concurrency must be at least 1")
         if self.engine not in ("sync", "async"):
             raise UsageError(f"--engine {self.engine!r} is not known", "use sync or async")
+        if self.tenant_login not in TENANT_LOGINS:
+            raise UsageError(
+                f"--tenant-login {self.tenant_login!r} is not known", "use login or set-role"
+            )
         workload.select_operations(self.ops)
 
 
@@ -272,9 +286,14 @@ def _app_role(conn: Any) -> str | None:
 
 
 def _isolation(
-    conn: Any, plan: _Plan, iterations: int, progress: ProgressFn | None
+    conn: Any, plan: _Plan, iterations: int, progress: ProgressFn | None, tenant_conn: Any = None
 ) -> list[IsolationRow]:
-    """Each operation as tenant and as owner, alternating, on one connection (concurrency 1)."""
+    """Each operation as tenant and as owner, alternating, at concurrency 1.
+
+    The owner runs on ``conn``; the tenant on ``tenant_conn`` (the bot's login) or, without
+    one, on ``conn`` too with the role switched in each transaction.
+    """
+    tenant_conn = tenant_conn or conn
     rng = random.Random(plan.options.seed)
     picker = workload.TargetPicker(plan.targets, rng)
     rows = []
@@ -288,7 +307,13 @@ def _isolation(
             for tenant in (True, False) if i % 2 else (False, True):
                 start = perf()
                 workload.run_operation(
-                    conn, op, target, rng, plan.ctx, tenant=tenant, role=plan.role
+                    tenant_conn if tenant else conn,
+                    op,
+                    target,
+                    rng,
+                    plan.ctx,
+                    tenant=tenant,
+                    role=plan.role,
                 )
                 if i >= plan.options.warmup:
                     times[tenant].append(perf() - start)
@@ -315,7 +340,8 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
     from sqlalchemy.pool import NullPool
 
     from hotelbot_cli import migrations
-    from hotelbot_cli.db.engine import make_async_engine, make_engine
+    from hotelbot_cli.bench.login import bot_login
+    from hotelbot_cli.db.engine import make_async_engine, make_engine, resolve_url
     from hotelbot_cli.observability.metrics import metrics_for
     from hotelbot_cli.settings import Settings
 
@@ -330,8 +356,11 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
     if settings.pool.kind != "null":
         overrides.update(pool_size=pool_size, max_overflow=max_overflow)
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    engine = make_engine(url, settings, **overrides)
-    admin_engine = make_engine(engine.url, settings, poolclass=NullPool)
+    owner_url = resolve_url(url, settings)
+    admin_engine = make_engine(owner_url, settings, poolclass=NullPool)
+    engine: Any = None
+    tenant_raw: Any = None
+    stack = contextlib.ExitStack()
     notes: list[str] = []
     try:
         migrations.require_head(admin_engine)
@@ -366,7 +395,13 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
                 )
             ctx = workload.Context(resolve_function=workload.find_resolve_function(admin))
             ops = workload.select_operations(options.ops)
-            plan = _Plan(ops, targets, ctx, role, options)
+            tenant_url, login_mode = owner_url, "set-role"
+            if role is not None and options.tenant_login == "login":
+                login = stack.enter_context(bot_login(admin, owner_url, role, options.app_url))
+                tenant_url, login_mode = login.url, login.description
+            engine = make_engine(tenant_url, settings, **overrides)
+            # A login that is a member of app_user needs no role statement per transaction.
+            plan = _Plan(ops, targets, ctx, role if tenant_url is owner_url else None, options)
             checks = []
             if options.explain:
                 if progress:
@@ -484,7 +519,17 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
 
             isolation: list[IsolationRow] = []
             if options.isolation:
-                isolation = _isolation(admin, plan, options.isolation_iterations, progress)
+                if tenant_url is not owner_url:
+                    tenant_raw = make_engine(
+                        tenant_url, settings, poolclass=NullPool, isolation_level="AUTOCOMMIT"
+                    ).raw_connection()
+                isolation = _isolation(
+                    admin,
+                    plan,
+                    options.isolation_iterations,
+                    progress,
+                    tenant_raw.driver_connection if tenant_raw is not None else None,
+                )
                 if ref_1 and ref_1.latency_ms:
                     isolation = [
                         IsolationRow(
@@ -498,9 +543,13 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
                         for r in isolation
                     ]
         finally:
+            if tenant_raw is not None:
+                tenant_raw.close()
+            if engine is not None:
+                engine.dispose()
+            stack.close()  # drops a throwaway login once its connections are closed
             admin_raw.close()
     finally:
-        engine.dispose()
         admin_engine.dispose()
 
     return BenchReport(
@@ -518,7 +567,8 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
             "warmup": options.warmup,
             "isolation_iterations": options.isolation_iterations if options.isolation else 0,
             "tenant_role": role,
-            "database": engine.url.database,
+            "tenant_login": login_mode,
+            "database": owner_url.database,
         },
         dataset=dataset,
         operations=op_stats,

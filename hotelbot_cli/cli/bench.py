@@ -275,6 +275,14 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
     tolerance: Annotated[
         float, typer.Option("--tolerance", help="Slower p95 than this fraction is a regression.")
     ] = 0.25,
+    tenant_login: Annotated[
+        str,
+        typer.Option(
+            "--tenant-login",
+            help="login: the bot's own login, a member of app_user (HOTELBOT_APP_DATABASE_URL,"
+            " else a throwaway role for the run); set-role: switch role in each transaction.",
+        ),
+    ] = "login",
     as_json: JsonOption = False,
 ) -> None:
     """Run the bot's real workload and report latency percentiles, pool stats, isolation cost.
@@ -302,6 +310,7 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         isolation=not no_isolation,
         explain=not no_explain,
         pre_ping=pre_ping,
+        tenant_login=tenant_login,
     )
     options.validate()
 

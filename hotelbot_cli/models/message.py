@@ -112,8 +112,14 @@ class Message(UUIDPrimaryKey, CreatedAt, Base):
             "conversation_id",
             "created_at",
         ),
-        # A hotel's messages over a time window (sentiment breakdown).
-        Index("ix_messages_hotel_id_created_at", "hotel_id", "created_at"),
+        # A hotel's messages over a time window; covering the sentiment breakdown
+        # (an index-only scan, revision 010).
+        Index(
+            "ix_messages_hotel_id_created_at",
+            "hotel_id",
+            "created_at",
+            postgresql_include=["sentiment_type"],
+        ),
     )
 
     hotel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hotels.id", ondelete="CASCADE"))

@@ -173,15 +173,19 @@ def _as_is(text: str) -> str:
     return text
 
 
-def copy_rows(cur: Cursor[Any], table: str, rows: Iterable[Sequence[Any]]) -> int:
+def copy_rows(
+    cur: Cursor[Any], table: str, rows: Iterable[Sequence[Any]], *, freeze: bool = False
+) -> int:
     """Binary COPY of ``rows`` into ``table``; returns the number of rows written.
 
     Enum columns travel as text (an enum's binary form is its label); JSON columns
-    arrive as JSON text and are sent as they are.
+    arrive as JSON text and are sent as they are. ``freeze`` (the table was truncated in
+    this transaction) writes the rows frozen: no reader has to set hint bits later.
     """
     columns = COLUMNS[table]
     names = sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns)
-    query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table), names)
+    options = sql.SQL("FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY")
+    query = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(sql.Identifier(table), names, options)
     types = [kind for _, kind in columns]
     json_at = [i for i, kind in enumerate(types) if kind == "jsonb"]
     count = 0

@@ -69,3 +69,19 @@ def test_histogram_percentiles() -> None:
         hist.record(float(value))
     snap = hist.snapshot()
     assert snap.count == 200 and snap.max == 200 and snap.p50 == 151 and snap.p95 == 196
+
+
+def test_null_pool_counts_its_connections_itself(db_url: URL) -> None:
+    from sqlalchemy.pool import NullPool
+
+    engine = make_engine(db_url, poolclass=NullPool)
+    metrics = metrics_for(engine)
+    with engine.connect() as a, engine.connect() as b:
+        a.execute(text("SELECT 1"))
+        b.execute(text("SELECT 2"))
+        assert metrics.snapshot().checked_out == 2
+    snap = metrics.snapshot()
+    assert snap.pool_class == "NullPool" and snap.size is None and snap.peak_overflow == 0
+    assert snap.checkouts == snap.checkins == 2 and snap.peak_checked_out == 2
+    assert snap.checked_out == 0
+    engine.dispose()

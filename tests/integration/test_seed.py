@@ -258,3 +258,44 @@ def test_rebuild_keeps_comments_on_indexes_and_constraints(engine: Engine, db_ur
         " (SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint"
         "  WHERE conname = 'pk_messages')",
     ) == [("sentiment window", "time-ordered ids")]
+
+
+def test_seed_leaves_no_vacuum_debt(engine: Engine, db_url: URL) -> None:
+    """Every page of every seeded table is all-visible: readers set no hint bits and
+    index-only scans visit no heap (COPY FREEZE, then VACUUM of what INSERT wrote)."""
+    report = seed(engine, SeedOptions(**SMALL))
+    assert "vacuum" in report.phases
+    rows = _rows(
+        db_url,
+        "SELECT relname, relpages, relallvisible FROM pg_class"
+        " WHERE relkind = 'r' AND relname = ANY(%s)",
+        (list(report.rows),),
+    )
+    assert len(rows) == len(report.rows)
+    for name, pages, visible in rows:
+        assert pages > 0 and visible == pages, name
+
+
+def test_covering_indexes_answer_without_the_heap(engine: Engine, db_url: URL) -> None:
+    """Revision 010's covering indexes plus the seed's VACUUM: index-only, no heap fetch."""
+    seed(engine, SeedOptions(**SMALL))
+    queries = (
+        "SELECT sentiment_type, count(*) FROM messages WHERE hotel_id = %(h)s"
+        " AND created_at >= %(t)s::timestamptz - interval '7 days' GROUP BY sentiment_type",
+        "SELECT id, phone, last_interaction FROM guests WHERE hotel_id = %(h)s"
+        " AND last_interaction >= %(t)s::timestamptz - interval '30 days'"
+        " ORDER BY last_interaction LIMIT 100",
+    )
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET enable_bitmapscan = off")
+        hotel = conn.execute("SELECT id FROM hotels ORDER BY id LIMIT 1").fetchone()[0]
+        for query in queries:
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(
+                    "EXPLAIN (ANALYZE, COSTS OFF) " + query,
+                    {"h": hotel, "t": SMALL["reference_time"]},
+                )
+            )
+            assert "Index Only Scan" in plan and "Heap Fetches: 0" in plan, plan

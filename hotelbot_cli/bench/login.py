@@ -1,0 +1,93 @@
+"""The bot's own login for the bench: a role that is a member of app_user and nothing else.
+
+Logged in as such a role, a tenant transaction needs no role statement (``SET ROLE``
+or ``set_config('role', …)``): the policies ``TO app_user`` apply to its members. That
+is how the bot runs, and the measured lever of the isolation cost (issue 13). The bench
+uses ``HOTELBOT_APP_DATABASE_URL`` when it is set, else makes a throwaway login role for
+its run (as the owner, with a random password) and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from hotelbot_cli.errors import UsageError
+
+APP_URL_ENV = "HOTELBOT_APP_DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class Login:
+    """Where the tenant side connects, and how the report describes it."""
+
+    url: Any  # sqlalchemy URL
+    description: str
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _check(url: Any, app_role: str) -> None:
+    """The given login must act as ``app_role`` with no role statement and bypass nothing."""
+    import psycopg
+
+    from hotelbot_cli.settings import libpq_url
+
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT r.rolsuper OR r.rolbypassrls, pg_has_role(current_user, %s, 'USAGE')"
+            " FROM pg_roles r WHERE r.rolname = current_user",
+            (app_role,),
+        ).fetchone()
+    if not row or row[0] or not row[1]:
+        raise UsageError(
+            f"{APP_URL_ENV} must log in as a role that inherits {app_role} and bypasses no RLS",
+            f"GRANT {app_role} TO <bot login> (INHERIT), without SUPERUSER or BYPASSRLS",
+        )
+
+
+@contextmanager
+def bot_login(admin: Any, owner_url: Any, app_role: str, given: str | None) -> Iterator[Login]:
+    """Yield the bot's login: ``given`` (or the environment's), else a throwaway role.
+
+    ``admin`` is an autocommit psycopg connection of a role that may create roles; without
+    that right a UsageError says to set HOTELBOT_APP_DATABASE_URL.
+    """
+    from hotelbot_cli.settings import normalize_url
+
+    given = given or os.environ.get(APP_URL_ENV) or None
+    if given:
+        url = normalize_url(given)
+        _check(url, app_role)
+        yield Login(url, f"login {url.username} ({APP_URL_ENV})")
+        return
+    import psycopg
+
+    name = f"hotelbot_bench_{os.getpid()}_{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(24)
+    try:
+        with admin.transaction():
+            admin.execute(
+                f"CREATE ROLE {_quote(name)} LOGIN INHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB"
+                f" NOCREATEROLE PASSWORD {_literal(password)}"
+            )
+            admin.execute(f"GRANT {_quote(app_role)} TO {_quote(name)}")
+    except psycopg.errors.InsufficientPrivilege:
+        raise UsageError(
+            "bench cannot create a throwaway login role for the bot",
+            f"set {APP_URL_ENV} to the bot's login, or pass --tenant-login set-role",
+        ) from None
+    try:
+        yield Login(owner_url.set(username=name, password=password), "throwaway login role")
+    finally:
+        admin.execute(f"DROP ROLE IF EXISTS {_quote(name)}")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
