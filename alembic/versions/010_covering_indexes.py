@@ -7,20 +7,23 @@ it is an index-only scan (buffers 3,554 -> 37 measured). ``due_guests`` reads ``
 no longer visits the heap either. Each covering index replaces the one it extends and
 keeps its name (same leading columns), so writes maintain no more indexes than before.
 
-Plain ``CREATE INDEX IF NOT EXISTS`` in the migration transaction (the helpers for
-``CONCURRENTLY`` builds come with another branch): on a large live table build them by
-hand with ``CREATE INDEX CONCURRENTLY`` first; this revision then finds them and only drops
-the old ones. Safe to re-run: every step is conditional.
+Online-safe (``migration_steps``): on a populated table the new form is built
+``CONCURRENTLY`` beside the old one, the old one dropped ``CONCURRENTLY``, then the new one
+renamed (a brief lock, bounded by ``lock_timeout``). Safe to re-run: an index that already
+has the wanted form is left alone, an invalid one left by an interrupted build is rebuilt.
 
 Revision ID: 010
-Revises: 008
+Revises: 009
 Create Date: 2026-12-01
 """
 
-from alembic import op
+import sqlalchemy as sa
+
+from alembic import context, op
+from hotelbot_cli import migration_steps as steps
 
 revision = "010"
-down_revision = "008"
+down_revision = "009"
 branch_labels = None
 depends_on = None
 
@@ -31,13 +34,26 @@ INDEXES = (
 )
 
 
+def _has_form(name: str, include: str | None) -> str:
+    """A query that returns a row when index ``name`` already has the wanted form."""
+    covered = f"LIKE '%INCLUDE ({include})'" if include else "NOT LIKE '%INCLUDE (%'"
+    return (
+        f"SELECT 1 FROM pg_catalog.pg_index i WHERE i.indexrelid = to_regclass('{name}')"
+        f" AND i.indisvalid AND pg_catalog.pg_get_indexdef(i.indexrelid) {covered}"
+    )
+
+
 def _swap(name: str, table: str, columns: str, include: str | None) -> None:
     """Build the new form beside the old one, drop the old, give the new one its name."""
     new = f"{name}_010"
     covering = f" INCLUDE ({include})" if include else ""
-    op.execute(f"CREATE INDEX IF NOT EXISTS {new} ON {table} ({columns}){covering}")
-    op.execute(f"DROP INDEX IF EXISTS {name}")
-    op.execute(f"ALTER INDEX {new} RENAME TO {name}")
+    done = _has_form(name, include)
+    if not context.is_offline_mode() and op.get_bind().execute(sa.text(done)).first():
+        return  # a re-run after this index was swapped
+    steps.create_index(f"CREATE INDEX {new} ON {table} ({columns}){covering}")
+    steps.drop_index(name, table, unless=done)
+    steps.execute(f"ALTER INDEX IF EXISTS {new} RENAME TO {name}", unless=done)
+    steps.commit(table)
 
 
 def upgrade() -> None:
