@@ -124,12 +124,28 @@ def _translate(exc: BaseException) -> HotelbotError | None:
     return translate(exc)
 
 
+def _ignore_libpq_env_for_embedded() -> None:
+    """Without DATABASE_URL the embedded server is used: PG* variables are for other servers.
+
+    libpq would apply PGOPTIONS, PGHOSTADDR, PGTARGETSESSIONATTRS… to every connection
+    (ours, psql's, pgbench's); they describe the user's own servers, so they are dropped.
+    With DATABASE_URL set they apply as libpq documents (values the URL leaves out).
+    """
+    if os.environ.get("DATABASE_URL", "").strip():
+        return
+    from hotelbot_cli.embedded import libpq_env_names
+
+    for name in libpq_env_names():
+        del os.environ[name]
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises, never prints a traceback unasked)."""
     from hotelbot_cli.cli import _output as out
 
     argv = sys.argv[1:] if argv is None else argv
     _argv[:] = argv
+    _ignore_libpq_env_for_embedded()
     debug = _debug_requested(argv)
     try:
         result = app(args=argv, prog_name="hotelbot", standalone_mode=False)
