@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hotelbot_cli.cli import _output as out
-from hotelbot_cli.cli._common import JsonOption
+from hotelbot_cli.cli._common import JsonOption, count_option, finite, seconds_option
 
 if TYPE_CHECKING:
     from hotelbot_cli.bench.report import BenchReport, Change, ThresholdResult
@@ -224,13 +224,17 @@ def _render_thresholds(results: list[ThresholdResult]) -> None:
 
 def bench(  # noqa: PLR0917 - Typer options are parameters
     duration: Annotated[
-        float | None, typer.Option("--duration", "-d", help="Seconds to run (default 10).")
+        float | None,
+        seconds_option("--duration", "-d", help="Seconds to run (default 10).", minimum=0.001),
     ] = None,
     iterations: Annotated[
-        int | None, typer.Option("--iterations", "-n", help="Run this many operations instead.")
+        int | None, count_option("--iterations", "-n", help="Run this many operations instead.")
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", help="Concurrent workers (threads or tasks).")
+        int,
+        count_option(
+            "--concurrency", "-c", help="Concurrent workers (threads or tasks).", maximum=1000
+        ),
     ] = 1,
     engine: Annotated[
         str, typer.Option("--engine", help="sync (threads) or async (asyncio, as the bot).")
@@ -239,7 +243,10 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         str | None,
         typer.Option("--ops", help="Comma-separated operations to run (default: all)."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random choices.")] = 42,
+    seed: Annotated[
+        int,
+        count_option("--seed", help="Seed of the random choices.", minimum=0, maximum=2**63 - 1),
+    ] = 42,
     no_reference: Annotated[
         bool, typer.Option("--no-reference", help="Skip the pgbench reference.")
     ] = False,
@@ -248,7 +255,7 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
     ] = False,
     no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the index check.")] = False,
     reference_seconds: Annotated[
-        float, typer.Option("--reference-seconds", help="Seconds of each pgbench run.")
+        float, seconds_option("--reference-seconds", help="Seconds of each pgbench run.", minimum=1)
     ] = 3.0,
     pre_ping: Annotated[
         bool,
@@ -265,6 +272,7 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         list[str] | None,
         typer.Option(
             "--fail-if",
+            metavar="THRESHOLD",
             help="Exit 1 when this holds, e.g. 'store_message.p95>5ms', '*.errors>0',"
             " 'pool.timeouts>0', '*.isolation_ratio>1.25'. Repeatable.",
         ),
@@ -273,7 +281,14 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         bool, typer.Option("--fail-on-regression", help="With --compare: exit 1 on a regression.")
     ] = False,
     tolerance: Annotated[
-        float, typer.Option("--tolerance", help="Slower p95 than this fraction is a regression.")
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0,
+            max=100,
+            callback=finite,
+            help="Slower p95 than this fraction is a regression.",
+        ),
     ] = 0.25,
     as_json: JsonOption = False,
 ) -> None:
