@@ -171,6 +171,12 @@ def plan_hint(operation: str, table: str | None) -> str:
     return f"slow {operation}{where}: check locks held by other sessions (`hotelbot db stats`)"
 
 
+def wanted(elapsed_ms: float) -> bool:
+    """Whether a statement that took ``elapsed_ms`` would be logged (cheap; no SQL work)."""
+    cfg = config()
+    return elapsed_ms >= cfg.slow_ms or (cfg.log_all and logger.isEnabledFor(logging.DEBUG))
+
+
 def log_statement(
     statement: str, params: Any, elapsed_ms: float, rows: int | None, *, executemany: bool = False
 ) -> None:
@@ -284,6 +290,9 @@ def instrument(engine: Engine) -> None:
     def before(  # noqa: PLR0917 - SQLAlchemy event signature
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
+        driver_cursor = getattr(cursor, "_cursor", cursor)  # the async adapter wraps it
+        if getattr(type(driver_cursor), "_hotelbot_logging", False):
+            driver_cursor._hotelbot_via_engine = True  # logged here, not by the cursor too
         conn.info.setdefault(_T0, []).append(time.perf_counter())
 
     def after(  # noqa: PLR0917 - SQLAlchemy event signature

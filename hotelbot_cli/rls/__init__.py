@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from hotelbot_cli.observability import raw_connection
 from hotelbot_cli.rls.report import CheckResult, Ignore, RlsReport, apply_ignores
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ DEFAULT_APP_ROLE = "app_user"
 @contextmanager
 def rolled_back(engine: Engine, lock_timeout: str = "5s") -> Iterator[Connection[Any]]:
     """A psycopg connection inside one transaction that is always rolled back."""
-    raw = engine.raw_connection()
+    raw = raw_connection(engine)
     try:
         conn = raw.driver_connection
         assert conn is not None
