@@ -187,19 +187,24 @@ def _quiet_wheel() -> Iterator[list[str]]:
         wheel.propagate = propagate
 
 
-_REASON = re.compile(r"(?:^|\s)(?:initdb|pg_ctl|postgres)?:?\s*(?:error|FATAL):\s*(.+)$", re.M)
+_REASON = re.compile(r"\b(?:error|FATAL|could not|cannot|Permission denied)\b", re.IGNORECASE)
 
 
 def _reason(exc: BaseException, records: list[str], log: Path) -> str:
-    """The first error line PostgreSQL's tools printed, else the exception itself."""
+    """The first line PostgreSQL's tools wrote about the failure, else what failed."""
     texts = list(records)
     if log.is_file():
         with contextlib.suppress(OSError):
             texts.append(log.read_text(errors="replace")[-4000:])
     for text in texts:
-        found = _REASON.search(text)
-        if found:
-            return found.group(1).strip()
+        for raw in text.splitlines():
+            line = raw.strip()
+            if _REASON.search(line) and not line.startswith(("Failed postgres command", "error:")):
+                return line[:300]
+    command = getattr(exc, "cmd", None)
+    if isinstance(command, list | tuple) and command:
+        status = getattr(exc, "returncode", "?")
+        return f"{Path(str(command[0])).name} exited with status {status}"
     detail = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {detail[0]}" if detail else type(exc).__name__
 

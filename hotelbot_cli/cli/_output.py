@@ -88,7 +88,7 @@ def fitted_tables(
     width = width or _console(False).width
     text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
     mins = [_min_width(name, [r[i] for r in text_rows]) for i, name in enumerate(columns)]
-    gap = 2  # padding between columns (box.SIMPLE_HEAD, no edges)
+    gap = 3  # between columns: padding, the box's (blank) divider, padding
 
     groups: list[list[int]] = [[0]] if columns else []
     used = mins[0] if columns else 0
@@ -112,8 +112,9 @@ def fitted_tables(
             out.add_column(
                 columns[i],
                 justify=justify.get(columns[i], "left"),  # type: ignore[arg-type]
-                min_width=mins[i],
-                no_wrap=False,
+                # A fixed width: rich's own collapsing would shrink the widest column
+                # (often the key) below its values and crop them.
+                width=mins[i],
                 overflow="fold",
             )
         for row in text_rows:

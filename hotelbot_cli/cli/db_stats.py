@@ -9,7 +9,6 @@ from hotelbot_cli.cli._common import JsonOption, count_option, engine, seconds_o
 
 if TYPE_CHECKING:
     from rich.console import Group
-    from rich.table import Table
 
     from hotelbot_cli.observability.monitor import DbStats
 
@@ -33,15 +32,12 @@ def _date(value: str | None) -> str:
 
 def _table(
     title: str, columns: list[str], rows: list[list[Any]], right: set[str] | None = None
-) -> Table:
-    from rich.table import Table
+) -> Group:
+    """A table fitted to the terminal (split by columns, never a value cut)."""
+    from rich.console import Group
 
-    table = Table(title=title, title_justify="left")
-    for name in columns:
-        table.add_column(name, justify="right" if name in (right or set()) else "left")
-    for row in rows:
-        table.add_row(*("" if c is None else str(c) for c in row))
-    return table
+    justify = {name: "right" for name in right or set()}
+    return Group(*out.fitted_tables(title, columns, rows, justify=justify))
 
 
 def render(stats: DbStats) -> Group:
