@@ -180,16 +180,7 @@ def _render_changes(changes: list[Change], baseline: str) -> None:
     )
     out.table(
         title,
-        [
-            "operation",
-            "p50 then",
-            "p50 now",
-            "p95 then",
-            "p95 now",
-            "p95 change",
-            "ops/s change",
-            "",
-        ],
+        ["operation", "p50 then", "p50 now", "p95 then", "p95 now", "p95 change", "confidence", ""],
         [
             (
                 c.name,
@@ -198,12 +189,19 @@ def _render_changes(changes: list[Change], baseline: str) -> None:
                 _ms(c.baseline_p95_ms),
                 _ms(c.current_p95_ms),
                 _pct(c.p95_change),
-                _pct(c.ops_change),
+                "-" if c.confidence is None else f"{c.confidence * 100:.1f}%",
                 "REGRESSION" if c.regression else "",
             )
             for c in changes
         ],
+        justify={k: "right" for k in ("p50 then", "p50 now", "p95 then", "p95 now", "p95 change")},
     )
+    if changes:
+        out.info(
+            f"regression = p95 slower by more than {changes[0].noise_floor * 100:.0f}%"
+            " (tolerance + the pgbench reference's spread), measured and normalized,"
+            " with ≥ 99% confidence"
+        )
 
 
 def _render_thresholds(results: list[ThresholdResult]) -> None:

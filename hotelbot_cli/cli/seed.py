@@ -97,10 +97,28 @@ def seed_command(  # noqa: PLR0917 - one parameter per CLI option
             report = run_seed(db, options, display.update)
     else:
         report = run_seed(db, options)
+    numbers = _numbers_to_try(options, report)
     if as_json:
-        out.emit_json(report)
+        out.emit_json({**out.to_jsonable(report), "try": numbers})
         return
     _summary(report)
+    if numbers and not report.dry_run:
+        out.line("WhatsApp numbers of active seeded hotels to try: " + ", ".join(numbers))
+
+
+def _numbers_to_try(options: Any, report: Any, count: int = 3) -> list[str]:
+    """A few numbers of hotels this run made that are active (some seeded hotels are not)."""
+    from hotelbot_cli.seed import generators
+
+    first = report.hotels_before if report.mode == "append" else 0
+    numbers: list[str] = []
+    for index in range(first, first + options.hotels):
+        row = generators.hotel(options, index, set()).row
+        if row[6] is True:  # is_active
+            numbers.append(str(row[2]))
+        if len(numbers) == count:
+            break
+    return numbers
 
 
 def _summary(report: Any) -> None:

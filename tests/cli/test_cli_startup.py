@@ -60,3 +60,25 @@ def test_help_is_plain_readable_text() -> None:
     assert rc == 0
     assert "\x1b[" not in text and "╭" not in text  # no rich panels or escape codes
     assert "Commands:" in text and "--install-completion" in text
+
+
+def _completion(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-c", "from hotelbot_cli.cli.app import main; main()", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_shell_completion_script_and_answers() -> None:
+    shown = _completion({}, "--show-completion", "bash")
+    assert shown.returncode == 0 and "_hotelbot_completion" in shown.stdout
+    answer = _completion(
+        {"_HOTELBOT_COMPLETE": "complete_bash", "COMP_WORDS": "hotelbot db up", "COMP_CWORD": "2"}
+    )
+    assert answer.returncode == 0 and answer.stdout.split() == ["upgrade"]
