@@ -62,10 +62,30 @@ def _cell_len(text: str) -> int:
     return max((cell_len(part) for part in text.splitlines() or [""]), default=0)
 
 
+#: A value up to this long is never wrapped; longer free text may wrap between words.
+_KEEP_WHOLE = 24
+
+
 def _min_width(header: str, cells: Sequence[str]) -> int:
-    """Wide enough for every value and for the longest word of the header."""
-    words = header.split() or [""]
-    return max([_cell_len(w) for w in words] + [_cell_len(c) for c in cells])
+    """Wide enough for every short value, every word, and the longest word of the header."""
+    words = [w for text in (header, *cells) for w in text.split()] or [""]
+    whole = [_cell_len(c) for c in cells if _cell_len(c) <= _KEEP_WHOLE]
+    return max([_cell_len(w) for w in words] + whole)
+
+
+def _groups(mins: Sequence[int], width: int, gap: int) -> list[list[int]]:
+    """Split column indexes into parts that fit ``width``, each led by column 0."""
+    if not mins:
+        return []
+    groups: list[list[int]] = [[0]]
+    used = mins[0]
+    for index in range(1, len(mins)):
+        if used + gap + mins[index] > width and len(groups[-1]) > 1:
+            groups.append([0])  # a new part, led by the key column again
+            used = mins[0]
+        groups[-1].append(index)
+        used += gap + mins[index]
+    return groups
 
 
 def fitted_tables(
@@ -78,49 +98,59 @@ def fitted_tables(
 ) -> list[Table]:
     """``rows`` as one rich table, or several when it is wider than ``width`` (the terminal).
 
-    No value is ever truncated or folded: a table that does not fit is split by columns,
-    each part repeating the first column so that every row stays identifiable.
+    No name, id or number is ever truncated or folded: a table that does not fit is split
+    by columns, each part repeating the first column so that every row stays identifiable
+    (a single row is shown as field/value pairs instead); only long free text wraps, at
+    spaces.
     """
-    from rich import box
-    from rich.table import Table
-
     justify = justify or {}
     width = width or _console(False).width
     text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    columns = list(columns)
+    gap = 2  # the box's blank divider and one space of padding
     mins = [_min_width(name, [r[i] for r in text_rows]) for i, name in enumerate(columns)]
-    gap = 3  # between columns: padding, the box's (blank) divider, padding
-
-    groups: list[list[int]] = [[0]] if columns else []
-    used = mins[0] if columns else 0
-    for index in range(1, len(columns)):
-        if used + gap + mins[index] > width and len(groups[-1]) > 1:
-            groups.append([0])  # a new part, led by the key column again
-            used = mins[0]
-        groups[-1].append(index)
-        used += gap + mins[index]
-    tables = []
-    for part, indexes in enumerate(groups):
-        caption = title if part == 0 else (f"{title} (continued)" if title else None)
-        out = Table(
-            title=caption,
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-            show_edge=False,
+    if len(text_rows) == 1 and sum(mins) + gap * (len(mins) - 1) > width and len(columns) > 2:
+        return fitted_tables(
+            title, ["field", "value"], list(zip(columns, text_rows[0], strict=True)), width=width
         )
-        for i in indexes:
-            out.add_column(
-                columns[i],
-                justify=justify.get(columns[i], "left"),  # type: ignore[arg-type]
-                # A fixed width: rich's own collapsing would shrink the widest column
-                # (often the key) below its values and crop them.
-                width=mins[i],
-                overflow="fold",
+    tables = []
+    for part, indexes in enumerate(_groups(mins, width, gap)):
+        widths = {i: mins[i] for i in indexes}
+        spare = width - sum(widths.values()) - gap * (len(indexes) - 1)
+        for i in indexes:  # give wrapped free text the room that is left, up to its length
+            longest = max([_cell_len(r[i]) for r in text_rows] + [_cell_len(columns[i])])
+            extra = min(max(spare, 0), longest - widths[i])
+            widths[i] += extra
+            spare -= extra
+        tables.append(
+            _table(
+                title if part == 0 else (f"{title} (continued)" if title else None),
+                [(columns[i], widths[i], justify.get(columns[i], "left")) for i in indexes],
+                [[row[i] for i in indexes] for row in text_rows],
             )
-        for row in text_rows:
-            out.add_row(*(row[i] for i in indexes))
-        tables.append(out)
+        )
     return tables
+
+
+def _table(title: str | None, columns: list[tuple[str, int, str]], rows: list[list[str]]) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    out = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        padding=(0, 0, 0, 1),
+    )
+    for name, width, side in columns:
+        # A fixed width: rich's own collapsing would shrink the widest column (often the
+        # key) below its values and crop them.
+        out.add_column(name, justify=side, width=width, overflow="fold")  # type: ignore[arg-type]
+    for row in rows:
+        out.add_row(*row)
+    return out
 
 
 def table(
