@@ -46,7 +46,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "HOTELBOT_POOL_PRE_PING": ("true", "test a connection on checkout (one extra round trip)"),
     "HOTELBOT_CONNECT_TIMEOUT": ("5", "seconds to wait when opening a connection"),
     "HOTELBOT_LOCK_TIMEOUT": ("60", "seconds to wait for the migration lock"),
-    "DEBUG": ("false", "`true` echoes every SQL statement (SQLAlchemy echo)"),
+    "DEBUG": (
+        "false",
+        "`true` echoes every SQL statement on stderr (SQLAlchemy echo, parameters hidden);"
+        " values that are not booleans are ignored",
+    ),
     "HOTELBOT_ENV": ("production", "`development` logs every SQL statement (JSON lines)"),
     "HOTELBOT_LOG_SQL": ("false", "`true` logs every SQL statement, as `--log-sql`"),
     "HOTELBOT_SLOW_QUERY_MS": ("100", "statements slower than this are logged at WARNING"),
@@ -94,6 +98,16 @@ def _env_number(env: Mapping[str, str], name: str, default: float, minimum: floa
     return value
 
 
+def debug_echo(env: Mapping[str, str]) -> bool:
+    """``DEBUG`` as SQLAlchemy echo: a true boolean echoes; anything else does not.
+
+    DEBUG is a generic name other tools set to all kinds of values (``DEBUG='*'`` for
+    node's debug, ``DEBUG=express:*``…): only 1/true/yes/on turns echo on, and a value
+    that is not a boolean is ignored instead of making every command fail.
+    """
+    return (env.get("DEBUG") or "").strip().lower() in _TRUE
+
+
 @dataclass(frozen=True)
 class PoolSettings:
     """Connection pool configuration (SQLAlchemy QueuePool or NullPool)."""
@@ -138,7 +152,7 @@ class Settings:
         return cls(
             database_url=url.strip() if url else None,
             pool=pool,
-            echo=_env_bool(env, "DEBUG", False),
+            echo=debug_echo(env),
             connect_timeout=int(_env_number(env, "HOTELBOT_CONNECT_TIMEOUT", 5, minimum=1)),
             lock_timeout=_env_number(env, "HOTELBOT_LOCK_TIMEOUT", 60.0),
             data_dir=env.get("HOTELBOT_DATA_DIR") or None,
@@ -214,8 +228,23 @@ def normalize_url(raw: str) -> URL:
             "expected postgresql://user:password@host:5432/dbname",
         ) from None
     if not url.database:
-        url = url.set(database="postgres")
+        url = url.set(database=libpq_default_database(url.username))
     return url
+
+
+def libpq_default_database(username: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The database libpq connects to when a URL names none: PGDATABASE, else the user name.
+
+    The user name is the URL's, else PGUSER, else the operating-system user, as in libpq.
+    """
+    env = os.environ if env is None else env
+    if env.get("PGDATABASE"):
+        return env["PGDATABASE"]
+    if username or env.get("PGUSER"):
+        return username or env["PGUSER"]
+    import getpass
+
+    return getpass.getuser()
 
 
 def async_url(url: URL) -> URL:

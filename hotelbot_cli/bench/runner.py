@@ -29,6 +29,7 @@ from hotelbot_cli.bench.report import (
 )
 from hotelbot_cli.bench.stats import ratio, summarize
 from hotelbot_cli.errors import HotelbotError, UsageError
+from hotelbot_cli.observability import instrument_driver, raw_connection
 
 TENANT_LOGINS = ("login", "set-role")
 
@@ -164,7 +165,7 @@ def _sync_worker(engine: Any, plan: _Plan, index: int, tally: _Tally, stop: _Sto
         target = picker.pick()
         start = perf()
         try:
-            raw = engine.raw_connection()
+            raw = raw_connection(engine)
             try:
                 workload.run_operation(
                     raw.driver_connection, op, target, rng, plan.ctx, tenant=True, role=plan.role
@@ -212,7 +213,7 @@ async def _async_worker(
         start = perf()
         try:
             async with aengine.connect() as conn:
-                raw = (await conn.get_raw_connection()).driver_connection
+                raw = instrument_driver((await conn.get_raw_connection()).driver_connection)
                 await workload.run_operation_async(
                     raw, op, target, rng, plan.ctx, tenant=True, role=plan.role
                 )
@@ -364,7 +365,7 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
     notes: list[str] = []
     try:
         migrations.require_head(admin_engine)
-        admin_raw = admin_engine.raw_connection()
+        admin_raw = raw_connection(admin_engine)
         admin: Any = admin_raw.driver_connection
         admin.autocommit = True
         try:

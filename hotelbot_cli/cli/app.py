@@ -18,11 +18,16 @@ app = typer.Typer(
     help="Database tooling for the multi-tenant hotel-guest WhatsApp bot.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
+    # Plain click help: rich's help renderer costs more start-up than everything else here.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(db.app, name="db")
 app.add_typer(server.app, name="server")
+for _group in app.registered_groups:  # the groups' modules keep their own Typer() calls
+    if _group.typer_instance is not None:
+        _group.typer_instance.rich_markup_mode = None
 app.command("seed")(seed.seed_command)
 app.command("rls-check")(rls.rls_check)
 app.command("bench")(bench.bench)
@@ -41,8 +46,19 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_HELP = frozenset({"-h", "--help"})
+_argv: list[str] = []  # the arguments of the current run()
+
+
+def _help_requested(argv: list[str]) -> bool:
+    """True when -h/--help comes before any ``--`` (the command will only print its help)."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return bool(_HELP.intersection(options))
+
+
 @app.callback()
 def root(  # noqa: PLR0917 - one parameter per global option
+    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of errors (also HOTELBOT_DEBUG=1).")
     ] = False,
@@ -87,6 +103,8 @@ def root(  # noqa: PLR0917 - one parameter per global option
 
     DATABASE_URL selects the server; unset, an embedded PostgreSQL is started and reused.
     """
+    if ctx.resilient_parsing or _help_requested(_argv):
+        return  # help or shell completion: nothing will touch the database
     from hotelbot_cli.observability import set_correlation_id, sql_log
 
     sql_log.configure(log_sql=log_sql or None, log_file=log_file, log_format=log_format)
@@ -106,11 +124,28 @@ def _translate(exc: BaseException) -> HotelbotError | None:
     return translate(exc)
 
 
+def _ignore_libpq_env_for_embedded() -> None:
+    """Without DATABASE_URL the embedded server is used: PG* variables are for other servers.
+
+    libpq would apply PGOPTIONS, PGHOSTADDR, PGTARGETSESSIONATTRS… to every connection
+    (ours, psql's, pgbench's); they describe the user's own servers, so they are dropped.
+    With DATABASE_URL set they apply as libpq documents (values the URL leaves out).
+    """
+    if os.environ.get("DATABASE_URL", "").strip():
+        return
+    from hotelbot_cli.embedded import libpq_env_names
+
+    for name in libpq_env_names():
+        del os.environ[name]
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises, never prints a traceback unasked)."""
     from hotelbot_cli.cli import _output as out
 
     argv = sys.argv[1:] if argv is None else argv
+    _argv[:] = argv
+    _ignore_libpq_env_for_embedded()
     debug = _debug_requested(argv)
     try:
         result = app(args=argv, prog_name="hotelbot", standalone_mode=False)
@@ -121,7 +156,9 @@ def run(argv: list[str] | None = None) -> int:
         return 130
     except _ClickException as exc:
         message = exc.format_message()  # type: ignore[attr-defined]
-        if message:  # empty when a group was called without a command and showed its help
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group called without a command
+            out.line(message)
+        elif message:  # empty when a group was called without a command and showed its help
             ctx = getattr(exc, "ctx", None)
             command = ctx.command_path if ctx is not None else "hotelbot"
             out.error(message, f"see {command} --help")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hotelbot_cli.cli import _output as out
-from hotelbot_cli.cli._common import JsonOption
+from hotelbot_cli.cli._common import JsonOption, count_option, finite, seconds_option
 
 if TYPE_CHECKING:
     from hotelbot_cli.bench.report import BenchReport, Change, ThresholdResult
@@ -28,6 +28,14 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.0f}%"
 
 
+def _wrapped(text: str, width: int = 80) -> None:
+    """A summary line, wrapped at spaces to fit 80 columns."""
+    import textwrap
+
+    for part in textwrap.wrap(text, width=width, subsequent_indent="  "):
+        out.line(part)
+
+
 def _render(report: BenchReport) -> None:
     s = report.settings
     data = ", ".join(f"{v:,} {k}" for k, v in report.dataset.items())
@@ -38,62 +46,39 @@ def _render(report: BenchReport) -> None:
     out.line(f"dataset: {data}")
     ref_n = report.reference(int(s["concurrency"]))
     ratio_col = f"× pgbench (c={s['concurrency']})"
+    errors = any(o.errors for o in report.operations)
+    columns = ["operation", "count", "p50", "p95", "p99", "max"]
+    columns += ["errors"] if errors else []
+    columns += [ratio_col] if ref_n is not None else []
     out.table(
         "Operations (as app_user inside a tenant transaction)",
-        ["operation", "count", "ops/s", "p50", "p95", "p99", "max", "errors", ratio_col],
+        columns,
         [
             (
                 o.name,
                 f"{o.count:,}",
-                f"{o.ops_per_s:,.0f}",
                 _ms(o.p50_ms),
                 _ms(o.p95_ms),
                 _ms(o.p99_ms),
                 _ms(o.max_ms),
-                o.errors,
-                _x(o.ref_ratio),
+                *([o.errors] if errors else []),
+                *([_x(o.ref_ratio)] if ref_n is not None else []),
             )
             for o in report.operations
         ],
-        justify={
-            c: "right" for c in ("count", "ops/s", "p50", "p95", "p99", "max", "errors", ratio_col)
-        },
+        justify={c: "right" for c in columns[1:]},
     )
     for o in report.operations:
         if o.error_sample:
             out.info(f"{o.name}: {o.errors} error(s), e.g. {o.error_sample}")
     if report.pool:
         p = report.pool
-        out.table(
-            "Connection pool",
-            [
-                "pool",
-                "size",
-                "max overflow",
-                "peak checked out",
-                "overflow used",
-                "checkouts",
-                "wait p50",
-                "wait p95",
-                "wait max",
-                "timeouts",
-                "pre-ping",
-            ],
-            [
-                (
-                    p.pool_class,
-                    p.size,
-                    p.max_overflow,
-                    p.peak_checked_out,
-                    p.peak_overflow,
-                    f"{p.checkouts:,}",
-                    _ms(p.wait_p50_ms),
-                    _ms(p.wait_p95_ms),
-                    _ms(p.wait_max_ms),
-                    p.timeouts,
-                    "on" if p.pre_ping else "off",
-                )
-            ],
+        _wrapped(
+            f"Pool: {p.pool_class} size {p.size}, max overflow {p.max_overflow}; peak"
+            f" {p.peak_checked_out} checked out ({p.peak_overflow} overflow), {p.checkouts:,}"
+            f" checkouts, wait p50 {_ms(p.wait_p50_ms)} / p95 {_ms(p.wait_p95_ms)} / max"
+            f" {_ms(p.wait_max_ms)}, {p.timeouts} timeouts,"
+            f" pre-ping {'on' if p.pre_ping else 'off'}"
         )
     if report.isolation:
         out.table(
@@ -103,52 +88,31 @@ def _render(report: BenchReport) -> None:
                 (r.name, _ms(r.tenant_p50_ms), _ms(r.owner_p50_ms), _x(r.ratio), _x(r.ref_ratio))
                 for r in report.isolation
             ],
-            justify={"tenant (RLS)": "right", "owner": "right", "ratio": "right"},
+            justify={k: "right" for k in ("tenant (RLS)", "owner", "ratio", "× pgbench (c=1)")},
         )
     if report.index_checks:
-        out.table(
-            "Index check (EXPLAIN of each operation)",
-            ["operation", "ok", "indexes used", "seq scans", "note"],
-            [
-                (
-                    c.operation,
-                    "yes" if c.ok else "NO",
-                    ", ".join(c.used) or "-",
-                    ", ".join(c.seq_scans) or "-",
-                    c.note,
-                )
-                for c in report.index_checks
-            ],
-        )
+        bad = [c for c in report.index_checks if not c.ok]
+        scanned = sorted({t for c in report.index_checks if c.ok for t in c.seq_scans})
+        if not bad:
+            small = f" ({', '.join(scanned)}, small, are scanned)" if scanned else ""
+            out.line(f"Index check: every operation uses its index{small}")
+        else:
+            out.table(
+                "Index check (EXPLAIN): operations that miss their index",
+                ["operation", "indexes used", "seq scans", "note"],
+                [
+                    (c.operation, ", ".join(c.used) or "-", ", ".join(c.seq_scans) or "-", c.note)
+                    for c in bad
+                ],
+            )
     if report.db:
         d = report.db
         hit = "-" if d.cache_hit_ratio is None else f"{d.cache_hit_ratio * 100:.2f}%"
-        out.table(
-            "Database counters over the run (pg_stat_database)",
-            [
-                "commits",
-                "rollbacks",
-                "cache hit",
-                "rows returned",
-                "rows fetched",
-                "inserted",
-                "updated",
-                "deleted",
-                "deadlocks",
-            ],
-            [
-                (
-                    f"{d.xact_commit:,}",
-                    d.xact_rollback,
-                    hit,
-                    f"{d.tup_returned:,}",
-                    f"{d.tup_fetched:,}",
-                    f"{d.tup_inserted:,}",
-                    f"{d.tup_updated:,}",
-                    f"{d.tup_deleted:,}",
-                    d.deadlocks,
-                )
-            ],
+        _wrapped(
+            f"Database over the run (pg_stat_database): {d.xact_commit:,} commits,"
+            f" {d.xact_rollback:,} rollbacks, cache hit {hit}, rows returned {d.tup_returned:,},"
+            f" fetched {d.tup_fetched:,}, inserted {d.tup_inserted:,}, updated"
+            f" {d.tup_updated:,}, deleted {d.tup_deleted:,}, {d.deadlocks} deadlocks"
         )
     if report.references:
         out.table(
@@ -180,16 +144,7 @@ def _render_changes(changes: list[Change], baseline: str) -> None:
     )
     out.table(
         title,
-        [
-            "operation",
-            "p50 then",
-            "p50 now",
-            "p95 then",
-            "p95 now",
-            "p95 change",
-            "ops/s change",
-            "",
-        ],
+        ["operation", "p50 then", "p50 now", "p95 then", "p95 now", "p95 change", "confidence", ""],
         [
             (
                 c.name,
@@ -198,12 +153,18 @@ def _render_changes(changes: list[Change], baseline: str) -> None:
                 _ms(c.baseline_p95_ms),
                 _ms(c.current_p95_ms),
                 _pct(c.p95_change),
-                _pct(c.ops_change),
+                "-" if c.confidence is None else f"{c.confidence * 100:.1f}%",
                 "REGRESSION" if c.regression else "",
             )
             for c in changes
         ],
+        justify={k: "right" for k in ("p50 then", "p50 now", "p95 then", "p95 now", "p95 change")},
     )
+    if changes:
+        out.info(
+            f"regression: p95 > +{changes[0].noise_floor * 100:.0f}% (tolerance + reference"
+            " spread), at >= 99% confidence"
+        )
 
 
 def _render_thresholds(results: list[ThresholdResult]) -> None:
@@ -224,13 +185,17 @@ def _render_thresholds(results: list[ThresholdResult]) -> None:
 
 def bench(  # noqa: PLR0917 - Typer options are parameters
     duration: Annotated[
-        float | None, typer.Option("--duration", "-d", help="Seconds to run (default 10).")
+        float | None,
+        seconds_option("--duration", "-d", help="Seconds to run (default 10).", minimum=0.001),
     ] = None,
     iterations: Annotated[
-        int | None, typer.Option("--iterations", "-n", help="Run this many operations instead.")
+        int | None, count_option("--iterations", "-n", help="Run this many operations instead.")
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", help="Concurrent workers (threads or tasks).")
+        int,
+        count_option(
+            "--concurrency", "-c", help="Concurrent workers (threads or tasks).", maximum=1000
+        ),
     ] = 1,
     engine: Annotated[
         str, typer.Option("--engine", help="sync (threads) or async (asyncio, as the bot).")
@@ -239,7 +204,10 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         str | None,
         typer.Option("--ops", help="Comma-separated operations to run (default: all)."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random choices.")] = 42,
+    seed: Annotated[
+        int,
+        count_option("--seed", help="Seed of the random choices.", minimum=0, maximum=2**63 - 1),
+    ] = 42,
     no_reference: Annotated[
         bool, typer.Option("--no-reference", help="Skip the pgbench reference.")
     ] = False,
@@ -248,7 +216,7 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
     ] = False,
     no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the index check.")] = False,
     reference_seconds: Annotated[
-        float, typer.Option("--reference-seconds", help="Seconds of each pgbench run.")
+        float, seconds_option("--reference-seconds", help="Seconds of each pgbench run.", minimum=1)
     ] = 3.0,
     pre_ping: Annotated[
         bool,
@@ -265,6 +233,7 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         list[str] | None,
         typer.Option(
             "--fail-if",
+            metavar="THRESHOLD",
             help="Exit 1 when this holds, e.g. 'store_message.p95>5ms', '*.errors>0',"
             " 'pool.timeouts>0', '*.isolation_ratio>1.25'. Repeatable.",
         ),
@@ -273,7 +242,14 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         bool, typer.Option("--fail-on-regression", help="With --compare: exit 1 on a regression.")
     ] = False,
     tolerance: Annotated[
-        float, typer.Option("--tolerance", help="Slower p95 than this fraction is a regression.")
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0,
+            max=100,
+            callback=finite,
+            help="Slower p95 than this fraction is a regression.",
+        ),
     ] = 0.25,
     tenant_login: Annotated[
         str,

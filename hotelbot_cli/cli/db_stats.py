@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-
 from hotelbot_cli.cli import _output as out
-from hotelbot_cli.cli._common import JsonOption, engine
+from hotelbot_cli.cli._common import JsonOption, count_option, engine, seconds_option
 
 if TYPE_CHECKING:
     from rich.console import Group
-    from rich.table import Table
 
     from hotelbot_cli.observability.monitor import DbStats
 
@@ -35,15 +32,12 @@ def _date(value: str | None) -> str:
 
 def _table(
     title: str, columns: list[str], rows: list[list[Any]], right: set[str] | None = None
-) -> Table:
-    from rich.table import Table
+) -> Group:
+    """A table fitted to the terminal (split by columns, never a value cut)."""
+    from rich.console import Group
 
-    table = Table(title=title, title_justify="left")
-    for name in columns:
-        table.add_column(name, justify="right" if name in (right or set()) else "left")
-    for row in rows:
-        table.add_row(*("" if c is None else str(c) for c in row))
-    return table
+    justify = {name: "right" for name in right or set()}
+    return Group(*out.fitted_tables(title, columns, rows, justify=justify))
 
 
 def render(stats: DbStats) -> Group:
@@ -190,23 +184,24 @@ def stats(
     as_json: JsonOption = False,
     watch: Annotated[
         float | None,
-        typer.Option("--watch", metavar="SECONDS", min=0.2, help="Refresh in place every SECONDS."),
+        seconds_option(
+            "--watch", metavar="SECONDS", minimum=0.2, help="Refresh in place every SECONDS."
+        ),
     ] = None,
     count: Annotated[
         int | None,
-        typer.Option("--count", min=1, help="With --watch: stop after N refreshes."),
+        count_option("--count", help="With --watch: stop after N refreshes."),
     ] = None,
     long_running: Annotated[
         float,
-        typer.Option(
+        seconds_option(
             "--long-running",
             metavar="SECONDS",
-            min=0,
             help="Active longer than this is long-running.",
         ),
     ] = 5.0,
     top: Annotated[
-        int, typer.Option("--top", min=1, help="Statements shown from pg_stat_statements.")
+        int, count_option("--top", help="Statements shown from pg_stat_statements.", maximum=10_000)
     ] = 10,
 ) -> None:
     """Monitoring snapshot: connections, tables, indexes, cache, locks, blocking, statements."""

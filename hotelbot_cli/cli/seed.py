@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from hotelbot_cli.cli import _output as out
-from hotelbot_cli.cli._common import JsonOption, engine
+from hotelbot_cli.cli._common import JsonOption, count_option, engine
 from hotelbot_cli.errors import UsageError
 
 
@@ -26,13 +26,21 @@ def _reference(value: str | None) -> dt.datetime | None:
 
 
 def seed_command(  # noqa: PLR0917 - one parameter per CLI option
-    hotels: Annotated[int, typer.Option("--hotels", help="Hotels (tenants) to create.")] = 50,
-    guests_per_hotel: Annotated[int, typer.Option(help="Guests of each hotel.")] = 100,
-    conversations_per_guest: Annotated[int, typer.Option(help="Conversations per guest.")] = 2,
-    messages_per_conversation: Annotated[int, typer.Option(help="Messages per conversation.")] = 10,
-    triggers_per_hotel: Annotated[int, typer.Option(help="Triggers of each hotel.")] = 5,
+    hotels: Annotated[int, count_option("--hotels", help="Hotels (tenants) to create.")] = 50,
+    guests_per_hotel: Annotated[
+        int, count_option(help="Guests of each hotel.", maximum=1_000_000)
+    ] = 100,
+    conversations_per_guest: Annotated[int, count_option(help="Conversations per guest.")] = 2,
+    messages_per_conversation: Annotated[int, count_option(help="Messages per conversation.")] = 10,
+    triggers_per_hotel: Annotated[int, count_option(help="Triggers of each hotel.", minimum=0)] = 5,
     seed: Annotated[
-        int, typer.Option("--seed", help="Same seed and options → identical rows, ids included.")
+        int,
+        count_option(
+            "--seed",
+            help="Same seed and options → identical rows, ids included.",
+            minimum=0,
+            maximum=2**63 - 1,
+        ),
     ] = 42,
     reference_time: Annotated[
         str | None,
@@ -89,10 +97,28 @@ def seed_command(  # noqa: PLR0917 - one parameter per CLI option
             report = run_seed(db, options, display.update)
     else:
         report = run_seed(db, options)
+    numbers = _numbers_to_try(options, report)
     if as_json:
-        out.emit_json(report)
+        out.emit_json({**out.to_jsonable(report), "try": numbers})
         return
     _summary(report)
+    if numbers and not report.dry_run:
+        out.line("WhatsApp numbers of active seeded hotels to try: " + ", ".join(numbers))
+
+
+def _numbers_to_try(options: Any, report: Any, count: int = 3) -> list[str]:
+    """A few numbers of hotels this run made that are active (some seeded hotels are not)."""
+    from hotelbot_cli.seed import generators
+
+    first = report.hotels_before if report.mode == "append" else 0
+    numbers: list[str] = []
+    for index in range(first, first + options.hotels):
+        row = generators.hotel(options, index, set()).row
+        if row[6] is True:  # is_active
+            numbers.append(str(row[2]))
+        if len(numbers) == count:
+            break
+    return numbers
 
 
 def _summary(report: Any) -> None:

@@ -171,6 +171,12 @@ def plan_hint(operation: str, table: str | None) -> str:
     return f"slow {operation}{where}: check locks held by other sessions (`hotelbot db stats`)"
 
 
+def wanted(elapsed_ms: float) -> bool:
+    """Whether a statement that took ``elapsed_ms`` would be logged (cheap; no SQL work)."""
+    cfg = config()
+    return elapsed_ms >= cfg.slow_ms or (cfg.log_all and logger.isEnabledFor(logging.DEBUG))
+
+
 def log_statement(
     statement: str, params: Any, elapsed_ms: float, rows: int | None, *, executemany: bool = False
 ) -> None:
@@ -277,11 +283,16 @@ def instrument(engine: Engine) -> None:
     if getattr(engine, "_hotelbot_logged", False):
         return
     engine._hotelbot_logged = True  # type: ignore[attr-defined]
+    if engine.echo:
+        echo_to_stderr(engine)
     metrics = attach(engine)
 
     def before(  # noqa: PLR0917 - SQLAlchemy event signature
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
+        driver_cursor = getattr(cursor, "_cursor", cursor)  # the async adapter wraps it
+        if getattr(type(driver_cursor), "_hotelbot_logging", False):
+            driver_cursor._hotelbot_via_engine = True  # logged here, not by the cursor too
         conn.info.setdefault(_T0, []).append(time.perf_counter())
 
     def after(  # noqa: PLR0917 - SQLAlchemy event signature
@@ -309,6 +320,41 @@ def instrument(engine: Engine) -> None:
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
     event.listen(engine, "handle_error", on_error)
+
+
+def echo_to_stderr(engine: Engine) -> None:
+    """SQLAlchemy's echo (``DEBUG=1``) on stderr, masked, never on stdout; no parameters.
+
+    SQLAlchemy gives an echoing engine's logger a handler on *stdout*, which would mix SQL
+    into ``--json`` output. Its handlers are replaced by one on stderr whose lines are
+    masked like every other log line, and bound parameters (tokens, phone numbers) are
+    hidden altogether (``hide_parameters``).
+    """
+    engine.hide_parameters = True
+    names = [name for name in logging.Logger.manager.loggerDict if name.startswith("sqlalchemy.")]
+    for name in names:
+        target = logging.getLogger(name)
+        for handler in list(target.handlers):
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and stream in (
+                sys.stdout,
+                sys.__stdout__,
+            ):
+                target.removeHandler(handler)
+                replacement = _StderrHandler()
+                replacement.setFormatter(_MaskingFormatter(handler.formatter))
+                target.addHandler(replacement)
+
+
+class _MaskingFormatter(logging.Formatter):
+    """Another formatter's lines with phones, passwords and key values masked."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(self.inner.format(record))
 
 
 # -- handlers ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from hotelbot_cli.observability import raw_connection
 from hotelbot_cli.rls.config import RlsConfig, load_config
 from hotelbot_cli.rls.report import CheckResult, Ignore, RlsReport, apply_ignores
 
@@ -31,7 +32,7 @@ __all__ = ["DEFAULT_APP_ROLE", "RlsConfig", "check", "load_config", "run_checks"
 @contextmanager
 def rolled_back(engine: Engine, lock_timeout: str = "5s") -> Iterator[Connection[Any]]:
     """A psycopg connection inside one transaction that is always rolled back."""
-    raw = engine.raw_connection()
+    raw = raw_connection(engine)
     try:
         conn = raw.driver_connection
         assert conn is not None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hotelbot_cli.errors import DatabaseError, UsageError
+from hotelbot_cli.observability import raw_connection
 from hotelbot_cli.seed.options import Mode, SeedOptions, start_of_utc_day
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def seed(engine: Engine, options: SeedOptions, progress: Progress | None = None)
             hotels_before=_count_hotels(engine),
             dry_run=True,
         )
-    raw = engine.raw_connection()
+    raw = raw_connection(engine)
     try:
         conn = raw.driver_connection
         assert conn is not None
@@ -133,7 +134,7 @@ def _count_hotels(engine: Engine) -> int:
     from hotelbot_cli.observability.cursor import LoggingCursor
     from hotelbot_cli.seed import loader
 
-    raw = engine.raw_connection()
+    raw = raw_connection(engine)
     try:
         conn = raw.driver_connection
         assert conn is not None

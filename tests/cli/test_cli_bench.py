@@ -105,10 +105,10 @@ def test_async_engine_and_tables(cli, db_url) -> None:
     assert code == 0, err
     for title in (
         "Operations",
-        "Connection pool",
+        "Pool: ",
         "Cost of tenant isolation",
         "Index check",
-        "Database counters",
+        "Database over the run",
     ):
         assert title in out
     assert "no pgbench reference" in err
