@@ -343,6 +343,7 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
     from hotelbot_cli import migrations
     from hotelbot_cli.bench.login import bot_login
     from hotelbot_cli.db.engine import make_async_engine, make_engine, resolve_url
+    from hotelbot_cli.db.tenant import signing_key
     from hotelbot_cli.observability.metrics import metrics_for
     from hotelbot_cli.settings import Settings
 
@@ -394,7 +395,10 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
                     f"role {workload.APP_ROLE} is missing or not granted: tenant runs use the"
                     " connecting role (policies not applied)"
                 )
-            ctx = workload.Context(resolve_function=workload.find_resolve_function(admin))
+            ctx = workload.Context(
+                resolve_function=workload.find_resolve_function(admin),
+                tenant_key=signing_key(admin),
+            )
             ops = workload.select_operations(options.ops)
             tenant_url, login_mode = owner_url, "set-role"
             if role is not None and options.tenant_login == "login":

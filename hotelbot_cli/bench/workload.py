@@ -74,6 +74,8 @@ class Context:
     """Database-specific details the plans need (discovered once per run)."""
 
     resolve_function: str | None = None
+    #: The key the bot's login signs its tenant with (None: the owner signs on the server).
+    tenant_key: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -378,7 +380,9 @@ def select_operations(names: Sequence[str] | None) -> list[Operation]:
 # --- drivers -----------------------------------------------------------------------------
 
 
-def prefix(op: Operation, target: Target, tenant: bool, role: str | None) -> list[Stmt]:
+def prefix(
+    op: Operation, target: Target, tenant: bool, role: str | None, key: bytes | None = None
+) -> list[Stmt]:
     """Statements that open the transaction: BEGIN, then (tenant mode) the tenant binding.
 
     The binding is :func:`hotelbot_cli.db.tenant.tenant_statements`, the one the library's
@@ -388,7 +392,7 @@ def prefix(op: Operation, target: Target, tenant: bool, role: str | None) -> lis
     if not tenant:
         return stmts
     if op.needs_tenant:
-        stmts += [Stmt(s) for s in tenant_statements(target.hotel_id, role)]
+        stmts += [Stmt(s) for s in tenant_statements(target.hotel_id, role, key=key)]
     elif role:
         stmts += [Stmt(s) for s in tenant_statements(None, role)]
     return stmts
@@ -419,7 +423,7 @@ def run_operation(
     try:
         batch = next(plan)
         while True:
-            head = [] if in_tx else prefix(op, target, tenant, role)
+            head = [] if in_tx else prefix(op, target, tenant, role, ctx.tenant_key)
             with conn.pipeline():
                 for stmt in head:
                     control.execute(stmt.sql, stmt.params or None)
@@ -463,7 +467,7 @@ async def run_operation_async(
     try:
         batch = next(plan)
         while True:
-            head = [] if in_tx else prefix(op, target, tenant, role)
+            head = [] if in_tx else prefix(op, target, tenant, role, ctx.tenant_key)
             async with conn.pipeline():
                 for stmt in head:
                     await control.execute(stmt.sql, stmt.params or None)

@@ -103,6 +103,26 @@ def tenant_statements(
     return statements
 
 
+def signing_key(owner: psycopg.Connection[Any]) -> bytes | None:
+    """The key a bot login signs with: HOTELBOT_TENANT_KEY, else read by the owner.
+
+    Only the owner (or a role it granted the key to) may read ``hotelbot_private``; for
+    anyone else, or before revision 009, this is None and signing falls back to the server.
+    """
+    key = tenant_key_from_env()
+    if key is not None:
+        return key
+    try:
+        with owner.transaction():
+            row = owner.execute(
+                "SELECT key FROM hotelbot_private.tenant_key"
+                " WHERE has_table_privilege('hotelbot_private.tenant_key', 'SELECT')"
+            ).fetchone()
+    except psycopg.Error:  # no such schema yet, or no USAGE on it
+        return None
+    return bytes(row[0]) if row else None
+
+
 def _bind(raw: Any, hid: uuid.UUID, role: str) -> list[str]:
     if raw.autocommit:
         raise UsageError(
