@@ -78,8 +78,11 @@ BEGIN
     BEGIN
         EXECUTE format('GRANT {VERIFIER} TO %I', current_user);
     EXCEPTION WHEN insufficient_privilege THEN
-        RAISE EXCEPTION 'role % may not SET ROLE {VERIFIER} and cannot grant it to itself',
-            current_user
+        -- A managed server's CREATEROLE owner (PostgreSQL 16+) may only grant roles it
+        -- administers: the verifier function then stays owned by the migrating role
+        -- (rls-check reports it) until an administrator grants the role and 009 is re-run.
+        RAISE WARNING 'role % may not SET ROLE {VERIFIER} and cannot grant it to itself:'
+            ' hotelbot_current_hotel_id() stays owned by %', current_user, current_user
             USING HINT = format('as an administrator: GRANT {VERIFIER} TO %I', current_user);
     END;
 END
@@ -129,11 +132,17 @@ BEGIN
                        || convert_to(t.hotel::text || ':' || t.expires, 'UTF8'))), 'hex')
         $body$
     $f$, current_schema());
-    -- A new owner needs CREATE on the schema, for the moment of the hand-over only.
-    EXECUTE format('GRANT CREATE ON SCHEMA %I TO {VERIFIER}', current_schema());
-    EXECUTE format('ALTER FUNCTION %I.hotelbot_current_hotel_id() OWNER TO {VERIFIER}',
-                   current_schema());
-    EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM {VERIFIER}', current_schema());
+    -- A new owner needs CREATE on the schema, for the moment of the hand-over only; the
+    -- hand-over needs the right to SET ROLE to it (see CREATE_VERIFIER's warning).
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+       OR pg_catalog.pg_has_role(current_user, '{VERIFIER}',
+              CASE WHEN current_setting('server_version_num')::int >= 160000
+                   THEN 'SET' ELSE 'MEMBER' END) THEN
+        EXECUTE format('GRANT CREATE ON SCHEMA %I TO {VERIFIER}', current_schema());
+        EXECUTE format('ALTER FUNCTION %I.hotelbot_current_hotel_id() OWNER TO {VERIFIER}',
+                       current_schema());
+        EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM {VERIFIER}', current_schema());
+    END IF;
     EXECUTE format('REVOKE ALL ON FUNCTION %I.hotelbot_current_hotel_id() FROM PUBLIC',
                    current_schema());
     EXECUTE format('GRANT EXECUTE ON FUNCTION %I.hotelbot_current_hotel_id() TO {APP_ROLE}',
@@ -155,20 +164,27 @@ $$
 """
 
 
-def _policies(tenant: str) -> list[str]:
-    statements = []
+def _swap_policies(tenant: str) -> None:
+    """One ALTER POLICY per table, each in its own transaction on a populated database.
+
+    ALTER POLICY replaces USING and WITH CHECK atomically and is idempotent, so a re-run
+    after an interruption redoes only what is left; one table's lock per transaction
+    never makes the bot's multi-table transactions deadlock with the migration.
+    """
     for table, column in TABLES.items():
         bound = tenant.format(column=column)
-        statements += [
-            f"DROP POLICY {table}_tenant_isolation ON {table}",
-            f"CREATE POLICY {table}_tenant_isolation ON {table} FOR ALL TO {APP_ROLE}"
-            f" USING ({column} = {bound}) WITH CHECK ({column} = {bound})",
-        ]
-    return statements
+        steps.execute(
+            f"ALTER POLICY {table}_tenant_isolation ON {table}"
+            f" USING ({column} = {bound}) WITH CHECK ({column} = {bound})"
+        )
+        steps.commit(table)
+
+
+#: Set-up is one transaction: done when the verifier function exists (it is created last).
+SET_UP = "SELECT 1 FROM pg_catalog.pg_proc WHERE proname = 'hotelbot_current_hotel_id'"
 
 
 def upgrade() -> None:
-    steps.lock_timeout()  # policies are swapped table by table under a bounded wait
     for statement in [
         CREATE_VERIFIER,
         "CREATE SCHEMA hotelbot_private",
@@ -185,17 +201,18 @@ def upgrade() -> None:
         SIGN_FUNCTION,
         "REVOKE ALL ON FUNCTION hotelbot_private.sign_tenant(uuid, bigint) FROM PUBLIC",
         CREATE_FUNCTION,
-        *_policies(NEW_TENANT),
     ]:
-        op.execute(statement)
+        steps.execute(statement, unless=SET_UP)
+    steps.commit("messages")
+    _swap_policies(NEW_TENANT)
 
 
 def downgrade() -> None:
+    _swap_policies(OLD_TENANT)
     steps.lock_timeout()
     for statement in [
-        *_policies(OLD_TENANT),
-        f"DROP FUNCTION {FUNCTION}",
-        "DROP SCHEMA hotelbot_private CASCADE",
+        f"DROP FUNCTION IF EXISTS {FUNCTION}",
+        "DROP SCHEMA IF EXISTS hotelbot_private CASCADE",
         "DO $$ BEGIN EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO PUBLIC',"
         " current_database()); END $$",
     ]:

@@ -7,6 +7,7 @@ import pytest
 
 from hotelbot_cli.bench import login as bench_login
 from hotelbot_cli.bench.runner import BenchOptions, run_bench
+from hotelbot_cli.db.tenant import signing_key, tenant_statements
 from hotelbot_cli.errors import UsageError
 from hotelbot_cli.settings import libpq_url
 from tests.load.conftest import make_dataset
@@ -59,7 +60,8 @@ def test_login_sees_only_its_tenant_without_a_role_statement(seeded) -> None:
         hid = admin.execute("SELECT id FROM hotels LIMIT 1").fetchone()[0]
         assert bot.execute("SELECT count(*) FROM guests").fetchone()[0] == 0
         with bot.transaction():
-            bot.execute("SELECT set_config('app.current_hotel_id', %s, true)", (str(hid),))
+            for statement in tenant_statements(hid, key=signing_key(admin)):  # no role
+                bot.execute(statement)
             seen = bot.execute("SELECT DISTINCT hotel_id FROM guests").fetchall()
         assert seen == [(hid,)]
         user = bot.execute("SELECT current_user").fetchone()[0]
