@@ -53,9 +53,16 @@ def bot_through(
 
 
 def test_seed_bench_and_rls_check_through_pgbouncer(
-    cli, through: URL, monkeypatch: pytest.MonkeyPatch, pgbouncer: PgBouncer
+    cli,
+    through: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    pgbouncer: PgBouncer,
+    bot_through: Engine,
 ) -> None:
     monkeypatch.setenv("HOTELBOT_POOL", "null")
+    # The bench's tenant side logs in as the bot does, through PgBouncer too.
+    bot_url = bot_through.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("HOTELBOT_APP_DATABASE_URL", bot_url)
     code, _, err = cli("seed", "--hotels", "3", "--guests-per-hotel", "20", url=through)
     assert code == 0, err + pgbouncer.log()
     code, out, err = cli("bench", "--iterations", "40", "--no-reference", "--json", url=through)
