@@ -10,6 +10,7 @@ from psycopg import Connection
 from hotelbot_cli.rls import catalog, paths
 from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.config import RlsConfig
+from hotelbot_cli.rls.login import audit_bot_login, configured_login
 from hotelbot_cli.rls.policy import Context
 from hotelbot_cli.rls.report import CheckResult
 
@@ -74,4 +75,7 @@ def audit(conn: Connection[Any], cfg: RlsConfig) -> Audit:
     results += paths.audit_catalog_grants(conn, cfg, app_oid)
     results += paths.audit_functions(conn, cfg, app_oid, ctx)
     results += paths.audit_rules(conn, cfg, app_oid)
+    login = configured_login()
+    if login:
+        results += audit_bot_login(conn, cfg, login)
     return Audit(app_oid, rels, tables, ctx, results)

@@ -118,6 +118,12 @@ CHECKS: tuple[CheckInfo, ...] = (
         "ALTER ROLE … NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
     ),
     CheckInfo(
+        "bot-login",
+        _A,
+        "the bot's login (HOTELBOT_APP_DATABASE_URL, when set) is LOGIN, granted the app role and nothing else: no attribute, membership, owned object or direct grant outside the policies",
+        "hotelbot db create-login NAME (resets the role), or REVOKE what the check names",
+    ),
+    CheckInfo(
         "app-role-membership",
         _A,
         "no predefined (pg_*), owner or database-owner role can be become",

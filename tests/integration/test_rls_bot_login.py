@@ -1,0 +1,72 @@
+"""rls-check audits the bot's own login when HOTELBOT_APP_DATABASE_URL names it (issue 10)."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+
+from hotelbot_cli import rls
+from hotelbot_cli.settings import libpq_url
+
+
+def _bot_login_results(db_url: URL, login: str) -> list[rls.CheckResult]:
+    engine = create_engine(db_url, poolclass=NullPool)
+    try:
+        report = rls.check(engine, probes=False)
+    finally:
+        engine.dispose()
+    return [r for r in report.results if r.id == "bot-login"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (None, None),
+        ("ALTER ROLE {login} CREATEROLE", "CREATEROLE"),
+        ("ALTER ROLE {login} BYPASSRLS", "BYPASSRLS"),
+        ("GRANT SELECT ON hotels TO {login}", "table hotels"),
+        ("GRANT SELECT (green_api_token) ON hotels TO {login}", "column hotels.green_api_token"),
+        ("CREATE ROLE {login}_extra; GRANT {login}_extra TO {login}", "member of"),
+        ("REVOKE app_user FROM {login}", "not granted app_user"),
+    ],
+    ids=["clean", "createrole", "bypassrls", "table-grant", "column-grant", "membership", "no-app"],
+)
+def test_bot_login_is_audited(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch, extra: str | None, named: str | None
+) -> None:
+    """A login made with plain SQL as a DBA would; anything beyond app_user fails, named."""
+    login = f"hb_bot_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {login} LOGIN PASSWORD 'bot-secret' IN ROLE app_user")
+        try:
+            if extra:
+                for statement in extra.format(login=login).split("; "):
+                    conn.execute(statement)
+            bot_url = db_url.set(username=login, password="bot-secret")
+            monkeypatch.setenv(
+                "HOTELBOT_APP_DATABASE_URL", bot_url.render_as_string(hide_password=False)
+            )
+            (result,) = _bot_login_results(db_url, login)
+        finally:
+            conn.execute(f"REVOKE ALL ON hotels FROM {login}")
+            conn.execute(f"REVOKE ALL (green_api_token) ON hotels FROM {login}")
+            conn.execute(f"DROP ROLE {login}")
+            conn.execute(f"DROP ROLE IF EXISTS {login}_extra")
+    if named is None:
+        assert result.status == "pass", result.detail
+    else:
+        assert result.status == "fail" and named in result.detail, result.detail
+        assert result.fix and "create-login" in result.fix
+        assert "bot-secret" not in result.detail + result.fix
+
+
+def test_no_bot_login_configured_means_no_such_check(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOTELBOT_APP_DATABASE_URL", raising=False)
+    assert _bot_login_results(db_url, "nobody") == []
