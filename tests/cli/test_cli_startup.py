@@ -67,7 +67,8 @@ def _completion(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
 
     return subprocess.run(
         [sys.executable, "-c", "from hotelbot_cli.cli.app import main; main()", *args],
-        env={**os.environ, **env},
+        # A clean environment: what a user's shell passes, not what earlier tests left.
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/"), **env},
         capture_output=True,
         text=True,
         timeout=60,
