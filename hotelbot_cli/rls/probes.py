@@ -275,7 +275,7 @@ class Prober:
         self.cfg = cfg if isinstance(cfg, RlsConfig) else RlsConfig(app_role=cfg)
         self.app_role = self.cfg.app_role
 
-    def binding(self, tenant: str | None) -> str:
+    def binding(self, tenant: str | None, forge: str | None = None) -> str:
         """The statements that make this transaction the app role for ``tenant``: what the
         library sends for a real tenant id; unset, empty and malformed values (a forgotten or
         forged tenant) are set by hand. One string, so it costs one round trip."""
@@ -301,6 +301,12 @@ class Prober:
                 .format(sql.Literal(setting), sql.Literal(tenant))
                 .as_string(self.conn)
             )
+        if forge is not None:  # SQL injected into the tenant's transaction names another
+            statements.append(
+                sql.SQL("SELECT set_config({}, {}, true)")
+                .format(sql.Literal(setting), sql.Literal(forge))
+                .as_string(self.conn)
+            )
         return "; ".join(statements)
 
     def bind(self, tenant: str | None) -> None:
@@ -317,6 +323,7 @@ class Prober:
         query: Any,
         params: Any = None,
         after: Callable[[], Any] | None = None,
+        forge: str | None = None,
     ) -> Any:
         """(rowcount, first row) or the psycopg error; ``after`` runs as the checker, inside.
 
@@ -324,7 +331,7 @@ class Prober:
         to the savepoint in a third.
         """
         conn = self.conn
-        conn.execute(("SAVEPOINT rls_probe; " + self.binding(tenant)).encode())
+        conn.execute(("SAVEPOINT rls_probe; " + self.binding(tenant, forge)).encode())
         try:
             try:
                 cur = conn.execute(query, params)
@@ -532,6 +539,25 @@ def probe_table(
         else "tenant A sees no row of another tenant",
         f"ENABLE and FORCE row level security on {t.display} with a tenant-bound USING",
     )
+    if prober.cfg.tenant_setting == TENANT_SETTING:  # the library signs its tenant
+        forged = prober.run(a, count + wb, pb, forge=b)
+        seen = 0 if isinstance(forged, psycopg.Error) else forged[1][0]
+        # A warning, not a failure: honest code never forges its tenant (the threat model
+        # of the other probes); SQL injected into a request can, unless the tenant is signed.
+        results.append(
+            CheckResult(
+                "probe-forged-tenant",
+                "probe",
+                t.display,
+                "pass" if seen == 0 else "warn",
+                f"tenant A's transaction setting {prober.cfg.tenant_setting} to tenant B by"
+                f" hand sees {seen} of B's row(s)",
+                None
+                if seen == 0
+                else f"compare the policies on {t.display} with the signature-verifying"
+                " hotelbot_current_hotel_id() (revision 009), not the bare setting",
+            )
+        )
     writable = _updatable_column(prober, shape)
     touch = sql.SQL("UPDATE {} SET {} = {} WHERE ").format(
         table, sql.Identifier(writable), sql.Identifier(writable)

@@ -118,6 +118,12 @@ CHECKS: tuple[CheckInfo, ...] = (
         "ALTER ROLE … NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
     ),
     CheckInfo(
+        "probe-forged-tenant",
+        _P,
+        "SQL injected into tenant A's transaction that sets the tenant to B by hand sees none of B's rows (the signed tenant holds)",
+        "compare policies with the signature-verifying hotelbot_current_hotel_id(), never the bare setting",
+    ),
+    CheckInfo(
         "bot-login",
         _A,
         "the bot's login (HOTELBOT_APP_DATABASE_URL, when set) is LOGIN, granted the app role and nothing else: no attribute, membership, owned object or direct grant outside the policies",

@@ -579,3 +579,23 @@ def test_a_clean_database_has_no_warnings(db_url: URL) -> None:
     report = rls.check(engine)
     engine.dispose()
     assert report.ok and not [r for r in report.results if r.status == "warn"]
+
+
+def test_a_verifier_that_ignores_the_signature_is_named(db_url: URL) -> None:
+    """The verifier's body replaced by one that trusts the bare setting: the policies still
+    read the tenant setting, so only the probe that forges it inside A's transaction shows
+    that SQL injected into a request could read another hotel (issue 10's threat)."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION public.hotelbot_current_hotel_id() RETURNS uuid"
+            " LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
+            " AS $$ SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid $$"
+        )
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    warned = {
+        r.table for r in report.results if r.id == "probe-forged-tenant" and r.status == "warn"
+    }
+    assert {"guests", "hotels", "messages"} <= warned, warned
+    assert all(r.fix and "hotelbot_current_hotel_id" in r.fix for r in forged if r.status == "warn")
