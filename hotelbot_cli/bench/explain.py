@@ -96,7 +96,7 @@ def explain_operation(
     used: set[str] = set()
     seq: set[str] = set()
     try:
-        for stmt in prefix(op, target, tenant, role, ctx.tenant_key):
+        for stmt in prefix(op, target, tenant, role, ctx):
             conn.execute(stmt.sql, stmt.params or None)
         for stmt in batch.statements:
             row = conn.execute("EXPLAIN (FORMAT JSON) " + stmt.sql, stmt.params or None).fetchone()

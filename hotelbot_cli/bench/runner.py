@@ -343,7 +343,7 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
     from hotelbot_cli import migrations
     from hotelbot_cli.bench.login import bot_login
     from hotelbot_cli.db.engine import make_async_engine, make_engine, resolve_url
-    from hotelbot_cli.db.tenant import signing_key
+    from hotelbot_cli.db.tenant import propagates_set_local, signing_key
     from hotelbot_cli.observability.metrics import metrics_for
     from hotelbot_cli.settings import Settings
 
@@ -398,6 +398,7 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
             ctx = workload.Context(
                 resolve_function=workload.find_resolve_function(admin),
                 tenant_key=signing_key(admin),
+                propagate=propagates_set_local(admin),
             )
             ops = workload.select_operations(options.ops)
             tenant_url, login_mode = owner_url, "set-role"

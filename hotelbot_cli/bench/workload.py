@@ -28,7 +28,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hotelbot_cli.db.tenant import tenant_statements
+from hotelbot_cli.db.tenant import tenant_binding
 from hotelbot_cli.errors import UsageError
 
 APP_ROLE = "app_user"
@@ -76,6 +76,8 @@ class Context:
     resolve_function: str | None = None
     #: The key the bot's login signs its tenant with (None: the owner signs on the server).
     tenant_key: bytes | None = None
+    #: A Citus coordinator: the tenant is bound with ``SET LOCAL``, which reaches the workers.
+    propagate: bool = False
 
 
 @dataclass(frozen=True)
@@ -381,20 +383,26 @@ def select_operations(names: Sequence[str] | None) -> list[Operation]:
 
 
 def prefix(
-    op: Operation, target: Target, tenant: bool, role: str | None, key: bytes | None = None
+    op: Operation,
+    target: Target,
+    tenant: bool,
+    role: str | None,
+    ctx: Context | None = None,
 ) -> list[Stmt]:
     """Statements that open the transaction: BEGIN, then (tenant mode) the tenant binding.
 
-    The binding is :func:`hotelbot_cli.db.tenant.tenant_statements`, the one the library's
+    The binding is :func:`hotelbot_cli.db.tenant.tenant_binding`, the one the library's
     ``tenant_session`` sends, so the bench measures the bot's real path.
     """
+    ctx = ctx or Context()
     stmts = [Stmt("BEGIN")]
     if not tenant:
         return stmts
     if op.needs_tenant:
-        stmts += [Stmt(s) for s in tenant_statements(target.hotel_id, role, key=key)]
+        binding = tenant_binding(target.hotel_id, role, key=ctx.tenant_key, propagate=ctx.propagate)
+        stmts += [Stmt(s, p or {}) for s, p in binding]
     elif role:
-        stmts += [Stmt(s) for s in tenant_statements(None, role)]
+        stmts += [Stmt(s, p or {}) for s, p in tenant_binding(None, role, propagate=ctx.propagate)]
     return stmts
 
 
@@ -423,7 +431,7 @@ def run_operation(
     try:
         batch = next(plan)
         while True:
-            head = [] if in_tx else prefix(op, target, tenant, role, ctx.tenant_key)
+            head = [] if in_tx else prefix(op, target, tenant, role, ctx)
             with conn.pipeline():
                 for stmt in head:
                     control.execute(stmt.sql, stmt.params or None)
@@ -467,7 +475,7 @@ async def run_operation_async(
     try:
         batch = next(plan)
         while True:
-            head = [] if in_tx else prefix(op, target, tenant, role, ctx.tenant_key)
+            head = [] if in_tx else prefix(op, target, tenant, role, ctx)
             async with conn.pipeline():
                 for stmt in head:
                     await control.execute(stmt.sql, stmt.params or None)

@@ -18,6 +18,7 @@ from hotelbot_cli.db.tenant import (
     parse_hotel_id,
     set_tenant,
     set_tenant_async,
+    tenant_binding,
     tenant_session,
     tenant_statements,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "session_factory",
     "set_tenant",
     "set_tenant_async",
+    "tenant_binding",
     "tenant_session",
     "tenant_statements",
 ]

@@ -1,15 +1,18 @@
 """Tenant-scoped sessions: the hotel is bound transaction-locally, signed, in one round trip.
 
-The policies (revision 009) trust ``app.current_hotel_id`` only together with
+The policies (revisions 009, 011) trust ``app.current_hotel_id`` only together with
 ``app.tenant_signature = '<expires>:<hmac>'``: an HMAC-SHA256 over ``'<hotel>:<expires>'``
 keyed by a secret the app role cannot read. SQL injected into hotel A's transaction may set
 any hotel id it likes, with ``SET`` or ``set_config(..., false)``; without hotel B's
 signature, B's rows stay invisible. The bot signs with ``HOTELBOT_TENANT_KEY`` (written by
 ``hotelbot db create-login``); the owner, which may read the key, signs on the server.
 
-Everything is ``SET LOCAL`` of validated literals (Citus propagates ``SET LOCAL``, never
-``set_config()``): it ends with the transaction, so a pooled connection never carries one
-hotel into the next user's transaction.
+The binding is transaction-local and made of validated literals: it ends with the
+transaction, so a pooled connection never carries one hotel into the next user's
+transaction. On one node it is a single ``SELECT set_config(…, true), set_config(…, true)``
+(one statement: each statement costs the client ~13 µs in psycopg); on Citus, which
+propagates ``SET LOCAL`` to the workers but never ``set_config()``, it is ``SET LOCAL``s
+(``propagate=True``; :func:`propagates_set_local` tells which a connection needs).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hashlib
 import hmac
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -61,46 +65,128 @@ def sign(hotel_id: uuid.UUID, expires: int, key: bytes) -> str:
     return f"{expires}:{hmac.new(key, message, hashlib.sha256).hexdigest()}"
 
 
-def tenant_statements(
+#: (hotel, key, ttl) -> (expires, signature). A signature is reused while more than half
+#: its life is left: signing costs the client ~15 µs, and the bot serves one hotel many
+#: times a minute. Bounded: cleared when it outgrows the number of hotels a bot serves.
+_SIGNATURES: dict[tuple[str, bytes, int], tuple[int, str]] = {}
+_SIGNATURES_MAX = 4096
+
+
+def _signature(hid: str, key: bytes, ttl: int) -> str:
+    now = int(time.time())
+    cached = _SIGNATURES.get((hid, key, ttl))
+    if cached is not None and cached[0] - now > ttl // 2:
+        return cached[1]
+    if len(_SIGNATURES) >= _SIGNATURES_MAX:
+        _SIGNATURES.clear()
+    expires = now + ttl
+    signature = sign(uuid.UUID(hid), expires, key)
+    _SIGNATURES[(hid, key, ttl)] = (expires, signature)
+    return signature
+
+
+Binding = list[tuple[str, dict[str, Any] | None]]
+
+
+def tenant_binding(
     hotel_id: Any,
     role: str | None = None,
     *,
     key: bytes | None = None,
     ttl: int | None = None,
-) -> list[str]:
-    """The statements that bind the current transaction to ``hotel_id`` (and ``role``).
+    propagate: bool = False,
+) -> Binding:
+    """The statements (SQL, parameters) that bind the current transaction to ``hotel_id``.
 
     The one owner of tenant binding: ``tenant_session``, ``bench`` and ``rls-check``'s
     probes all send exactly these, right after BEGIN; they end with the transaction.
-    Literal SQL (no parameters): the hotel id is validated as a UUID, the role quoted.
     ``hotel_id=None`` binds the role with no tenant (the "forgotten tenant").
+
+    On one node, one ``SELECT set_config(…)`` whose text never changes: psycopg prepares
+    it once per connection, where a literal per hotel and signature would be parsed every
+    time. ``propagate=True`` (Citus) sends ``SET LOCAL``s of validated literals instead,
+    which reach the workers, and needs the key.
 
     ``key`` (default ``HOTELBOT_TENANT_KEY``) signs on the client; without one the
     owner signs on the server with ``hotelbot_private.sign_tenant()``, which the app role
     cannot call. The role comes last: everything before it runs as the login.
     ``ttl`` (default ``HOTELBOT_TENANT_TTL``, 300 s) bounds the signature's life.
     """
-    statements: list[str] = []
+    hid, expires = "", 0
     if hotel_id is None:
-        statements += [f"SET LOCAL {TENANT_SETTING} = ''", f"SET LOCAL {SIGNATURE_SETTING} = ''"]
+        values: tuple[str, str] | None = ("", "")
     else:
         hid = str(parse_hotel_id(hotel_id))
-        expires = int(time.time()) + (tenant_ttl_from_env() if ttl is None else ttl)
+        life = tenant_ttl_from_env() if ttl is None else ttl
         key = tenant_key_from_env() if key is None else key
-        if key is not None:
-            statements += [
-                f"SET LOCAL {TENANT_SETTING} = {_literal(hid)}",
-                f"SET LOCAL {SIGNATURE_SETTING} = {_literal(sign(uuid.UUID(hid), expires, key))}",
-            ]
-        else:
-            statements.append(
-                f"SELECT set_config({_literal(TENANT_SETTING)}, {_literal(hid)}, true),"
-                f" set_config({_literal(SIGNATURE_SETTING)}, hotelbot_private.sign_tenant("
-                f"{_literal(hid)}, {expires}), true)"
+        values = None if key is None else (hid, _signature(hid, key, life))
+        expires = int(time.time()) + life
+    binding: Binding = []
+    if values is None:  # the owner, without the key: sign on the server
+        if propagate:
+            raise ConfigError(
+                "a tenant on Citus is signed by the client, but no signing key is available",
+                "set HOTELBOT_TENANT_KEY (`hotelbot db create-login --env-file` writes it)",
             )
+        binding.append((_SIGN_ON_SERVER, {"hotel": hid, "expires": expires}))
+    elif propagate:
+        binding += [
+            (f"SET LOCAL {TENANT_SETTING} = {_literal(values[0])}", None),
+            (f"SET LOCAL {SIGNATURE_SETTING} = {_literal(values[1])}", None),
+        ]
+    else:
+        binding.append((_SET_SIGNED, {"hotel": values[0], "signature": values[1]}))
     if role:
-        statements.append(f"SET LOCAL ROLE {_identifier(role)}")
-    return statements
+        binding.append((f"SET LOCAL ROLE {_identifier(role)}", None))
+    return binding
+
+
+_SET_SIGNED = (
+    f"SELECT set_config('{TENANT_SETTING}', %(hotel)s, true),"
+    f" set_config('{SIGNATURE_SETTING}', %(signature)s, true)"
+)
+_SIGN_ON_SERVER = (
+    f"SELECT set_config('{TENANT_SETTING}', %(hotel)s, true),"
+    f" set_config('{SIGNATURE_SETTING}',"
+    " hotelbot_private.sign_tenant(%(hotel)s::uuid, %(expires)s), true)"
+)
+
+
+def tenant_statements(
+    hotel_id: Any,
+    role: str | None = None,
+    *,
+    key: bytes | None = None,
+    ttl: int | None = None,
+    propagate: bool = False,
+) -> list[str]:
+    """:func:`tenant_binding` as literal SQL strings, for callers that send plain text
+    (one string per statement; values validated and quoted)."""
+    rendered = []
+    for sql_text, params in tenant_binding(hotel_id, role, key=key, ttl=ttl, propagate=propagate):
+        quoted = {
+            k: str(v) if isinstance(v, int) else _literal(str(v)) for k, v in (params or {}).items()
+        }
+        rendered.append(sql_text % quoted if params else sql_text)
+    return rendered
+
+
+CITUS_QUERY = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')"
+#: psycopg connection -> whether its server is a Citus coordinator (asked once per connection).
+_PROPAGATES: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def propagates_set_local(raw: Any) -> bool:
+    """Whether ``raw``'s server needs ``SET LOCAL`` for the tenant to reach other nodes (Citus).
+
+    One catalog query the first time a physical connection binds a tenant; remembered
+    for the connection's life (a pooled connection keeps its server).
+    """
+    known = _PROPAGATES.get(raw)
+    if known is None:
+        row = raw.execute(CITUS_QUERY).fetchone()
+        known = _PROPAGATES[raw] = bool(row and row[0])
+    return known
 
 
 def signing_key(owner: psycopg.Connection[Any]) -> bytes | None:
@@ -123,13 +209,12 @@ def signing_key(owner: psycopg.Connection[Any]) -> bytes | None:
     return bytes(row[0]) if row else None
 
 
-def _bind(raw: Any, hid: uuid.UUID, role: str) -> list[str]:
+def _refuse_autocommit(raw: Any) -> None:
     if raw.autocommit:
         raise UsageError(
             "a tenant session needs a transaction, but the connection is in autocommit mode",
             "use an engine without isolation_level='AUTOCOMMIT'",
         )
-    return tenant_statements(hid, role)
 
 
 def _unsigned(exc: Exception) -> Exception:
@@ -153,11 +238,12 @@ def set_tenant(connection: Connection, hotel_id: Any, role: str | None = None) -
     hid = parse_hotel_id(hotel_id)
     raw = connection.connection.driver_connection
     assert raw is not None
-    statements = _bind(raw, hid, role or APP_ROLE)
+    _refuse_autocommit(raw)
+    binding = tenant_binding(hid, role or APP_ROLE, propagate=propagates_set_local(raw))
     try:
         with raw.pipeline():
-            for statement in statements:
-                raw.execute(statement)
+            for statement, params in binding:
+                raw.execute(statement, params)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise _unsigned(exc) from None
     return hid
@@ -170,11 +256,17 @@ async def set_tenant_async(
     hid = parse_hotel_id(hotel_id)
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
-    statements = _bind(raw, hid, role or APP_ROLE)
+    _refuse_autocommit(raw)
+    propagate = _PROPAGATES.get(raw)
+    if propagate is None:
+        cursor = await raw.execute(CITUS_QUERY)
+        row = await cursor.fetchone()
+        propagate = _PROPAGATES[raw] = bool(row and row[0])
+    binding = tenant_binding(hid, role or APP_ROLE, propagate=propagate)
     try:
         async with raw.pipeline():
-            for statement in statements:
-                await raw.execute(statement)
+            for statement, params in binding:
+                await raw.execute(statement, params)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise _unsigned(exc) from None
     return hid

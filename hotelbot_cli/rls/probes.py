@@ -29,7 +29,12 @@ from psycopg import Connection, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from hotelbot_cli.db.tenant import TENANT_SETTING, parse_hotel_id, tenant_statements
+from hotelbot_cli.db.tenant import (
+    TENANT_SETTING,
+    parse_hotel_id,
+    propagates_set_local,
+    tenant_statements,
+)
 from hotelbot_cli.errors import UsageError
 from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.config import RlsConfig
@@ -283,7 +288,11 @@ class Prober:
         statements: list[str] = []
         if setting == TENANT_SETTING:
             bound = _is_uuid(tenant)
-            statements += tenant_statements(tenant if bound else None, self.app_role)
+            statements += tenant_statements(
+                tenant if bound else None,
+                self.app_role,
+                propagate=propagates_set_local(self.conn),
+            )
         else:
             bound = False
             statements.append(

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from hotelbot_cli.db.tenant import sign, tenant_statements
+from hotelbot_cli.db.tenant import sign, tenant_binding, tenant_statements
 from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.settings import (
     Settings,
@@ -74,20 +74,43 @@ def test_prepare_threshold_and_app_url_settings() -> None:
     assert Settings.from_env({"HOTELBOT_APP_DATABASE_URL": f" {url} "}).app_database_url == url
 
 
-def test_tenant_statements_are_literal_set_local_with_a_valid_signature() -> None:
+def test_tenant_binding_is_one_constant_statement_with_a_valid_signature() -> None:
     hotel = uuid.uuid4()
     key = b"k" * 32
-    statements = tenant_statements(hotel, "app_user", key=key, ttl=100)
+    (sql_text, params), role = tenant_binding(hotel, "app_user", key=key, ttl=100)
+    # One statement whose text never changes (psycopg prepares it), the values as parameters.
+    assert sql_text == tenant_binding(uuid.uuid4(), key=b"j" * 32)[0][0]
+    assert params is not None and params["hotel"] == str(hotel)
+    expires = int(params["signature"].split(":")[0])
+    assert params["signature"] == sign(hotel, expires, key)
+    assert role == ('SET LOCAL ROLE "app_user"', None)
+    # The same hotel within half the signature's life reuses the signature.
+    assert tenant_binding(hotel, key=key, ttl=100)[0][1] == params
+
+
+def test_tenant_statements_render_the_binding_as_literals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hotel = uuid.uuid4()
+    key = b"k" * 32
+    first = tenant_statements(hotel, "app_user", key=key, ttl=100)[0]
+    assert first.startswith(f"SELECT set_config('app.current_hotel_id', '{hotel}', true),")
+    assert "%(" not in first
+    # Citus: SET LOCALs (propagated to the workers), literals validated and quoted.
+    statements = tenant_statements(hotel, "app_user", key=key, ttl=100, propagate=True)
     assert statements[0] == f"SET LOCAL app.current_hotel_id = '{hotel}'"
-    assert statements[1].startswith("SET LOCAL app.tenant_signature = '")
     value = statements[1].split("'")[1]
-    expires = int(value.split(":")[0])
-    assert value == sign(hotel, expires, key)
+    assert value == sign(hotel, int(value.split(":")[0]), key)
     assert statements[2] == 'SET LOCAL ROLE "app_user"'
-    assert tenant_statements(None, 'we"ird') == [
+    assert tenant_statements(None, 'we"ird', propagate=True) == [
         "SET LOCAL app.current_hotel_id = ''",
         "SET LOCAL app.tenant_signature = ''",
         'SET LOCAL ROLE "we""ird"',
     ]
     with pytest.raises(UsageError):
         tenant_statements("1' OR true --", key=key)
+    monkeypatch.delenv("HOTELBOT_TENANT_KEY", raising=False)
+    signed_on_server = tenant_statements(hotel, ttl=100)[0]
+    assert f"hotelbot_private.sign_tenant('{hotel}'::uuid, " in signed_on_server
+    with pytest.raises(ConfigError, match="Citus"):
+        tenant_binding(hotel, propagate=True)
