@@ -37,8 +37,19 @@ def __getattr__(name: str) -> Any:
 
 def error(message: str, hint: str | None = None) -> None:
     """One readable line on stderr: ``error: message (hint)``."""
+    from hotelbot_cli.settings import redact_text
+
     text = f"error: {message}" + (f" ({hint})" if hint else "")
-    _write(sys.stderr, text)
+    _write(sys.stderr, redact_text(text))  # the last line of defence: no password, ever
+
+
+def traceback_text() -> None:
+    """The current exception's traceback on stderr (``--debug``), passwords hidden."""
+    import traceback
+
+    from hotelbot_cli.settings import redact_text
+
+    sys.stderr.write(redact_text(traceback.format_exc()))
 
 
 def info(message: str) -> None:

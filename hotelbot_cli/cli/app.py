@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import Annotated
 
 import typer
@@ -168,12 +167,12 @@ def run(argv: list[str] | None = None) -> int:
         return 130
     except HotelbotError as exc:
         if debug:
-            traceback.print_exc()
+            out.traceback_text()
         out.error(exc.message, exc.hint)
         return exc.exit_code
     except Exception as exc:
         if debug:
-            traceback.print_exc()
+            out.traceback_text()
         known = _translate(exc)
         if known is None:
             out.error(f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for details")
