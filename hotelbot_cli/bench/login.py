@@ -72,10 +72,13 @@ def bot_login(admin: Any, owner_url: Any, app_role: str, given: str | None) -> I
     name = f"hotelbot_bench_{os.getpid()}_{secrets.token_hex(4)}"
     password = secrets.token_urlsafe(24)
     try:
+        from hotelbot_cli.db.login import password_verifier
+
+        verifier = password_verifier(admin, name, password)  # no clear text on the wire or in logs
         with admin.transaction():
             admin.execute(
                 f"CREATE ROLE {_quote(name)} LOGIN INHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB"
-                f" NOCREATEROLE PASSWORD {_literal(password)}"
+                f" NOCREATEROLE PASSWORD {_literal(verifier)}"
             )
             admin.execute(f"GRANT {_quote(app_role)} TO {_quote(name)}")
     except psycopg.errors.InsufficientPrivilege:
