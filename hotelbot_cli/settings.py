@@ -326,10 +326,17 @@ def libpq_url(url: URL) -> str:
 
 
 def redact_url(url: URL | str) -> str:
-    """The URL as it may be shown or logged: every password replaced by ***."""
+    """The URL as it may be shown or logged: every password replaced by ***.
+
+    A parsed URL is shown as a user writes it: ``postgresql://``, no ``:***`` for an empty
+    password (the embedded server has none), socket paths with their slashes.
+    """
     if isinstance(url, str):
         return redact_text(url)
-    return redact_text(url.render_as_string(hide_password=True))
+    shown = url.set(drivername="postgresql")
+    if not url.password:
+        shown = shown._replace(password=None)  # URL.set(password=None) would keep it
+    return redact_text(shown.render_as_string(hide_password=True)).replace("%2F", "/")
 
 
 #: ``scheme://user:password@`` up to the LAST ``@`` of the URL (a password may hold ``@``).
