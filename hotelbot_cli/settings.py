@@ -343,7 +343,9 @@ def redact_url(url: URL | str) -> str:
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@")
 #: ``password=…`` in a query string or a keyword DSN, quoted or not.
 _KEYWORD_PASSWORD = re.compile(
-    r"""\b((?:ssl)?pass(?:word|wd)?|pwd)(\s*=\s*)('(?:[^'\\]|\\.)*'|"[^"]*"|(?:\\.|[^\s&;\\])+)""",
+    r"""\b((?:ssl)?pass(?:word|wd)?|pwd)(\s*=\s*)"""
+    # already redacted (a second pass keeps the quote that follows), quoted, or bare
+    r"""(\*\*\*(?=$|[\s&;'"])|'(?:[^'\\]|\\.)*'|"[^"]*"|(?:\\.|[^\s&;\\])+)""",
     re.IGNORECASE,
 )
 

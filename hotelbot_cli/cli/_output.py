@@ -39,8 +39,10 @@ def error(message: str, hint: str | None = None) -> None:
     """One readable line on stderr: ``error: message (hint)``."""
     from hotelbot_cli.settings import redact_text
 
-    text = f"error: {message}" + (f" ({hint})" if hint else "")
-    _write(sys.stderr, redact_text(text))  # the last line of defence: no password, ever
+    # the last line of defence: no password, ever (hints are our own words, such as the
+    # placeholder postgresql://user:password@host, and stay as written)
+    text = f"error: {redact_text(message)}" + (f" ({hint})" if hint else "")
+    _write(sys.stderr, text)
 
 
 def traceback_text() -> None:

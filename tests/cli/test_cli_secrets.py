@@ -117,3 +117,10 @@ def test_pgbench_gets_the_password_in_its_environment_not_its_command_line(
         SECRET not in line for line in lines if line.startswith("argv:")
     )
     assert f"env: {SECRET}" in lines
+
+
+def test_a_keyword_dsn_is_refused_readably(cli) -> None:
+    code, _, err = cli("db", "current", url=f"host=nohost password='{SECRET} x'")
+    assert code == 2 and SECRET not in err
+    assert "'host=nohost password=***' is not a URL" in err  # the quote survives redaction
+    assert "(expected postgresql://user:password@host:5432/dbname)" in err  # the hint as written
