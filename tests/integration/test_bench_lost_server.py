@@ -53,6 +53,17 @@ def test_sessions_ended_mid_bench_give_one_line_and_exit_3(db_url: URL) -> None:
         if bench.poll() is None:
             bench.kill()
             bench.wait()
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        left = [
+            r[0]
+            for r in conn.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE %s",
+                (f"hotelbot_bench_{bench.pid}_%",),
+            )
+        ]
+        for role in left:  # never leave a cluster-wide role to other tests
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+    assert left == []  # the throwaway bot login is dropped on a new connection
     assert bench.returncode == 3, err
     assert err.count("\n") == 1 and err.startswith("error: lost the connection to the database"), (
         err
