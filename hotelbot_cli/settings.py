@@ -198,11 +198,64 @@ def tenant_ttl_from_env() -> int:
     return 300 if not raw else int(_env_number(os.environ, "HOTELBOT_TENANT_TTL", 300, minimum=1))
 
 
-def normalize_url(raw: str) -> URL:
+def split_user_info(rest: str) -> tuple[str | None, str]:
+    """``user[:password]`` and what follows it, for the text after ``scheme://``.
+
+    The user info ends at the LAST ``@`` of the authority, as in WHATWG URLs and Python's
+    urllib, so a password with a raw ``@`` (``u:p@ss@host``) keeps it and the host is
+    ``host``. (libpq and SQLAlchemy stop at the first ``@`` and would send ``ss@host`` to
+    DNS: a piece of the password.) The authority ends at the first ``/`` or ``?`` after the
+    first ``@``; an ``@`` after a ``/`` or ``?`` with no user info before it (``h/db?user=a@b``)
+    or after ``host:port/`` belongs to the path or query.
+    """
+    at = rest.find("@")
+    if at < 0:
+        return None, rest
+    user, colon, password = rest[:at].partition(":")
+    if any(c in user for c in "/?"):
+        return None, rest  # the first "@" is in the path or the query
+    if (
+        colon
+        and re.fullmatch(r"\d*", re.split(r"[/?]", password, maxsplit=1)[0])
+        and (re.search(r"[/?]", password))
+    ):
+        return None, rest  # host:port/… with an "@" further on
+    ends = [i for i in (rest.find("/", at), rest.find("?", at)) if i >= 0]
+    last = rest.rfind("@", 0, min(ends) if ends else len(rest))
+    return rest[:last], rest[last + 1 :]
+
+
+def _requote_user_info(rest: str) -> str:
+    """``rest`` with its user name and password percent-encoded (already-encoded stays so)."""
+    from urllib.parse import quote, unquote
+
+    info, tail = split_user_info(rest)
+    if info is None:  # an "@" here is in the path or query: keep SQLAlchemy from splitting there
+        return rest.replace("@", "%40")
+    user, colon, password = info.partition(":")
+    user = quote(unquote(user), safe="")
+    return user + (":" + quote(unquote(password), safe="") if colon else "") + "@" + tail
+
+
+def display_url(raw: str) -> str:
+    """Any text given as a URL, as it may be shown: never its password, however spelled."""
+    text = raw.strip()
+    if "://" in text:
+        scheme, rest = text.split("://", 1)
+        info, tail = split_user_info(rest)
+        if info is not None:
+            user, colon, _ = info.partition(":")
+            text = f"{scheme}://{user}{':***' if colon else ''}@{tail}"
+    return _KEYWORD_PASSWORD.sub(r"\1\2***", text)
+
+
+def normalize_url(raw: str, name: str = "DATABASE_URL") -> URL:
     """Parse any accepted spelling of a PostgreSQL URL into one that uses psycopg 3.
 
     Accepts ``postgres://``, ``postgresql://``, ``postgresql+psycopg://`` and
-    ``postgresql+asyncpg://``; anything else is a :class:`ConfigError`.
+    ``postgresql+asyncpg://``; anything else is a :class:`ConfigError` (exit 2) that shows
+    the value with its password hidden (``name`` is the variable it came from). A raw ``@``
+    in the password is kept in the password (see :func:`split_user_info`).
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -210,26 +263,41 @@ def normalize_url(raw: str) -> URL:
     text = raw.strip()
     if "://" not in text:
         raise ConfigError(
-            f"DATABASE_URL {redact_text(text)!r} is not a URL",
+            f"{name} {display_url(text)!r} is not a URL",
             "expected postgresql://user:password@host:5432/dbname",
         )
-    scheme = text.split("://", 1)[0].lower()
+    scheme, rest = text.split("://", 1)
+    scheme = scheme.lower()
     if scheme not in _SCHEMES:
         raise ConfigError(
-            f"DATABASE_URL uses {scheme}://, which is not PostgreSQL",
+            f"{name} uses {scheme}://, which is not PostgreSQL",
             "hotelbot needs postgresql://user:password@host:5432/dbname",
         )
     try:
-        url = make_url(_SCHEMES[scheme] + "://" + text.split("://", 1)[1])
+        url = make_url(_SCHEMES[scheme] + "://" + _requote_user_info(rest))
         _ = url.port  # a non-numeric port raises here
     except (ArgumentError, ValueError) as exc:
+        reason, password = redact_text(str(exc)), url_password(text)
+        if password and password in reason:
+            reason = "cannot parse it"
         raise ConfigError(
-            f"DATABASE_URL {redact_text(text)!r} is malformed: {exc}",
-            "expected postgresql://user:password@host:5432/dbname",
+            f"{name} {display_url(text)!r} is malformed: {reason}",
+            "expected postgresql://user:password@host:5432/dbname"
+            " (percent-encode special characters in the password)",
         ) from None
     if not url.database:
         url = url.set(database=libpq_default_database(url.username))
     return url
+
+
+def url_password(raw: str) -> str | None:
+    """The password in a URL's user info, as written (None when it has none)."""
+    if "://" not in raw:
+        return None
+    info, _ = split_user_info(raw.strip().split("://", 1)[1])
+    if info is None or ":" not in info:
+        return None
+    return info.partition(":")[2] or None
 
 
 def libpq_default_database(username: str | None, env: Mapping[str, str] | None = None) -> str:
@@ -258,17 +326,26 @@ def libpq_url(url: URL) -> str:
 
 
 def redact_url(url: URL | str) -> str:
-    """The URL as it may be shown or logged: every password replaced by ***."""
+    """The URL as it may be shown or logged: every password replaced by ***.
+
+    A parsed URL is shown as a user writes it: ``postgresql://``, no ``:***`` for an empty
+    password (the embedded server has none), socket paths with their slashes.
+    """
     if isinstance(url, str):
         return redact_text(url)
-    return redact_text(url.render_as_string(hide_password=True))
+    shown = url.set(drivername="postgresql")
+    if not url.password:
+        shown = shown._replace(password=None)  # URL.set(password=None) would keep it
+    return redact_text(shown.render_as_string(hide_password=True)).replace("%2F", "/")
 
 
 #: ``scheme://user:password@`` up to the LAST ``@`` of the URL (a password may hold ``@``).
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@")
 #: ``password=…`` in a query string or a keyword DSN, quoted or not.
 _KEYWORD_PASSWORD = re.compile(
-    r"""\b((?:ssl)?pass(?:word|wd)?|pwd)(\s*=\s*)('(?:[^'\\]|\\.)*'|"[^"]*"|(?:\\.|[^\s&;\\])+)""",
+    r"""\b((?:ssl)?pass(?:word|wd)?|pwd)(\s*=\s*)"""
+    # already redacted (a second pass keeps the quote that follows), quoted, or bare
+    r"""(\*\*\*(?=$|[\s&;'"])|'(?:[^'\\]|\\.)*'|"[^"]*"|(?:\\.|[^\s&;\\])+)""",
     re.IGNORECASE,
 )
 

@@ -72,10 +72,13 @@ def bot_login(admin: Any, owner_url: Any, app_role: str, given: str | None) -> I
     name = f"hotelbot_bench_{os.getpid()}_{secrets.token_hex(4)}"
     password = secrets.token_urlsafe(24)
     try:
+        from hotelbot_cli.db.login import password_verifier
+
+        verifier = password_verifier(admin, name, password)  # no clear text on the wire or in logs
         with admin.transaction():
             admin.execute(
                 f"CREATE ROLE {_quote(name)} LOGIN INHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB"
-                f" NOCREATEROLE PASSWORD {_literal(password)}"
+                f" NOCREATEROLE PASSWORD {_literal(verifier)}"
             )
             admin.execute(f"GRANT {_quote(app_role)} TO {_quote(name)}")
     except psycopg.errors.InsufficientPrivilege:
@@ -86,7 +89,31 @@ def bot_login(admin: Any, owner_url: Any, app_role: str, given: str | None) -> I
     try:
         yield Login(owner_url.set(username=name, password=password), "throwaway login role")
     finally:
-        admin.execute(f"DROP ROLE IF EXISTS {_quote(name)}")
+        _drop_role(admin, owner_url, name)
+
+
+def _drop_role(admin: Any, owner_url: Any, name: str) -> None:
+    """Drop the throwaway login; when ``admin`` died with the run, on a new connection.
+
+    A session ended mid-run (pg_terminate_backend, a restart) must not leave the role behind.
+    When the server is gone too, the error that ended the run is the one reported.
+    """
+    import psycopg
+
+    from hotelbot_cli.settings import libpq_url
+
+    drop = f"DROP ROLE IF EXISTS {_quote(name)}"
+    if not admin.closed:
+        try:
+            admin.execute(drop)
+            return
+        except psycopg.OperationalError:
+            pass
+    try:
+        with psycopg.connect(libpq_url(owner_url), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(drop)
+    except psycopg.OperationalError:
+        pass  # the server is gone: nothing to drop it with
 
 
 def _literal(text: str) -> str:

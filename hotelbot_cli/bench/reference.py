@@ -6,6 +6,7 @@ Absolute latencies mean little on a shared machine; the ratio of ours to pgbench
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -75,14 +76,21 @@ def measure(engine: Any, clients: list[int], seconds: float) -> list[Reference]:
         return [Reference(clients=c, skipped="pgbench not found") for c in clients]
     try:
         with scratch_database(engine, SCRATCH_PREFIX) as scratch:
-            return _run_pgbench(pgbench, libpq_url(scratch), clients, seconds)
+            # the password travels in the child's environment, never on its command line
+            # (which every user of the machine can read in ps)
+            env = {**os.environ, "PGPASSWORD": scratch.password} if scratch.password else None
+            url = libpq_url(scratch._replace(password=None))  # URL.set(password=None) keeps it
+            return _run_pgbench(pgbench, url, clients, seconds, env)
     except ScratchUnavailable as exc:
         return [Reference(clients=c, skipped=exc.message) for c in clients]
 
 
-def _run_pgbench(pgbench: Path, url: str, clients: list[int], seconds: float) -> list[Reference]:
+def _run_pgbench(
+    pgbench: Path, url: str, clients: list[int], seconds: float, env: dict[str, str] | None = None
+) -> list[Reference]:
     init = subprocess.run(
         [str(pgbench), "-i", "-s", "1", "-q", url],
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -106,6 +114,7 @@ def _run_pgbench(pgbench: Path, url: str, clients: list[int], seconds: float) ->
                 str(max(1, round(seconds))),
                 url,
             ],
+            env=env,
             capture_output=True,
             text=True,
             timeout=seconds + 60,

@@ -112,6 +112,8 @@ class BenchReport:
     references: list[Reference] = field(default_factory=list)
     server_version: str = ""
     notes: list[str] = field(default_factory=list)
+    #: Why the owner baseline (the isolation table) was not measured, when it was asked for.
+    isolation_skipped: str | None = None
 
     def op(self, name: str) -> OpStats | None:
         return next((o for o in self.operations if o.name == name), None)
@@ -178,6 +180,7 @@ def from_dict(data: dict[str, Any]) -> BenchReport:
             references=[_build(Reference, r) for r in data.get("references") or []],
             server_version=str(data.get("server_version") or ""),
             notes=list(data.get("notes") or []),
+            isolation_skipped=data.get("isolation_skipped"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"malformed bench report: {exc}") from None

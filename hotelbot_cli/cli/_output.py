@@ -37,8 +37,21 @@ def __getattr__(name: str) -> Any:
 
 def error(message: str, hint: str | None = None) -> None:
     """One readable line on stderr: ``error: message (hint)``."""
-    text = f"error: {message}" + (f" ({hint})" if hint else "")
+    from hotelbot_cli.settings import redact_text
+
+    # the last line of defence: no password, ever (hints are our own words, such as the
+    # placeholder postgresql://user:password@host, and stay as written)
+    text = f"error: {redact_text(message)}" + (f" ({hint})" if hint else "")
     _write(sys.stderr, text)
+
+
+def traceback_text() -> None:
+    """The current exception's traceback on stderr (``--debug``), passwords hidden."""
+    import traceback
+
+    from hotelbot_cli.settings import redact_text
+
+    sys.stderr.write(redact_text(traceback.format_exc()))
 
 
 def info(message: str) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-import traceback
 from typing import Annotated
 
 import typer
@@ -139,6 +139,23 @@ def _ignore_libpq_env_for_embedded() -> None:
         del os.environ[name]
 
 
+#: Libraries whose own log records (a pool that cannot roll back a dead connection, a psycopg
+#: pipeline that cannot be closed) would reach stderr through logging's last resort, with
+#: tracebacks, after the error that caused them has already been reported in one line.
+_LIBRARY_LOGGERS = ("sqlalchemy", "psycopg")
+_library_handler = logging.NullHandler()
+
+
+def _quiet_library_loggers(debug: bool) -> None:
+    """Silence the libraries' warnings unless ``--debug`` asks for the details."""
+    for name in _LIBRARY_LOGGERS:
+        target = logging.getLogger(name)
+        if debug:
+            target.removeHandler(_library_handler)
+        elif _library_handler not in target.handlers:
+            target.addHandler(_library_handler)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises, never prints a traceback unasked)."""
     from hotelbot_cli.cli import _output as out
@@ -147,6 +164,7 @@ def run(argv: list[str] | None = None) -> int:
     _argv[:] = argv
     _ignore_libpq_env_for_embedded()
     debug = _debug_requested(argv)
+    _quiet_library_loggers(debug)
     try:
         result = app(args=argv, prog_name="hotelbot", standalone_mode=False)
     except typer.Exit as exc:
@@ -168,12 +186,12 @@ def run(argv: list[str] | None = None) -> int:
         return 130
     except HotelbotError as exc:
         if debug:
-            traceback.print_exc()
+            out.traceback_text()
         out.error(exc.message, exc.hint)
         return exc.exit_code
     except Exception as exc:
         if debug:
-            traceback.print_exc()
+            out.traceback_text()
         known = _translate(exc)
         if known is None:
             out.error(f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for details")

@@ -263,8 +263,9 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
 ) -> None:
     """Run the bot's real workload and report latency percentiles, pool stats, isolation cost.
 
-    Needs a seeded database (`hotelbot seed`) and a role that bypasses RLS (it picks the
-    targets and runs the owner baseline); the workload itself runs as app_user.
+    Needs a seeded database (`hotelbot seed`), as the tables' owner; the workload itself runs
+    as app_user. The owner baseline (no RLS) needs a superuser or BYPASSRLS role: without
+    one it is skipped with a note.
     """
     from hotelbot_cli.bench import report as rp
     from hotelbot_cli.bench.runner import BenchOptions, Progress, run_bench

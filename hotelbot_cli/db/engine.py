@@ -177,7 +177,7 @@ def app_url(settings: Settings | None = None) -> URL:
             "HOTELBOT_APP_DATABASE_URL is not set",
             "create the bot's login with `hotelbot db create-login` and export its URL",
         )
-    return normalize_url(settings.app_database_url)
+    return normalize_url(settings.app_database_url, "HOTELBOT_APP_DATABASE_URL")
 
 
 def make_app_engine(

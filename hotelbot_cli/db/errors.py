@@ -21,6 +21,26 @@ def _first_line(exc: BaseException) -> str:
     return line.removeprefix("(psycopg.OperationalError) ").strip()
 
 
+#: SQLSTATEs of a session the server ended (admin or crash shutdown, pg_terminate_backend).
+_LOST_SQLSTATES = ("57P01", "57P02", "08003")
+#: libpq's and psycopg's words for a connection that was open and went away.
+_LOST_TEXT = (
+    "server closed the connection",
+    "the connection is lost",
+    "the connection is closed",
+    "terminating connection",
+    "consuming input failed",
+    "sending query failed",
+    "could not receive data",
+)
+
+
+def _lost(exc: BaseException, sqlstate: str) -> bool:
+    """True for a connection that worked and then went away (not one that never opened)."""
+    text = str(exc)
+    return sqlstate in _LOST_SQLSTATES or any(marker in text for marker in _LOST_TEXT)
+
+
 def translate(exc: BaseException) -> HotelbotError | None:
     """A HotelbotError for a database exception we know how to explain, else None."""
     import psycopg
@@ -33,6 +53,11 @@ def translate(exc: BaseException) -> HotelbotError | None:
             "raise HOTELBOT_POOL_SIZE / HOTELBOT_MAX_OVERFLOW or release connections sooner",
         )
     sqlstate = getattr(orig, "sqlstate", None) or ""
+    if isinstance(orig, psycopg.OperationalError) and _lost(orig, sqlstate):
+        return ConnectionFailed(
+            f"lost the connection to the database: {_first_line(orig)}",
+            "the server stopped or ended the session; what it interrupted was rolled back",
+        )
     if isinstance(orig, psycopg.OperationalError) and (
         not sqlstate or sqlstate.startswith(_CONNECTION_SQLSTATES)
     ):

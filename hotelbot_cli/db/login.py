@@ -10,12 +10,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from hotelbot_cli.db.tenant import APP_ROLE
 from hotelbot_cli.errors import UsageError
+from hotelbot_cli.observability import instrument_driver
 from hotelbot_cli.settings import redact_url
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -49,6 +51,17 @@ def write_env_file(path: Path, text: str) -> None:
         os.close(fd)
 
 
+def password_verifier(conn: Any, name: str, password: str) -> str:
+    """The password as the server stores it (a SCRAM-SHA-256 verifier), computed here.
+
+    libpq's ``PQencryptPasswordConn`` (what psql's ``\\password`` uses), with the server's
+    ``password_encryption``: the statement then carries no clear-text password, so none
+    reaches the wire, the server's statement log, ``pg_stat_statements`` or our SQL log.
+    """
+    verifier = conn.pgconn.encrypt_password(password.encode(), name.encode())
+    return bytes(verifier).decode()
+
+
 def create_login(
     engine: Engine,
     name: str,
@@ -73,12 +86,13 @@ def create_login(
     with engine.begin() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
+        instrument_driver(raw)  # logged like every statement (--log-sql), literals hidden
         exists = raw.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", (name,))
         created = exists.fetchone() is None
         verb = sql.SQL("CREATE ROLE" if created else "ALTER ROLE")
         raw.execute(
             sql.SQL("{} {} {} PASSWORD {}").format(
-                verb, role, sql.SQL(ATTRIBUTES), sql.Literal(password)
+                verb, role, sql.SQL(ATTRIBUTES), sql.Literal(password_verifier(raw, name, password))
             )
         )
         others = raw.execute(

@@ -99,3 +99,37 @@ def test_create_login_prompts_without_echo(cli, db_url: URL, monkeypatch) -> Non
         assert "typed-secret" not in out + err
     finally:
         _drop(db_url, name)
+
+
+def test_the_password_never_travels_or_logs_in_clear(
+    cli, db_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's statement log, our SQL log and DEBUG echo see a SCRAM verifier, never it."""
+    name = f"hb_login_{uuid.uuid4().hex[:6]}"
+    secret = f"Zq9-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        data_dir = conn.execute("SHOW data_directory").fetchone()[0]
+        conn.execute(f"ALTER DATABASE \"{db_url.database}\" SET log_statement = 'all'")
+    server_log = Path(data_dir) / "log"
+    monkeypatch.setenv("HOTELBOT_APP_PASSWORD", secret)
+    monkeypatch.setenv("DEBUG", "1")
+    sql_log = tmp_path / "sql.log"
+    try:
+        code, out, err = cli(
+            "--log-sql", "--log-file", str(sql_log), "db", "create-login", name, url=db_url
+        )
+        assert code == 0, err
+        logged = out + err + sql_log.read_text()
+        assert "ROLE" in sql_log.read_text() and secret not in logged
+        if server_log.is_file():  # the tests' embedded server; another server keeps its own log
+            text_ = server_log.read_text(errors="replace")
+            assert f'CREATE ROLE "{name}" LOGIN' in text_ and "PASSWORD 'SCRAM-SHA-256$" in text_
+            assert secret not in text_
+        engine = make_app_engine(  # and the login works with the password
+            db_url.set(username=name, password=secret), Settings.from_env({})
+        )
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT current_user")).scalar() == name
+        engine.dispose()
+    finally:
+        _drop(db_url, name)

@@ -70,6 +70,46 @@ def test_pgport_in_the_shell_after_the_server_started(fresh_dir: Path) -> None:
     assert code == 0 and "(head)" in out, err
 
 
+def _readme_cleanup() -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("**Cleaning up.**", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_cleanup_steps_leave_nothing_behind(fresh_dir: Path) -> None:
+    """Run after the tests above on the same data dir: seed, bench, then the README's steps."""
+    import shutil
+
+    env = _env(fresh_dir)
+
+    def hotelbot(*args: str) -> str:
+        proc = _hotelbot(*args, env=env)
+        code, out, err = proc.wait(timeout=240), *proc.communicate()
+        assert code == 0, (args, err)
+        return out
+
+    hotelbot("db", "upgrade")
+    hotelbot("seed", "--hotels", "2", "--guests-per-hotel", "5", "-q")
+    hotelbot("bench", "--iterations", "40", "--no-reference", "--no-isolation", "--no-explain")
+    steps = _readme_cleanup()
+    assert steps[0].startswith("hotelbot seed") and steps[-1].startswith("rm -rf")
+    for step in steps[:-1]:
+        words = step.split()[1:]
+        if words[0] == "seed":  # the README's size; a small one is enough to prove the step
+            words = [*words, "--hotels", "2", "--guests-per-hotel", "5", "-q"]
+            words.remove("50")
+            words.remove("--hotels")
+        hotelbot(*words)
+        if words[:2] == ["db", "downgrade"]:
+            assert hotelbot("db", "current").strip() == "base (empty)"
+    shutil.rmtree(fresh_dir)  # rm -rf the data dir and its lock file
+    (fresh_dir.parent / f".{fresh_dir.name}.lock").unlink()
+    assert list(fresh_dir.parent.iterdir()) == []
+    proc = _hotelbot("server", "status", "--json", env=env)
+    code, out, _ = proc.wait(timeout=60), *proc.communicate()
+    assert code == 1 and '"initialized": false' in out  # not running: exit 1
+
+
 def _one_line_error(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     proc = _hotelbot(*args, env=env)
     code, out, err = proc.wait(timeout=60), *proc.communicate()

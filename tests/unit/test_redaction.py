@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hotelbot_cli.db.tenant import sign, tenant_binding, tenant_statements
 from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.settings import (
     Settings,
+    display_url,
     normalize_url,
     redact_text,
     redact_url,
@@ -37,6 +41,11 @@ SECRET = "Sup3r-s3cret"
 def test_redact_text_hides_every_spelling(text: str) -> None:
     shown = redact_text(text)
     assert SECRET not in shown and "***" in shown
+
+
+def test_parsed_urls_are_shown_as_written_without_passwords() -> None:
+    socket = normalize_url("postgresql://postgres:@/hotelbot?host=/tmp/pg&port=5432")
+    assert redact_url(socket) == "postgresql://postgres@/hotelbot?host=/tmp/pg&port=5432"
 
 
 def test_redact_url_hides_query_passwords_of_parsed_urls() -> None:
@@ -114,3 +123,93 @@ def test_tenant_statements_render_the_binding_as_literals(
     assert f"hotelbot_private.sign_tenant('{hotel}'::uuid, " in signed_on_server
     with pytest.raises(ConfigError, match="Citus"):
         tenant_binding(hotel, propagate=True)
+
+
+# -- a raw "@" in the password (issue 10): the host is the part after the LAST "@" ----------
+
+
+@pytest.mark.parametrize(
+    ("raw", "password", "host", "port", "database"),
+    [
+        ("postgresql://u:p@ss@nohost:1/x", "p@ss", "nohost", 1, "x"),
+        ("postgresql://u:p%40ss@nohost:1/x", "p@ss", "nohost", 1, "x"),
+        ("postgresql://u:a@b:c@nohost/x", "a@b:c", "nohost", None, "x"),
+        ("postgresql://u:s3:cr/et@nohost:1/x", "s3:cr/et", "nohost", 1, "x"),
+        ("postgresql://u:pa ss@nohost:1/x", "pa ss", "nohost", 1, "x"),
+        ("postgresql://u:p@h/db?application_name=a@b", "p", "h", None, "db"),
+    ],
+)
+def test_a_raw_at_sign_stays_in_the_password(
+    raw: str, password: str, host: str, port: int | None, database: str
+) -> None:
+    url = normalize_url(raw)
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "u",
+        password,
+        host,
+        port,
+        database,
+    )
+    assert redact_url(url).startswith("postgresql://u:***@" + host)
+
+
+@pytest.mark.parametrize(
+    ("raw", "host", "port", "database", "query"),
+    [
+        ("postgresql://h/db?user=a@b", "h", None, "db", {"user": "a@b"}),
+        ("postgresql://h:5432/db?user=a@b", "h", 5432, "db", {"user": "a@b"}),
+        ("postgresql://bot@/db?host=/run/p@g", None, None, "db", {"host": "/run/p@g"}),
+    ],
+)
+def test_an_at_sign_after_the_host_is_not_user_info(
+    raw: str, host: str | None, port: int | None, database: str, query: dict[str, str]
+) -> None:
+    url = normalize_url(raw)
+    assert (url.host, url.port, url.database, dict(url.query)) == (host, port, database, query)
+
+
+def test_malformed_urls_name_the_variable_and_hide_the_password() -> None:
+    for raw in (
+        f"postgresql://u:{SECRET}@x@nohost:abc/x",
+        f"postgresql://u:{SECRET} x@nohost:abc/x",
+        f"postgresql://u:{SECRET}/x@nohost:abc/x",
+    ):
+        with pytest.raises(ConfigError) as err:
+            normalize_url(raw, "HOTELBOT_APP_DATABASE_URL")
+        shown = str(err.value)
+        assert (
+            SECRET not in shown and "HOTELBOT_APP_DATABASE_URL 'postgresql://u:***@nohost" in shown
+        )
+
+
+# -- property: whatever the password, no spelling shows it and the URL parses to it ----------
+
+#: Printable ASCII; a raw (unencoded) password may not hold white space, "%" (it starts an
+#: escape), or a "/" or "?" after digits only (``u:12/x@h`` is host u, port 12, as in libpq).
+_PRINTABLE = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
+_RAW = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="%/?"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(password=st.text(_PRINTABLE | st.just(" ") | st.just("é"), min_size=1))
+def test_any_password_percent_encoded_round_trips_and_never_shows(password: str) -> None:
+    url = normalize_url(f"postgresql://u:{quote(password, safe='')}@nohost:1/x")
+    assert (url.password, url.host, url.port) == (password, "nohost", 1)
+    assert redact_url(url) == "postgresql://u:***@nohost:1/x"
+    query = f"postgresql://nohost:1/x?sslmode=disable&password={quote(password, safe='')}"
+    assert redact_text(query) == "postgresql://nohost:1/x?sslmode=disable&password=***"
+    escaped = password.replace("\\", "\\\\").replace("'", "\\'")
+    dsn = f"host=nohost password='{escaped}' dbname=x"
+    assert redact_text(dsn) == display_url(dsn) == "host=nohost password=*** dbname=x"
+
+
+@settings(max_examples=300, deadline=None)
+@given(password=_RAW.filter(bool))
+def test_any_raw_password_stays_whole_and_never_shows(password: str) -> None:
+    raw = f"postgresql://u:{password}@nohost:1/x"
+    url = normalize_url(raw)
+    assert (url.password, url.host, url.port, url.database) == (password, "nohost", 1, "x")
+    assert redact_text(raw) == display_url(raw) == "postgresql://u:***@nohost:1/x"
+    with pytest.raises(ConfigError) as err:  # malformed (bad port): the message hides it too
+        normalize_url(raw.replace(":1/", ":port/"))
+    assert "'postgresql://u:***@nohost:port/x' is malformed" in str(err.value)
