@@ -21,8 +21,9 @@ reference measured in the same run), passing any further options through.
 per conversation, benchmarks each (same seed, same duration) and prints every
 operation's p50 on the big one ÷ on the small one: indexed operations stay flat.
 
-``scaling`` runs the hot-path lookup (``resolve_hotel``) at 1, 2, 4 and 8 clients
-against pgbench select-only with the same clients, in throughput.
+``scaling`` runs the hot-path lookup (``resolve_hotel``) at 1, 2, 4 and 8 clients, as
+threads of one process and as one process per client (``bench --processes``), against
+pgbench select-only with the same clients, in throughput.
 """
 
 from __future__ import annotations
@@ -141,33 +142,42 @@ def growth_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
 
 
 def scaling_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
+    """Lookup throughput at 1/2/4/8 clients, threads in one process and one process per
+    client (``--processes``), each against pgbench -S with the same clients, same run."""
     rows = []
     with _server() as admin:
         url = _create(admin, "hotelbot_bench_scaling")
         _hotelbot(url, "db", "upgrade", capture_output=True)
         _hotelbot(url, "seed", "--quiet", *_dataset_args(args), capture_output=True)
         for clients in (1, 2, 4, 8):
-            report = _bench_json(
-                url,
-                "--duration",
-                str(args.duration),
-                "--concurrency",
-                str(clients),
-                "--ops",
-                "resolve_hotel",
-                "--no-isolation",
-                "--no-explain",
-                *passthrough,
-            )
-            ref = next(
-                (r for r in report["references"] if r["clients"] == clients and r["tps"]), None
-            )
-            ours = report["total_ops"] / report["elapsed_s"]
-            rows.append((clients, ours, ref["tps"] if ref else None))
-    print(f"{'clients':>7} {'ours ops/s':>11} {'pgbench -S tps':>15} {'ours/pgbench':>13}")
-    for clients, ours, tps in rows:
-        share = f"{ours / tps:12.2f}×" if tps else "           -"
-        print(f"{clients:7} {ours:11,.0f} {tps or 0:15,.0f} {share}")
+            measured = {}
+            for processes in (1, clients) if clients > 1 else (1,):
+                report = _bench_json(
+                    url, "--duration", str(args.duration), "--concurrency", str(clients),
+                    "--processes", str(processes), "--ops", "resolve_hotel", "--no-isolation",
+                    "--no-explain", *passthrough,
+                )  # fmt: skip
+                ref = next(
+                    (r for r in report["references"] if r["clients"] == clients and r["tps"]),
+                    None,
+                )
+                measured[processes] = (
+                    report["total_ops"] / report["elapsed_s"],
+                    ref["tps"] if ref else None,
+                )
+            rows.append((clients, measured.get(1), measured.get(clients) if clients > 1 else None))
+    print(f"{'clients':>7} {'threads ops/s':>14} {'× pgbench -S':>12} {'processes ops/s':>16}"
+          f" {'× pgbench -S':>12}")  # fmt: skip
+    for clients, threads, procs in rows:
+        cells = []
+        for found in (threads, procs):
+            if found is None:
+                cells.append(f"{'-':>14} {'-':>12}")
+                continue
+            ours, tps = found
+            share = f"{ours / tps:11.2f}×" if tps else f"{'-':>12}"
+            cells.append(f"{ours:14,.0f} {share}")
+        print(f"{clients:7} {cells[0]} {cells[1]:>29}")
     return 0
 
 
