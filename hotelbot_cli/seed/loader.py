@@ -8,6 +8,7 @@ the loader follows the schema as it grows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
 from hotelbot_cli.errors import DatabaseError
+from hotelbot_cli.observability import sql_log
 
 
 def our_tables() -> list[str]:
@@ -221,6 +223,7 @@ def copy_generated(
         f"COPY messages ({', '.join(ss.MESSAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY{option})"
     ) as copy:
         copy.write(ss.COPY_HEADER)
+        started = time.perf_counter()
         with gen.cursor(binary=True) as source:
             for rows, notifications, count in source.stream(ss.ROWS, params, binary=True):
                 copy.write(rows)
@@ -228,6 +231,9 @@ def copy_generated(
                 if count:
                     notes.append(notifications)
                     notified += count
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        if sql_log.wanted(elapsed_ms):  # a stream is not logged by the cursor: say it here
+            sql_log.log_statement(ss.ROWS, None, elapsed_ms, messages)
         copy.write(ss.COPY_TRAILER)
     if notes:
         with cur.copy(
