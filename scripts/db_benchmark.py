@@ -4,11 +4,14 @@
     python scripts/db_benchmark.py seed [--hotels 50 --guests-per-hotel 1000 ...]
     python scripts/db_benchmark.py bench [--duration 20 --concurrency 1 ...]
 
-``seed`` times, on the same server in the same run, ``pgbench -i -s 10`` and
-``hotelbot seed`` of the reference dataset (50 hotels × 1,000 guests × 1
-conversation × 20 messages: 1,000,000 messages, ~1.18 M rows), and prints both
-in rows/s, their ratio and the seeding process's peak RSS. DATABASE_URL (a
-superuser URL) selects the server; unset, a throwaway embedded server is used.
+``seed`` times, on the same server in the same run, ``pgbench -i -s 10``, ``hotelbot
+seed`` of the reference dataset (50 hotels × 1,000 guests × 1 conversation × 20
+messages: 1,000,000 messages, ~1.18 M rows) and *the floor*: the exact rows the seed
+wrote, replayed from binary files in one transaction (TRUNCATE, COPY FREEZE, the same
+indexes, keys and foreign keys, ANALYZE). It prints rows/s against pgbench, the seed's
+time against the floor's, where each second goes in both, and the seeding process's peak
+RSS, ``--runs`` (2) times. DATABASE_URL (a superuser URL) selects the server; unset, a
+throwaway embedded server is used.
 
 ``bench`` seeds the same reference dataset into a scratch database and runs
 ``hotelbot bench`` on it (the bot's workload, pgbench select-only as the
@@ -18,8 +21,9 @@ reference measured in the same run), passing any further options through.
 per conversation, benchmarks each (same seed, same duration) and prints every
 operation's p50 on the big one ÷ on the small one: indexed operations stay flat.
 
-``scaling`` runs the hot-path lookup (``resolve_hotel``) at 1, 2, 4 and 8 clients
-against pgbench select-only with the same clients, in throughput.
+``scaling`` runs the hot-path lookup (``resolve_hotel``) at 1, 2, 4 and 8 clients, as
+threads of one process and as one process per client (``bench --processes``), against
+pgbench select-only with the same clients, in throughput.
 """
 
 from __future__ import annotations
@@ -138,37 +142,108 @@ def growth_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
 
 
 def scaling_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
+    """Lookup throughput at 1/2/4/8 clients, threads in one process and one process per
+    client (``--processes``), each against pgbench -S with the same clients, same run."""
     rows = []
     with _server() as admin:
         url = _create(admin, "hotelbot_bench_scaling")
         _hotelbot(url, "db", "upgrade", capture_output=True)
         _hotelbot(url, "seed", "--quiet", *_dataset_args(args), capture_output=True)
         for clients in (1, 2, 4, 8):
-            report = _bench_json(
-                url,
-                "--duration",
-                str(args.duration),
-                "--concurrency",
-                str(clients),
-                "--ops",
-                "resolve_hotel",
-                "--no-isolation",
-                "--no-explain",
-                *passthrough,
-            )
-            ref = next(
-                (r for r in report["references"] if r["clients"] == clients and r["tps"]), None
-            )
-            ours = report["total_ops"] / report["elapsed_s"]
-            rows.append((clients, ours, ref["tps"] if ref else None))
-    print(f"{'clients':>7} {'ours ops/s':>11} {'pgbench -S tps':>15} {'ours/pgbench':>13}")
-    for clients, ours, tps in rows:
-        share = f"{ours / tps:12.2f}×" if tps else "           -"
-        print(f"{clients:7} {ours:11,.0f} {tps or 0:15,.0f} {share}")
+            measured = {}
+            for processes in (1, clients) if clients > 1 else (1,):
+                report = _bench_json(
+                    url, "--duration", str(args.duration), "--concurrency", str(clients),
+                    "--processes", str(processes), "--ops", "resolve_hotel", "--no-isolation",
+                    "--no-explain", *passthrough,
+                )  # fmt: skip
+                ref = next(
+                    (r for r in report["references"] if r["clients"] == clients and r["tps"]),
+                    None,
+                )
+                measured[processes] = (
+                    report["total_ops"] / report["elapsed_s"],
+                    ref["tps"] if ref else None,
+                )
+            rows.append((clients, measured.get(1), measured.get(clients) if clients > 1 else None))
+    print(f"{'clients':>7} {'threads ops/s':>14} {'× pgbench -S':>12} {'processes ops/s':>16}"
+          f" {'× pgbench -S':>12}")  # fmt: skip
+    for clients, threads, procs in rows:
+        cells = []
+        for found in (threads, procs):
+            if found is None:
+                cells.append(f"{'-':>14} {'-':>12}")
+                continue
+            ours, tps = found
+            share = f"{ours / tps:11.2f}×" if tps else f"{'-':>12}"
+            cells.append(f"{ours:14,.0f} {share}")
+        print(f"{clients:7} {cells[0]} {cells[1]:>29}")
     return 0
 
 
+def _dump(url: URL, directory: Path) -> list[tuple[str, Path]]:
+    """Every table of ours as a binary COPY file (the exact rows the seed wrote)."""
+    from hotelbot_cli.seed import loader
+
+    files = []
+    with psycopg.connect(libpq_url(url)) as conn:
+        for table in loader.our_tables():
+            path = directory / f"{table}.copy"
+            with (
+                path.open("wb") as out,
+                conn.cursor().copy(f"COPY {table} TO STDOUT (FORMAT BINARY)") as copy,
+            ):
+                for block in copy:
+                    out.write(block)
+            files.append((table, path))
+    return files
+
+
+def floor_replay(url: URL, files: list[tuple[str, Path]]) -> tuple[float, dict[str, float]]:
+    """The floor: the same rows replayed from files in one transaction, as fast as this
+    schema can take them: TRUNCATE, drop the indexes and keys, COPY FREEZE, rebuild them,
+    ANALYZE, with the seed's own session settings. Returns the seconds and its phases."""
+    from hotelbot_cli.seed import _session_settings, loader
+
+    phases: dict[str, float] = {}
+    with psycopg.connect(libpq_url(url)) as conn, conn.cursor() as cur:
+        started = mark = time.perf_counter()
+        cur.execute("SET LOCAL synchronous_commit = off")
+        _session_settings(cur, local=True)
+        tables = [t for t, _ in files]
+        cur.execute("TRUNCATE " + ", ".join(tables))
+        snap = loader.snapshot(cur, tables)
+        loader.drop(cur, snap)
+        phases["prepare"] = time.perf_counter() - mark
+        for table, path in files:
+            mark = time.perf_counter()
+            with (
+                path.open("rb") as src,
+                cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY, FREEZE)") as copy,
+            ):
+                while block := src.read(1 << 20):
+                    copy.write(block)
+            phases[table] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        loader.restore(cur, snap)
+        phases["indexes + keys"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        for table in tables:
+            cur.execute(f"ANALYZE {table}")
+        phases["analyze"] = time.perf_counter() - mark
+        conn.commit()
+        return time.perf_counter() - started, phases
+
+
+def _median(values: list[float]) -> float:
+    import statistics
+
+    return statistics.median(values)
+
+
 def seed_bench(args: argparse.Namespace, _passthrough: list[str]) -> int:
+    """pgbench -i, hotelbot seed and the floor replay, ``--runs`` times in turn, one server."""
+    runs: list[dict[str, Any]] = []
     with _server() as admin:
         pg_url = _create(admin, "hotelbot_bench_pgbench")
 
@@ -181,49 +256,88 @@ def seed_bench(args: argparse.Namespace, _passthrough: list[str]) -> int:
             )
             return time.perf_counter() - started
 
-        # before and after the seed: the host is shared, its load drifts within a run
-        pgbench_times = [pgbench_init()]
         seed_url = _create(admin, "hotelbot_bench_seed")
         engine = create_engine(seed_url, poolclass=NullPool)
         migrations.upgrade(engine, "head")
         engine.dispose()
         cmd = [
-            sys.executable,
-            "-m",
-            "hotelbot_cli",
-            "seed",
-            "--quiet",
-            "--json",
-            *_dataset_args(args),
-        ]
+            sys.executable, "-m", "hotelbot_cli", "seed", "--quiet", "--json", "--truncate",
+            "--yes", *_dataset_args(args),
+        ]  # fmt: skip
         env = {**os.environ, "DATABASE_URL": seed_url.render_as_string(hide_password=False)}
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
-        output = proc.stdout.read() if proc.stdout else ""
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            print("hotelbot seed failed", file=sys.stderr)
-            return 1
-        pgbench_times.append(pgbench_init())
-    pgbench_s = sum(pgbench_times) / len(pgbench_times)
-    report = json.loads(output)
-    rows = sum(report["rows"].values())
-    pg_rate = PGBENCH_ROWS[10] / pgbench_s
-    seed_rate = rows / report["seconds"]
+        dump_dir = Path(tempfile.mkdtemp(prefix="hotelbot-floor-"))
+        try:
+            for _ in range(args.runs):
+                # pgbench before and after: the host is shared, its load drifts within a run
+                before = pgbench_init()
+                started = time.perf_counter()
+                proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+                output = proc.stdout.read() if proc.stdout else ""
+                _pid, status, usage = os.wait4(proc.pid, 0)
+                wall = time.perf_counter() - started
+                if os.waitstatus_to_exitcode(status) != 0:
+                    print("hotelbot seed failed", file=sys.stderr)
+                    return 1
+                report = json.loads(output)
+                files = _dump(seed_url, dump_dir)
+                floor_s, floor_phases = floor_replay(seed_url, files)
+                after = pgbench_init()
+                runs.append(
+                    {
+                        "pgbench": (before + after) / 2,
+                        "pgbench_spread": (before, after),
+                        "seed": report["seconds"],
+                        "wall": wall,
+                        "phases": report["phases"],
+                        "rows": sum(report["rows"].values()),
+                        "floor": floor_s,
+                        "floor_phases": floor_phases,
+                        "rss_mb": usage.ru_maxrss / 1024,
+                    }
+                )
+                # leave the seeded data as hotelbot seed wrote it (the replay is the same rows)
+                _hotelbot(seed_url, *cmd[3:], capture_output=True)
+        finally:
+            shutil.rmtree(dump_dir, ignore_errors=True)
+    rows = runs[0]["rows"]
     print(
-        f"pgbench -i -s 10 : {PGBENCH_ROWS[10]:>10,} rows in {pgbench_s:6.2f} s"
-        f" = {pg_rate:>11,.0f} rows/s"
-        f"  (mean of before {pgbench_times[0]:.2f} s and after {pgbench_times[1]:.2f} s)"
+        f"dataset: {rows:,} rows; pgbench -i -s 10: {PGBENCH_ROWS[10]:,} rows; {len(runs)} run(s)"
     )
     print(
-        f"hotelbot seed    : {rows:>10,} rows in {report['seconds']:6.2f} s"
-        f" = {seed_rate:>11,.0f} rows/s"
-        f"  (process wall {wall:.2f} s = {rows / wall:,.0f} rows/s)"
+        f"{'run':>3} {'pgbench -i':>11} {'floor':>8} {'seed':>8} {'floor/pgb':>10}"
+        f" {'seed/pgb':>9} {'seed/floor':>11} {'RSS':>7}"
     )
-    print(f"ratio seed/pgbench: {seed_rate / pg_rate:.2f}")
-    print("seed phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in report["phases"].items()))
-    print(f"seed peak RSS: {usage.ru_maxrss / 1024:.0f} MB")
+    ratios: dict[str, list[float]] = {"floor": [], "seed": [], "seed/floor": []}
+    for n, r in enumerate(runs, 1):
+        pg_rate = PGBENCH_ROWS[10] / r["pgbench"]
+        floor_x = rows / r["floor"] / pg_rate
+        seed_x = rows / r["seed"] / pg_rate
+        ratios["floor"].append(floor_x)
+        ratios["seed"].append(seed_x)
+        ratios["seed/floor"].append(r["seed"] / r["floor"])
+        print(
+            f"{n:>3} {r['pgbench']:9.2f} s {r['floor']:6.2f} s {r['seed']:6.2f} s"
+            f" {floor_x:9.3f}× {seed_x:8.3f}× {r['seed'] / r['floor']:10.2f}×"
+            f" {r['rss_mb']:4.0f} MB"
+        )
+    print(
+        "median: seed {:.3f}× pgbench -i (rows/s; target ≥ 0.16×), floor {:.3f}×,"
+        " seed time {:.2f}× the floor's (target ≤ 1.25×)".format(
+            *(_median(ratios[k]) for k in ("seed", "floor", "seed/floor"))
+        )
+    )
+    for n, r in enumerate(runs, 1):
+        print(
+            f"run {n} seed phases : " + ", ".join(f"{k} {v:.2f} s" for k, v in r["phases"].items())
+        )
+        print(
+            f"run {n} floor phases: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in r["floor_phases"].items())
+        )
+        print(
+            f"run {n} pgbench -i before {r['pgbench_spread'][0]:.2f} s, after"
+            f" {r['pgbench_spread'][1]:.2f} s; seed process wall {r['wall']:.2f} s"
+        )
     return 0
 
 
@@ -244,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         "scaling", help="lookup throughput at 1/2/4/8 clients vs pgbench -S (same clients)"
     )
     scaling.add_argument("--duration", type=float, default=5)
+    seed.add_argument("--runs", type=int, default=2, help="pgbench/seed/floor rounds")
     for command in (seed, queries, growth, scaling):
         command.add_argument("--hotels", type=int, default=50)
         command.add_argument("--guests-per-hotel", type=int, default=1000)

@@ -65,6 +65,8 @@ class BenchOptions:
     tenant_login: str = "login"
     #: The bot's login URL (default: HOTELBOT_APP_DATABASE_URL; unset, a throwaway role).
     app_url: str | None = None
+    #: Processes the main run's workers are split over (sync engine; see bench/processes.py).
+    processes: int = 1
 
     def validate(self) -> None:
         if self.duration is None and self.iterations is None:
@@ -75,6 +77,13 @@ class BenchOptions:
             raise UsageError("--iterations must be at least 1")
         if self.concurrency < 1:
             raise UsageError("--concurrency must be at least 1")
+        if self.processes < 1 or self.processes > self.concurrency:
+            raise UsageError(
+                "--processes must be between 1 and --concurrency",
+                "each process runs at least one worker",
+            )
+        if self.processes > 1 and self.engine != "sync":
+            raise UsageError("--processes needs --engine sync")
         if self.engine not in ("sync", "async"):
             raise UsageError(f"--engine {self.engine!r} is not known", "use sync or async")
         if self.tenant_login not in TENANT_LOGINS:
@@ -178,9 +187,13 @@ def _sync_worker(engine: Any, plan: _Plan, index: int, tally: _Tally, stop: _Sto
         tally.ok(op.name, perf() - start)
 
 
-def _run_threads(engine: Any, plan: _Plan, tallies: list[_Tally], stop: _Stop | None) -> None:
+def _run_threads(
+    engine: Any, plan: _Plan, tallies: list[_Tally], stop: _Stop | None, first: int = 0
+) -> None:
     threads = [
-        threading.Thread(target=_sync_worker, args=(engine, plan, i, tallies[i], stop), daemon=True)
+        threading.Thread(
+            target=_sync_worker, args=(engine, plan, first + i, tallies[i], stop), daemon=True
+        )
         for i in range(len(tallies))
     ]
     for t in threads:
@@ -498,12 +511,24 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
             watcher = threading.Thread(target=monitor, daemon=True)
             watcher.start()
             try:
-                runner(pool_engine, plan, tallies, stop)
+                if options.processes > 1:
+                    from hotelbot_cli.bench import processes
+
+                    elapsed, tallies, snaps = processes.run(
+                        tenant_url.render_as_string(hide_password=False),
+                        overrides,
+                        plan,
+                        options.processes,
+                    )
+                    snap = processes.merge_snapshots(snaps)
+                else:
+                    runner(pool_engine, plan, tallies, stop)
             finally:
                 done.set()
                 watcher.join()
-            elapsed = time.perf_counter() - t0
-            snap = metrics.snapshot()
+            if options.processes == 1:
+                elapsed = time.perf_counter() - t0
+                snap = metrics.snapshot()
             if aengine is not None:
                 asyncio.run(aengine.dispose())
             engine.dispose()
@@ -596,6 +621,7 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
             "duration": options.duration,
             "iterations": options.iterations,
             "concurrency": options.concurrency,
+            "processes": options.processes,
             "engine": options.engine,
             "ops": [op.name for op in ops],
             "seed": options.seed,

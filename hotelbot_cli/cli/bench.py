@@ -41,7 +41,9 @@ def _render(report: BenchReport) -> None:
     data = ", ".join(f"{v:,} {k}" for k, v in report.dataset.items())
     out.line(
         f"hotelbot bench: {report.total_ops:,} operations in {report.elapsed_s:.1f} s,"
-        f" {s['concurrency']} {s['engine']} worker(s), PostgreSQL {report.server_version}"
+        f" {s['concurrency']} {s['engine']} worker(s)"
+        + (f" in {s['processes']} processes" if s.get("processes", 1) > 1 else "")
+        + f", PostgreSQL {report.server_version}"
     )
     out.line(f"dataset: {data}")
     ref_n = report.reference(int(s["concurrency"]))
@@ -200,6 +202,14 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
     engine: Annotated[
         str, typer.Option("--engine", help="sync (threads) or async (asyncio, as the bot).")
     ] = "sync",
+    processes: Annotated[
+        int,
+        count_option(
+            "--processes",
+            help="Split the workers over N processes (past one Python process's GIL).",
+            maximum=64,
+        ),
+    ] = 1,
     ops: Annotated[
         str | None,
         typer.Option("--ops", help="Comma-separated operations to run (default: all)."),
@@ -279,6 +289,7 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         duration=None if iterations is not None else (duration or 10.0),
         iterations=iterations,
         concurrency=concurrency,
+        processes=processes,
         engine=engine,
         ops=tuple(o.strip() for o in ops.split(",") if o.strip()) if ops else (),
         seed=seed,

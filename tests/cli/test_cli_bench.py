@@ -120,6 +120,21 @@ def test_usage_errors(cli, db_url, tmp_path) -> None:
     assert cli("bench", "--fail-if", "whatever", url=db_url)[0] == 2
     assert cli("bench", "--engine", "gevent", url=db_url)[0] == 2
     assert cli("bench", "-c", "0", url=db_url)[0] == 2
+    assert cli("bench", "-c", "2", "--processes", "3", url=db_url)[0] == 2
+    assert cli("bench", "-c", "2", "--processes", "2", "--engine", "async", url=db_url)[0] == 2
     missing = tmp_path / "nope.json"
     code, _, err = cli("bench", "--compare", str(missing), url=db_url)
     assert code == 2 and "cannot read" in err
+
+
+def test_processes_split_the_workers_and_merge_their_samples(cli, db_url) -> None:
+    make_dataset(db_url, hotels=2, guests=20, messages=5)
+    code, out, err = cli(
+        "bench", "--iterations", "61", "-c", "3", "--processes", "2", *FAST, "--json", url=db_url
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["settings"]["processes"] == 2
+    assert sum(o["count"] for o in doc["operations"]) == 61  # 31 + 30, every one counted
+    assert all(o["errors"] == 0 for o in doc["operations"])
+    assert doc["pool"]["checkouts"] == 61 and doc["pool"]["size"] == 3

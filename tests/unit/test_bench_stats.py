@@ -158,3 +158,11 @@ def test_parse_pgbench_output() -> None:
     assert ref.transactions == 43118
     assert parse_output("pgbench: error: connection refused", 1, 3.0).skipped
     assert "no output" in (parse_output("", 1, 1.0).skipped or "")
+
+
+def test_processes_share_the_workers_evenly() -> None:
+    from hotelbot_cli.bench.processes import shares
+
+    assert shares(8, 3) == [3, 3, 2]
+    assert shares(2, 4) == [1, 1]  # never an empty process
+    assert sum(shares(61, 2)) == 61
