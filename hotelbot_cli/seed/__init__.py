@@ -81,12 +81,10 @@ def seed(engine: Engine, options: SeedOptions, progress: Progress | None = None)
             dry_run=True,
         )
     raw = raw_connection(engine)
-    gen = raw_connection(engine)  # builds message rows while ``raw`` writes them
     try:
-        conn, gen_conn = raw.driver_connection, gen.driver_connection
-        assert conn is not None and gen_conn is not None
-        _generator_settings(gen_conn)
-        report = _run(conn, gen_conn, options, progress or (lambda *_: None), started)
+        conn = raw.driver_connection
+        assert conn is not None
+        report = _run(conn, options, progress or (lambda *_: None), started)
         conn.commit()
         spent = _vacuum(conn, progress or (lambda *_: None))
         report = dataclasses.replace(
@@ -94,22 +92,10 @@ def seed(engine: Engine, options: SeedOptions, progress: Progress | None = None)
         )
     except BaseException:
         raw.invalidate()  # never return a connection in an unknown state to a pool
-        gen.invalidate()
         raise
     finally:
-        gen.close()
         raw.close()
     return report
-
-
-def _generator_settings(conn: Any) -> None:
-    """The generating session reads no table: autocommit, no JIT (the rows are cheap to make,
-    compiling them is not), the bytes of every row returned raw."""
-    from hotelbot_cli.observability.cursor import LoggingCursor
-
-    conn.autocommit = True
-    with LoggingCursor(conn) as cur:
-        cur.execute("SET jit = off")
 
 
 def _vacuum(conn: Any, progress: Progress) -> float:
@@ -162,7 +148,7 @@ def _count_hotels(engine: Engine) -> int:
         raw.close()
 
 
-def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: float) -> SeedReport:
+def _run(conn: Any, opts: SeedOptions, progress: Progress, started: float) -> SeedReport:
     from hotelbot_cli.observability.cursor import LoggingCursor
     from hotelbot_cli.seed import loader
 
@@ -210,16 +196,7 @@ def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: fl
             loader.drop(cur, snap)
         phases["prepare"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        rows = _load(
-            cur,
-            gen,
-            opts,
-            first_index=first_index,
-            taken=taken,
-            progress=progress,
-            phases=phases,
-            freeze=freeze,
-        )
+        rows = _load(cur, opts, first_index, taken, progress, phases=phases, freeze=freeze)
         if snap:
             mark = time.perf_counter()
             loader.restore(cur, snap, lambda d, t: progress("indexes + keys", d, t))
@@ -326,12 +303,11 @@ def _prefetch(items: Iterator[_Chunk]) -> Iterator[_Chunk]:
 
 def _load(
     cur: Any,
-    gen: Any,
     opts: SeedOptions,
-    *,
     first_index: int,
     taken: set[str],
     progress: Progress,
+    *,
     phases: dict[str, float],
     freeze: bool = False,
 ) -> dict[str, int]:
@@ -342,8 +318,8 @@ def _load(
     rows = dict.fromkeys(planned, 0)
     constants = {
         "m": opts.messages_per_conversation,
-        "titles": server_side.title_fields(generators.titles()),
-        "ref": server_side.pg_microseconds(opts.reference),
+        "titles": generators.titles(),
+        "ref": opts.reference,
     }
 
     clock = [time.perf_counter()]
@@ -382,11 +358,10 @@ def _load(
                     server_side.PARAM_NAMES, map(list, zip(*chunk.params, strict=True)), strict=True
                 )
             )
-            messages, notifications = loader.copy_generated(
-                cur, gen, {**constants, **arrays}, freeze=freeze
-            )
-            bump("messages", messages)
-            bump("staff_notifications", notifications)
+            cur.execute(server_side.MESSAGES, {**constants, **arrays})
+            bump("messages", cur.rowcount)
+            cur.execute(server_side.NOTIFICATIONS, {**constants, **arrays})
+            bump("staff_notifications", cur.rowcount)
         if chunk.hotels:
             alerts = [p.alert for p in chunk.hotels if p.alert]
             bump(
