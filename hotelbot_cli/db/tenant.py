@@ -184,8 +184,13 @@ def propagates_set_local(raw: Any) -> bool:
     """
     known = _PROPAGATES.get(raw)
     if known is None:
-        row = raw.execute(CITUS_QUERY).fetchone()
-        known = _PROPAGATES[raw] = bool(row and row[0])
+        known = _remember_citus(raw, raw.execute(CITUS_QUERY).fetchone())
+    return known
+
+
+def _remember_citus(raw: Any, row: Any) -> bool:
+    """Record CITUS_QUERY's answer for ``raw`` (sync and async callers share the cache)."""
+    known = _PROPAGATES[raw] = bool(row and row[0])
     return known
 
 
@@ -260,8 +265,7 @@ async def set_tenant_async(
     propagate = _PROPAGATES.get(raw)
     if propagate is None:
         cursor = await raw.execute(CITUS_QUERY)
-        row = await cursor.fetchone()
-        propagate = _PROPAGATES[raw] = bool(row and row[0])
+        propagate = _remember_citus(raw, await cursor.fetchone())
     binding = tenant_binding(hid, role or APP_ROLE, propagate=propagate)
     try:
         async with raw.pipeline():
