@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -151,7 +152,7 @@ def test_next_checkout_has_no_tenant_no_role_no_session_state(
             text(
                 "SELECT current_setting('app.current_hotel_id', true), current_user,"
                 " current_setting('search_path'),"
-                " (SELECT count(*) FROM pg_prepared_statements),"
+                " (SELECT count(*) FROM pg_prepared_statements WHERE from_sql),"
                 " (SELECT count(*) FROM pg_listening_channels()),"
                 " to_regclass('pg_temp.triggers')"
             )
@@ -160,21 +161,67 @@ def test_next_checkout_has_no_tenant_no_role_no_session_state(
     assert "pg_temp" not in state[2]
 
 
-def test_discard_on_checkin_drops_temp_tables_and_prepared_statements(db_url: URL) -> None:
-    """Superusers may still make temp tables: the pool drops them on check-in."""
+def _prepared(conn: Any) -> tuple[int, int]:
+    """(statements PREPAREd in SQL, statements psycopg prepared) on this connection."""
+    return tuple(
+        conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE from_sql), count(*) FILTER (WHERE NOT from_sql)"
+                " FROM pg_prepared_statements"
+            )
+        ).one()
+    )
+
+
+def test_checkin_drops_temp_tables_and_sql_prepared_statements_keeps_psycopgs(
+    db_url: URL,
+) -> None:
+    """Superusers may still make temp tables: the pool drops them on check-in. A statement
+    PREPAREd in SQL is dropped too; psycopg's own stay prepared and keep working."""
     engine = make_engine(db_url, ONE)
     query = text("SELECT count(*) FROM hotels WHERE id = :i")
     try:
-        for _ in range(4):  # psycopg must forget its prepared statements at every check-in
+        # round 1 plants a PREPARE: the check-in after it deallocates everything
+        for round_, psycopgs in enumerate([0, 1, 0, 1]):
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT to_regclass('pg_temp.planted')")).scalar() is None
-                assert (
-                    conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar() == 0
-                )
+                assert _prepared(conn) == (0, psycopgs)
                 conn.execute(text("CREATE TEMP TABLE planted (x int)"))
+                if round_ == 1:
+                    conn.execute(text("PREPARE planted_plan AS SELECT 1"))
                 for _ in range(8):  # psycopg prepares on the 5th run
                     conn.execute(query, {"i": uuid.uuid4()})
                 conn.commit()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "DEALLOCATE {name}",
+        "DEALLOCATE {name}; PREPARE {name} AS SELECT 42",
+        "DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$",
+    ],
+)
+def test_a_tampered_prepared_statement_is_never_reused(db_url: URL, tamper: str) -> None:
+    """A request that drops or replaces one of psycopg's statements in SQL: the next user
+    of the connection gets psycopg's own statement, prepared again, and the right answer."""
+    engine = make_engine(db_url, ONE)
+    query = text("SELECT count(*) + 0 FROM hotels WHERE id = :i")
+    try:
+        with engine.connect() as conn:
+            for _ in range(6):
+                conn.execute(query, {"i": uuid.uuid4()})
+            (name,) = conn.execute(
+                text("SELECT name FROM pg_prepared_statements WHERE NOT from_sql")
+            ).one()
+            conn.execute(text(tamper.format(name=name)))
+            conn.commit()  # a rollback would make psycopg deallocate everything itself
+        with engine.connect() as conn:
+            assert _prepared(conn)[0] == 0
+            for _ in range(8):
+                assert conn.execute(query, {"i": uuid.uuid4()}).scalar() == 0
     finally:
         engine.dispose()
 
@@ -351,3 +398,31 @@ def test_the_migration_takes_temp_away_from_the_bot(empty_db_url: URL) -> None:
             assert conn.execute(text("SELECT to_regnamespace('hotelbot_private')")).scalar() is None
     finally:
         engine.dispose()
+
+
+def test_a_binding_replaced_in_sql_never_carries_a_hotel_into_the_next_request(
+    bot: Engine, two_hotels: tuple[Tenant, Tenant]
+) -> None:
+    """Hotel A's request replaces psycopg's prepared tenant binding with one that binds A
+    (its own valid signature, read from its session): hotel B's next request on that
+    pooled connection must still see B's rows only."""
+    a, b = two_hotels
+    factory = session_factory(bot)
+    for _ in range(6):  # psycopg prepares the binding statement on its 5th run
+        with tenant_session(a.hotel_id, factory) as s:
+            s.execute(text("SELECT 1"))
+    with tenant_session(a.hotel_id, factory) as s:
+        signature = s.execute(text("SELECT current_setting('app.tenant_signature')")).scalar()
+        names = s.execute(
+            text("SELECT name FROM pg_prepared_statements WHERE statement LIKE '%set_config%'")
+        ).scalars()
+        for name in names:
+            s.execute(
+                text(
+                    f"DEALLOCATE {name}; PREPARE {name}(text, text) AS SELECT"
+                    f" set_config('app.current_hotel_id', '{a.hotel_id}', true),"
+                    f" set_config('app.tenant_signature', '{signature}', true)"
+                )
+            )
+    with tenant_session(b.hotel_id, factory) as s:
+        assert _guest_hotels(s) == {b.hotel_id}
