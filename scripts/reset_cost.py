@@ -1,8 +1,8 @@
-"""Cost of the pool's reset on check-in, per checkout (python scripts/reset_cost.py [rounds n]).
+"""Cost of the pool's reset, per checkout (python scripts/reset_cost.py [rounds n]).
 
 A checkout that runs two parameterised queries (psycopg prepares them on their 5th run) and
-commits, on three one-connection engines interleaved in rounds: the shipped reset (DISCARD
-ALL without DEALLOCATE ALL, after a census of the prepared statements), a plain DISCARD ALL
+commits, on one-connection engines interleaved in rounds: the shipped reset (sent at check-in,
+read at checkout), the same reset waited for at check-in, a plain DISCARD ALL at check-in
 (every checkout then parses and plans its statements again), and no reset at all. Needs a
 migrated database (DATABASE_URL, else the embedded default).
 """
@@ -15,9 +15,10 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
 
-from hotelbot_cli.db.engine import _forget_prepared, _reset_on_checkin, make_engine
+from hotelbot_cli.db import reset
+from hotelbot_cli.db.engine import _engine_kwargs, make_engine, resolve_url
 from hotelbot_cli.settings import Settings
 
 
@@ -25,24 +26,32 @@ def _discard_all(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.autocommit = True
     dbapi_connection.cursor().execute("DISCARD ALL")
     dbapi_connection.autocommit = False
-    _forget_prepared(dbapi_connection)
+    reset.forget_prepared(dbapi_connection)
+
+
+def _waited_for(dbapi_connection: Any, _record: Any) -> None:
+    reset.reset_now(dbapi_connection)
 
 
 def _no_reset(_dbapi_connection: Any, _record: Any) -> None:
     pass
 
 
-def _engine(reset: Any) -> Engine:
-    engine = make_engine(settings=Settings.from_env({"HOTELBOT_POOL_SIZE": "1"}))
-    if reset is not _reset_on_checkin:
-        event.remove(engine.pool, "checkin", _reset_on_checkin)
-        event.listen(engine.pool, "checkin", reset)
+def _engine(checkin: Any = None) -> Engine:
+    """An engine with the shipped reset, or with ``checkin`` as its only reset."""
+    settings = Settings.from_env({"HOTELBOT_POOL_SIZE": "1", "HOTELBOT_POOL_PRE_PING": "0"})
+    if checkin is None:
+        return make_engine(settings=settings)
+    kwargs = {**_engine_kwargs(settings, {}), "pool_pre_ping": False}
+    engine = create_engine(resolve_url(None, settings), **kwargs)
+    event.listen(engine.pool, "checkin", checkin)
     return engine
 
 
 def main(rounds: int = 7, n: int = 1000) -> None:
     engines = {
-        "census reset (shipped)": _engine(_reset_on_checkin),
+        "reset, read at checkout": _engine(),
+        "reset, waited for": _engine(_waited_for),
         "DISCARD ALL": _engine(_discard_all),
         "no reset": _engine(_no_reset),
     }

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from hotelbot_cli.db import reset
 from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.settings import Settings, async_url, normalize_url
 
@@ -67,76 +68,6 @@ def _engine_kwargs(settings: Settings, overrides: dict[str, Any]) -> dict[str, A
     return kwargs
 
 
-#: One round trip (simple protocol, several statements) that undoes what a request can do to
-#: its session: role and session authorization, settings (the tenant among them), cursors,
-#: LISTEN, advisory locks, temp objects, sequence state: ``DISCARD ALL`` without its
-#: ``DEALLOCATE ALL`` and ``DISCARD PLANS``, after a census of the prepared statements (the
-#: cursor is left on the first result).
-_SESSION_RESET = (
-    "SELECT count(*) FILTER (WHERE from_sql),"
-    " coalesce(array_agg(name::text) FILTER (WHERE NOT from_sql), '{}')"
-    " FROM pg_catalog.pg_prepared_statements;"
-    " SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; UNLISTEN *;"
-    " SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES"
-)
-
-
-def _reset_on_checkin(dbapi_connection: Any, record: Any) -> None:
-    """Whatever a request did to its session never reaches the next user of the connection.
-
-    ``DISCARD ALL`` would also drop psycopg's own prepared statements, so every checkout
-    would parse and plan every statement again (about 20 µs of each bot operation). They
-    are kept only while the server holds exactly the statements psycopg prepared (made by
-    the protocol, never by SQL): a statement ``PREPARE``d in SQL, or one of psycopg's
-    deallocated or replaced, makes it ``DEALLOCATE ALL`` and psycopg start over.
-    """
-    if dbapi_connection is None:
-        return
-    raw = getattr(dbapi_connection, "driver_connection", dbapi_connection)
-    before = dbapi_connection.autocommit
-    try:
-        dbapi_connection.autocommit = True
-        cursor = dbapi_connection.cursor()  # sync, or SQLAlchemy's adapter of an async one
-        cursor.execute(_SESSION_RESET)  # several statements: psycopg never prepares it
-        from_sql, by_protocol = cursor.fetchone()
-        if from_sql or not _psycopg_owns(raw, by_protocol):
-            cursor.execute("DEALLOCATE ALL")
-            _forget_prepared(raw)
-        cursor.close()
-        dbapi_connection.autocommit = before
-    except Exception as exc:  # a connection we cannot clean must not be reused
-        record.invalidate(exc)
-
-
-def _psycopg_owns(raw: Any, on_server: list[str]) -> bool:
-    """Are the server's protocol-level statements exactly the ones psycopg prepared?
-
-    Statements psycopg has evicted but not yet deallocated (it does so before its next
-    query) may still be on the server.
-    """
-    manager = getattr(raw, "_prepared", None)
-    if manager is None:
-        return not on_server
-    ours = {name.decode() for name in manager._names.values()}
-    pending = {name.decode() for name in manager._to_flush if name is not None}
-    server = set(on_server)
-    return ours <= server <= ours | pending and None not in manager._to_flush
-
-
-def _forget_prepared(raw: Any) -> None:
-    """Tell psycopg its prepared statements are gone (the server side is empty already, so
-    the ``DEALLOCATE ALL`` that ``clear()`` schedules is dropped too)."""
-    manager = getattr(raw, "_prepared", None)
-    if manager is not None:
-        manager.clear()
-        manager._to_flush.clear()
-
-
-def _install_reset(engine: Engine) -> None:
-    if not isinstance(engine.pool, NullPool):  # NullPool closes the connection anyway
-        event.listen(engine.pool, "checkin", _reset_on_checkin)
-
-
 #: One query, run once per new connection of the bot's engine: can this login (or a role
 #: it may become) bypass row level security?
 _PRIVILEGED_LOGIN = """
@@ -173,8 +104,11 @@ def make_engine(
 ) -> Engine:
     """A sync engine for ``url`` (or the configured database) with the configured pool."""
     settings = settings or Settings.from_env()
-    engine = create_engine(resolve_url(url, settings), **_engine_kwargs(settings, overrides))
-    _install_reset(engine)
+    kwargs = _engine_kwargs(settings, overrides)
+    # The pool's reset answers at checkout and proves the connection alive: it is the ping.
+    pre_ping = bool(kwargs.pop("pool_pre_ping", False))
+    engine = create_engine(resolve_url(url, settings), pool_pre_ping=False, **kwargs)
+    reset.install(engine, pre_ping=pre_ping)
     from hotelbot_cli.observability import instrument  # SQL logging + pool metrics, always
 
     instrument(engine)
@@ -191,7 +125,7 @@ def make_async_engine(
     engine = _create_async_engine(
         async_url(resolve_url(url, settings)), **_engine_kwargs(settings, overrides)
     )
-    _install_reset(engine.sync_engine)
+    reset.install(engine.sync_engine, pre_ping=False)  # SQLAlchemy pings async connections
     from hotelbot_cli.observability import instrument  # SQL logging + pool metrics, always
 
     instrument(engine)

@@ -18,6 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from hotelbot_cli import migrations
 from hotelbot_cli.db import engine as engine_module
+from hotelbot_cli.db import reset
 from hotelbot_cli.db.engine import (
     UnsafeLogin,
     make_app_engine,
@@ -240,6 +241,32 @@ def test_statements_prepared_in_a_pipeline_survive_many_checkins(db_url: URL) ->
                 conn.execute("COMMIT")
             raw.close()
     finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("answered", [True, False], ids=["after-the-reset", "before-it"])
+def test_a_pooled_connection_killed_while_idle_is_replaced_at_checkout(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch, answered: bool
+) -> None:
+    """The reset sent at check-in stands in for the pre-ping: a server connection that died
+    in the pool (before or after answering the reset) is replaced, never handed out."""
+    monkeypatch.setattr(reset, "PING_AFTER_IDLE_S", 0.0)
+    engine = make_engine(db_url, ONE)  # pre-ping on: the default
+    admin = psycopg.connect(libpq_url(db_url), autocommit=True)
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            conn.commit()
+            if not answered:  # killed with the reset still to come
+                admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        if answered:
+            raw = engine.raw_connection()  # read the reset's answer, then put it back
+            raw.close()
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        admin.close()
         engine.dispose()
 
 
