@@ -22,6 +22,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hotelbot_cli.percentiles import percentile
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -65,15 +67,15 @@ class Histogram:
         if not samples:
             return HistogramSnapshot(0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
-        def pct(p: float) -> float:
-            return round(samples[min(len(samples) - 1, int(p * len(samples)))], 3)
+        def pct(q: float) -> float:
+            return round(percentile(samples, q), 3)
 
         return HistogramSnapshot(
             count=count,
             mean=round(total / count, 3),
-            p50=pct(0.50),
-            p95=pct(0.95),
-            p99=pct(0.99),
+            p50=pct(50),
+            p95=pct(95),
+            p99=pct(99),
             max=round(peak, 3),
         )
 

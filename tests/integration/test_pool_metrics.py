@@ -68,7 +68,8 @@ def test_histogram_percentiles() -> None:
     for value in range(1, 201):
         hist.record(float(value))
     snap = hist.snapshot()
-    assert snap.count == 200 and snap.max == 200 and snap.p50 == 151 and snap.p95 == 196
+    # the reservoir keeps the last 100 (101..200); interpolated as the bench's percentiles
+    assert snap.count == 200 and snap.max == 200 and snap.p50 == 150.5 and snap.p95 == 195.05
 
 
 def test_null_pool_counts_its_connections_itself(db_url: URL) -> None:
