@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from hotelbot_cli import __version__
-from hotelbot_cli.cli import bench, db, rls, seed, server
+from hotelbot_cli.cli import bench, db, examples, rls, seed, server
 from hotelbot_cli.errors import EXIT_FAILED, EXIT_USAGE, HotelbotError
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ for _group in app.registered_groups:  # the groups' modules keep their own Typer
 app.command("seed")(seed.seed_command)
 app.command("rls-check")(rls.rls_check)
 app.command("bench")(bench.bench)
+examples.attach(app)
 
 
 #: click's ClickException, whether Typer vendors click or depends on it
