@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from hotelbot_cli.db import reset
 from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.settings import Settings, async_url, normalize_url
 
@@ -68,6 +67,45 @@ def _engine_kwargs(settings: Settings, overrides: dict[str, Any]) -> dict[str, A
     return kwargs
 
 
+def _discard_on_checkin(dbapi_connection: Any, record: Any) -> None:
+    """Whatever a request did to its session never reaches the next user of the connection.
+
+    ``DISCARD ALL`` after the pool's rollback drops settings (tenant, role, search_path),
+    temp tables, prepared statements, LISTEN and advisory locks. It may not run in a
+    transaction block, hence the brief switch to autocommit (a client-side flag).
+    """
+    if dbapi_connection is None:
+        return
+    before = dbapi_connection.autocommit
+    try:
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        cursor.execute("DISCARD ALL")
+        cursor.close()
+        dbapi_connection.autocommit = before
+        _forget_prepared(getattr(dbapi_connection, "driver_connection", dbapi_connection))
+    except Exception as exc:  # a connection we cannot clean must not be reused
+        record.invalidate(exc)
+
+
+def _forget_prepared(raw: Any) -> None:
+    """Tell psycopg its prepared statements are gone.
+
+    psycopg notices a ``DISCARD ALL`` only the first time it sees that query text; from the
+    second check-in on it would run a statement it believes prepared and get
+    ``prepared statement "_pg3_0" does not exist``. The server side is empty already, so
+    the DEALLOCATE ALL that ``clear()`` schedules is dropped too.
+    """
+    manager = getattr(raw, "_prepared", None)
+    if manager is not None and manager.clear():
+        manager._to_flush.clear()
+
+
+def _install_reset(engine: Engine) -> None:
+    if not isinstance(engine.pool, NullPool):  # NullPool closes the connection anyway
+        event.listen(engine.pool, "checkin", _discard_on_checkin)
+
+
 #: One query, run once per new connection of the bot's engine: can this login (or a role
 #: it may become) bypass row level security?
 _PRIVILEGED_LOGIN = """
@@ -104,11 +142,8 @@ def make_engine(
 ) -> Engine:
     """A sync engine for ``url`` (or the configured database) with the configured pool."""
     settings = settings or Settings.from_env()
-    kwargs = _engine_kwargs(settings, overrides)
-    # The pool's reset answers at checkout and proves the connection alive: it is the ping.
-    pre_ping = bool(kwargs.pop("pool_pre_ping", False))
-    engine = create_engine(resolve_url(url, settings), pool_pre_ping=False, **kwargs)
-    reset.install(engine, pre_ping=pre_ping)
+    engine = create_engine(resolve_url(url, settings), **_engine_kwargs(settings, overrides))
+    _install_reset(engine)
     from hotelbot_cli.observability import instrument  # SQL logging + pool metrics, always
 
     instrument(engine)
@@ -125,7 +160,7 @@ def make_async_engine(
     engine = _create_async_engine(
         async_url(resolve_url(url, settings)), **_engine_kwargs(settings, overrides)
     )
-    reset.install(engine.sync_engine, pre_ping=False)  # SQLAlchemy pings async connections
+    _install_reset(engine.sync_engine)
     from hotelbot_cli.observability import instrument  # SQL logging + pool metrics, always
 
     instrument(engine)

@@ -18,7 +18,6 @@ from sqlalchemy.pool import NullPool
 
 from hotelbot_cli import migrations
 from hotelbot_cli.db import engine as engine_module
-from hotelbot_cli.db import reset
 from hotelbot_cli.db.engine import (
     UnsafeLogin,
     make_app_engine,
@@ -153,13 +152,32 @@ def test_next_checkout_has_no_tenant_no_role_no_session_state(
             text(
                 "SELECT current_setting('app.current_hotel_id', true), current_user,"
                 " current_setting('search_path'),"
-                " (SELECT count(*) FROM pg_prepared_statements WHERE from_sql),"
+                " (SELECT count(*) FROM pg_prepared_statements),"
                 " (SELECT count(*) FROM pg_listening_channels()),"
                 " to_regclass('pg_temp.triggers')"
             )
         ).one()
     assert (state[0] or "", state[1], state[3], state[4], state[5]) == ("", login, 0, 0, None)
     assert "pg_temp" not in state[2]
+
+
+def test_discard_on_checkin_drops_temp_tables_and_prepared_statements(db_url: URL) -> None:
+    """Superusers may still make temp tables: the pool drops them on check-in."""
+    engine = make_engine(db_url, ONE)
+    query = text("SELECT count(*) FROM hotels WHERE id = :i")
+    try:
+        for _ in range(4):  # psycopg must forget its prepared statements at every check-in
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT to_regclass('pg_temp.planted')")).scalar() is None
+                assert (
+                    conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar() == 0
+                )
+                conn.execute(text("CREATE TEMP TABLE planted (x int)"))
+                for _ in range(8):  # psycopg prepares on the 5th run
+                    conn.execute(query, {"i": uuid.uuid4()})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 def _prepared(conn: Any) -> tuple[int, int]:
@@ -172,29 +190,6 @@ def _prepared(conn: Any) -> tuple[int, int]:
             )
         ).one()
     )
-
-
-def test_checkin_drops_temp_tables_and_sql_prepared_statements_keeps_psycopgs(
-    db_url: URL,
-) -> None:
-    """Superusers may still make temp tables: the pool drops them on check-in. A statement
-    PREPAREd in SQL is dropped too; psycopg's own stay prepared and keep working."""
-    engine = make_engine(db_url, ONE)
-    query = text("SELECT count(*) FROM hotels WHERE id = :i")
-    try:
-        # round 1 plants a PREPARE: the check-in after it deallocates everything
-        for round_, psycopgs in enumerate([0, 1, 0, 1]):
-            with engine.connect() as conn:
-                assert conn.execute(text("SELECT to_regclass('pg_temp.planted')")).scalar() is None
-                assert _prepared(conn) == (0, psycopgs)
-                conn.execute(text("CREATE TEMP TABLE planted (x int)"))
-                if round_ == 1:
-                    conn.execute(text("PREPARE planted_plan AS SELECT 1"))
-                for _ in range(8):  # psycopg prepares on the 5th run
-                    conn.execute(query, {"i": uuid.uuid4()})
-                conn.commit()
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -246,11 +241,10 @@ def test_statements_prepared_in_a_pipeline_survive_many_checkins(db_url: URL) ->
 
 @pytest.mark.parametrize("answered", [True, False], ids=["after-the-reset", "before-it"])
 def test_a_pooled_connection_killed_while_idle_is_replaced_at_checkout(
-    db_url: URL, monkeypatch: pytest.MonkeyPatch, answered: bool
+    db_url: URL, answered: bool
 ) -> None:
-    """The reset sent at check-in stands in for the pre-ping: a server connection that died
-    in the pool (before or after answering the reset) is replaced, never handed out."""
-    monkeypatch.setattr(reset, "PING_AFTER_IDLE_S", 0.0)
+    """A server connection that died in the pool (before or after its check-in reset) is
+    replaced by the pre-ping, never handed out."""
     engine = make_engine(db_url, ONE)  # pre-ping on: the default
     admin = psycopg.connect(libpq_url(db_url), autocommit=True)
     try:
