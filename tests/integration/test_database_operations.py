@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -244,7 +245,7 @@ def test_concurrent_transactions_do_not_see_uncommitted_rows(engine: Engine) -> 
 
 def test_unreachable_server_is_a_connection_error() -> None:
     engine = make_engine("postgresql://nobody@127.0.0.1:1/x", poolclass=NullPool)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(sa_exc.OperationalError) as caught:
         engine.connect()
     error = translate(caught.value)
     assert isinstance(error, ConnectionFailed)
@@ -253,17 +254,17 @@ def test_unreachable_server_is_a_connection_error() -> None:
 
 def test_missing_database_is_a_connection_error(server_url: URL) -> None:
     engine = make_engine(server_url.set(database="no_such_db_here"), poolclass=NullPool)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(sa_exc.OperationalError) as caught:
         engine.connect()
     assert isinstance(translate(caught.value), ConnectionFailed)
 
 
 def test_database_errors_are_translated(session: Session) -> None:
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(sa_exc.DataError) as caught:
         session.execute(text("SELECT 'x'::uuid"))
     assert isinstance(translate(caught.value), UsageError)
     session.rollback()
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(sa_exc.ProgrammingError) as caught:
         session.execute(text("SELECT * FROM no_such_table"))
     assert isinstance(translate(caught.value), DatabaseError)
     assert translate(ValueError("not a database error")) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -45,7 +46,7 @@ def test_checkouts_overflow_invalidation_and_timeouts(db_url: URL) -> None:
 
 def test_connect_errors_are_counted(db_url: URL) -> None:
     engine = make_engine(db_url.set(database="hb_no_such_db"), pool_size=1)
-    with pytest.raises(Exception, match="hb_no_such_db"):
+    with pytest.raises(sa_exc.OperationalError, match="hb_no_such_db"):
         engine.connect()
     assert metrics_for(engine).snapshot().connect_errors == 1
 

@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from hotelbot_cli.db.engine import make_async_engine, make_engine, session_factory
 from hotelbot_cli.db.tenant import tenant_session
+from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.models import Guest, Hotel
 from hotelbot_cli.observability import bind_correlation_id, sql_log
 
@@ -63,7 +65,11 @@ def test_statements_logged_with_every_field_and_no_secret(db_url: URL, log_file:
         )
     with tenant_session(hid, session_factory(engine)) as s:
         s.execute(text("SELECT count(*) FROM guests"))
-    with pytest.raises(Exception, match="duplicate"), session_factory(engine)() as s, s.begin():
+    with (
+        pytest.raises(sa_exc.IntegrityError, match="duplicate"),
+        session_factory(engine)() as s,
+        s.begin(),
+    ):
         s.execute(
             text("UPDATE hotels SET green_api_token = :tok WHERE whatsapp_number = :n"),
             {"tok": TOKEN, "n": HOTEL_PHONE},
@@ -102,7 +108,7 @@ def test_slow_statement_is_a_warning_with_a_plan_hint(db_url: URL, log_file: Pat
 def test_connection_error_logged_with_host_not_password(db_url: URL, log_file: Path) -> None:
     sql_log.configure(log_file=log_file)
     engine = make_engine(db_url.set(password="pw-s3cret", database="hb_missing_db"))
-    with pytest.raises(Exception, match="hb_missing_db"):
+    with pytest.raises(sa_exc.OperationalError, match="hb_missing_db"):
         engine.connect()
     raw = log_file.read_text()
     assert "pw-s3cret" not in raw
@@ -144,9 +150,9 @@ def test_environment_config(monkeypatch: pytest.MonkeyPatch, log_file: Path) -> 
         {"HOTELBOT_ENV": "development", "HOTELBOT_SLOW_QUERY_MS": "5", "HOTELBOT_SERVICE_NAME": "x"}
     )
     assert cfg.log_all and cfg.slow_ms == 5 and cfg.service == "x"
-    with pytest.raises(Exception, match="not a number"):
+    with pytest.raises(ConfigError, match="not a number"):
         sql_log.LogConfig.from_env({"HOTELBOT_SLOW_QUERY_MS": "fast"})
-    with pytest.raises(Exception, match="not known"):
+    with pytest.raises(UsageError, match="not known"):
         sql_log.configure(log_format="xml")
 
 
