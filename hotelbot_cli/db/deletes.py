@@ -1,6 +1,6 @@
 """Deleting a guest, a conversation or a message: the staff notifications keep their hotel.
 
-A notification outlives the guest or message it was raised for. Until revision 013 the
+A notification outlives the guest or message it was raised for. Until revision 012 the
 foreign keys nulled ``guest_id``/``message_id`` themselves (``ON DELETE SET NULL
 (guest_id)``); Citus supports no SET NULL on a key that includes the distribution column,
 so the keys are NO ACTION now and these helpers null the references first, in the caller's

@@ -42,7 +42,7 @@ class UUIDPrimaryKey:
 class TenantId:
     """``id UUID DEFAULT gen_random_uuid()``, the second column of ``PRIMARY KEY (hotel_id, id)``.
 
-    A tenant table's key leads with ``hotel_id`` (revision 013): Citus distributes by it and
+    A tenant table's key leads with ``hotel_id`` (revision 012): Citus distributes by it and
     refuses a unique key without it. Each model declares ``PrimaryKeyConstraint("hotel_id",
     "id")``; the ORM's identity of a row is therefore ``(hotel_id, id)``.
     """
@@ -59,7 +59,7 @@ class CreatedAt:
 class Timestamps(CreatedAt):
     """``created_at`` and ``updated_at``; every UPDATE through the ORM sets ``updated_at``.
 
-    No database trigger (revision 013): on Citus a trigger's ``now()`` runs on every node
+    No database trigger (revision 012): on Citus a trigger's ``now()`` runs on every node
     holding a copy of the row. Raw SQL writers set ``updated_at = now()`` themselves.
     """
 

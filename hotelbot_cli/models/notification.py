@@ -38,7 +38,7 @@ class StaffNotification(TenantId, CreatedAt, Base):
     __tablename__ = "staff_notifications"
     __table_args__ = (
         PrimaryKeyConstraint("hotel_id", "id"),
-        # Composite keys keep references inside the hotel. NO ACTION (revision 013): Citus
+        # Composite keys keep references inside the hotel. NO ACTION (revision 012): Citus
         # supports no SET NULL on a key holding the distribution column, so a guest or
         # message is deleted with hotelbot_cli.db.deletes, which nulls these first.
         ForeignKeyConstraint(["hotel_id", "guest_id"], ["guests.hotel_id", "guests.id"]),

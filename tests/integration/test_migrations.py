@@ -73,7 +73,7 @@ def test_head_base_head_leaves_an_identical_catalog(empty_engine: Engine) -> Non
     migrations.upgrade(empty_engine)
     at_head = catalog(empty_engine)
     assert at_head["tables"] and at_head["types"] and at_head["policies"]
-    assert at_head["triggers"] == []  # updated_at is set by the writers since 013 (Citus)
+    assert at_head["triggers"] == []  # updated_at is set by the writers since 012 (Citus)
     migrations.downgrade(empty_engine, "base")
     migrations.upgrade(empty_engine)
     assert catalog(empty_engine) == at_head
@@ -368,6 +368,7 @@ def test_db_revision_after_a_real_non_editable_install(tmp_path: Path) -> None:
     assert sorted(p.name for p in (package / "schemas").glob("db-*.schema.json")) == [
         "db-check.schema.json",
         "db-current.schema.json",
+        "db-distribute.schema.json",
         "db-heads.schema.json",
         "db-history.schema.json",
         "db-migration.schema.json",

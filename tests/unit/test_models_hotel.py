@@ -27,7 +27,7 @@ def test_hotel_creation_applies_server_defaults(session: Session) -> None:
 
 
 def test_hotel_update_bumps_updated_at(engine: Engine) -> None:
-    """The ORM sets updated_at; raw SQL writers set it themselves (no trigger since 013)."""
+    """The ORM sets updated_at; raw SQL writers set it themselves (no trigger since 012)."""
     with Session(engine) as session:
         hotel = make_hotel()
         session.add(hotel)

@@ -120,7 +120,7 @@ def test_database_refuses_cross_hotel_references_even_by_guessed_id(session: Ses
 
 
 def test_notification_outlives_its_message_and_guest(session: Session) -> None:
-    """The delete helpers null the references (the keys are NO ACTION since 013)."""
+    """The delete helpers null the references (the keys are NO ACTION since 012)."""
     hotel = f.hotel()
     guest = f.guest(hotel)
     conv = f.conversation(guest)

@@ -27,7 +27,7 @@ except a foreign key's own two. Every step checks whether it is done, so an inte
 run is simply run again. The downgrade swaps the keys back the same way, except that a
 key is swapped back in one transaction with the foreign keys that depend on it.
 
-Revision ID: 013
+Revision ID: 012
 Revises: 011
 Create Date: 2026-12-02
 """
@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from alembic import context, op
 from hotelbot_cli import migration_steps as steps
 
-revision = "013"
+revision = "012"
 down_revision = "011"
 branch_labels = None
 depends_on = None
@@ -137,10 +137,10 @@ def _swap_key(table: str) -> None:
     done = _key_is(table, "hotel_id, id")
     if _done(done):
         return
-    steps.create_index(f"CREATE UNIQUE INDEX pk_{table}_013 ON {table} (hotel_id, id)")
+    steps.create_index(f"CREATE UNIQUE INDEX pk_{table}_012 ON {table} (hotel_id, id)")
     steps.execute(
         f"ALTER TABLE {table} DROP CONSTRAINT pk_{table},"
-        f" ADD CONSTRAINT pk_{table} PRIMARY KEY USING INDEX pk_{table}_013",
+        f" ADD CONSTRAINT pk_{table} PRIMARY KEY USING INDEX pk_{table}_012",
         unless=done,
     )
     steps.commit(table)
