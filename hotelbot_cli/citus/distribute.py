@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hotelbot_cli.citus import DISTRIBUTION_COLUMN
+from hotelbot_cli.citus import DISTRIBUTION_COLUMN, citus_version
 from hotelbot_cli.errors import DatabaseError, HotelbotError, LockTimeout
 
 if TYPE_CHECKING:
@@ -277,7 +277,7 @@ def read_state(conn: Connection) -> ClusterState:
     from sqlalchemy import text
 
     database = str(_scalar(conn, "SELECT current_database()"))
-    version = _scalar(conn, "SELECT extversion FROM pg_extension WHERE extname = 'citus'")
+    version = citus_version(conn.connection.driver_connection)
     has_key = bool(_scalar(conn, f"SELECT to_regclass('{KEY_TABLE}') IS NOT NULL"))
     if version is None:
         return ClusterState(database=database, citus_version=None, has_key=has_key)

@@ -64,9 +64,9 @@ def _citus_tables(conn: Connection[Any]) -> frozenset[str]:
     """Our tables that Citus distributes or replicates (empty on a plain PostgreSQL)."""
     from hotelbot_cli import citus
 
+    if not citus.is_citus(conn):
+        return frozenset()
     with conn.cursor() as cur:
-        if citus.citus_version(cur) is None:
-            return frozenset()
         cur.execute(
             "SELECT CASE WHEN n.nspname = current_schema() THEN c.relname"
             " ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END"
