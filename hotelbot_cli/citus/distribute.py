@@ -272,10 +272,14 @@ def _scalar(conn: Connection, sql: str, **params: Any) -> Any:
     return conn.execute(text(sql), params).scalar()
 
 
-def read_state(conn: Connection) -> ClusterState:
-    """The coordinator's state as :func:`build_plan` needs it."""
+def _rows(conn: Connection, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     from sqlalchemy import text
 
+    return [tuple(row) for row in conn.execute(text(sql), params)]
+
+
+def read_state(conn: Connection) -> ClusterState:
+    """The coordinator's state as :func:`build_plan` needs it."""
     database = str(_scalar(conn, "SELECT current_database()"))
     version = citus_version(conn.connection.driver_connection)
     has_key = bool(_scalar(conn, f"SELECT to_regclass('{KEY_TABLE}') IS NOT NULL"))
@@ -284,11 +288,10 @@ def read_state(conn: Connection) -> ClusterState:
     ours = [REFERENCE, *TENANT_TABLES]
     workers = tuple(
         f"{host}:{port}"
-        for host, port in conn.execute(
-            text(
-                "SELECT nodename, nodeport FROM pg_dist_node WHERE isactive"
-                " AND noderole = 'primary' AND groupid <> 0 ORDER BY nodeid"
-            )
+        for host, port in _rows(
+            conn,
+            "SELECT nodename, nodeport FROM pg_dist_node WHERE isactive"
+            " AND noderole = 'primary' AND groupid <> 0 ORDER BY nodeid",
         )
     )
     setting = _scalar(
@@ -299,45 +302,41 @@ def read_state(conn: Connection) -> ClusterState:
     )
     citus_tables = {
         str(name): str(kind)
-        for name, kind in conn.execute(
-            text(
-                "SELECT logicalrelid::regclass::text,"
-                " CASE WHEN partmethod = 'n' THEN 'reference' ELSE 'distributed' END"
-                " FROM pg_dist_partition WHERE logicalrelid::regclass::text = ANY(:t)"
-            ),
-            {"t": ours},
+        for name, kind in _rows(
+            conn,
+            "SELECT logicalrelid::regclass::text,"
+            " CASE WHEN partmethod = 'n' THEN 'reference' ELSE 'distributed' END"
+            " FROM pg_dist_partition WHERE logicalrelid::regclass::text = ANY(:t)",
+            t=ours,
         )
     }
     fks = tuple(
         (str(t), str(n), str(d))
-        for t, n, d in conn.execute(
-            text(
-                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
-                " FROM pg_constraint WHERE contype = 'f'"
-                " AND conrelid::regclass::text = ANY(:t) AND confrelid::regclass::text = ANY(:t)"
-                " ORDER BY conrelid::regclass::text <> 'hotels', conname"
-            ),
-            {"t": ours},
+        for t, n, d in _rows(
+            conn,
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+            " FROM pg_constraint WHERE contype = 'f'"
+            " AND conrelid::regclass::text = ANY(:t) AND confrelid::regclass::text = ANY(:t)"
+            " ORDER BY conrelid::regclass::text <> 'hotels', conname",
+            t=ours,
         )
     )
     policies = tuple(
         (str(t), str(p), q, w)
-        for t, p, q, w in conn.execute(
-            text(
-                "SELECT tablename, policyname, qual, with_check FROM pg_policies"
-                " WHERE schemaname = current_schema() AND tablename = ANY(:t)"
-                " ORDER BY tablename, policyname"
-            ),
-            {"t": ours},
+        for t, p, q, w in _rows(
+            conn,
+            "SELECT tablename, policyname, qual, with_check FROM pg_policies"
+            " WHERE schemaname = current_schema() AND tablename = ANY(:t)"
+            " ORDER BY tablename, policyname",
+            t=ours,
         )
     )
     logins = {
         f"{host}:{port}": result == "t"
-        for host, port, ok, result in conn.execute(
-            text(
-                "SELECT nodename, nodeport, success, result FROM run_command_on_workers("
-                f"$$SELECT rolcanlogin FROM pg_roles WHERE rolname = '{APP_ROLE}'$$)"
-            )
+        for host, port, ok, result in _rows(
+            conn,
+            "SELECT nodename, nodeport, success, result FROM run_command_on_workers("
+            f"$$SELECT rolcanlogin FROM pg_roles WHERE rolname = '{APP_ROLE}'$$)",
         )
         if ok
     }
@@ -426,15 +425,12 @@ def distribute(
                 conn.exec_driver_sql(step.sql)
             applied += 1
     with engine.connect() as conn:
-        from sqlalchemy import text
-
         tables = tuple(
             (str(n), str(k), int(s))
-            for n, k, s in conn.execute(
-                text(
-                    "SELECT table_name::text, citus_table_type, shard_count FROM citus_tables"
-                    " ORDER BY citus_table_type DESC, table_name::text"
-                )
+            for n, k, s in _rows(
+                conn,
+                "SELECT table_name::text, citus_table_type, shard_count FROM citus_tables"
+                " ORDER BY citus_table_type DESC, table_name::text",
             )
         )
     return DistributeReport(

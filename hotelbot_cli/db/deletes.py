@@ -23,22 +23,23 @@ class _Executes(Protocol):
     def execute(self, statement: Any, parameters: Any = ..., /) -> Any: ...
 
 
-_NULL_GUEST = text(
-    "UPDATE staff_notifications SET guest_id = NULL WHERE hotel_id = :h AND guest_id = :g"
-)
-_NULL_MESSAGES_OF_GUEST = text(
-    "UPDATE staff_notifications SET message_id = NULL WHERE hotel_id = :h AND message_id IN"
-    " (SELECT m.id FROM messages m JOIN conversations c"
-    " ON c.hotel_id = m.hotel_id AND c.id = m.conversation_id"
-    " WHERE m.hotel_id = :h AND c.hotel_id = :h AND c.guest_id = :g)"
-)
-_NULL_MESSAGES_OF_CONVERSATION = text(
-    "UPDATE staff_notifications SET message_id = NULL WHERE hotel_id = :h AND message_id IN"
-    " (SELECT m.id FROM messages m WHERE m.hotel_id = :h AND m.conversation_id = :c)"
-)
-_NULL_MESSAGE = text(
-    "UPDATE staff_notifications SET message_id = NULL WHERE hotel_id = :h AND message_id = :m"
-)
+#: What each delete nulls first, then the table it deletes from; ``:r`` is the row's id.
+_NULLS = {
+    "guests": (
+        "UPDATE staff_notifications SET guest_id = NULL WHERE hotel_id = :h AND guest_id = :r",
+        "UPDATE staff_notifications SET message_id = NULL WHERE hotel_id = :h AND message_id IN"
+        " (SELECT m.id FROM messages m JOIN conversations c"
+        " ON c.hotel_id = m.hotel_id AND c.id = m.conversation_id"
+        " WHERE m.hotel_id = :h AND c.hotel_id = :h AND c.guest_id = :r)",
+    ),
+    "conversations": (
+        "UPDATE staff_notifications SET message_id = NULL WHERE hotel_id = :h AND message_id IN"
+        " (SELECT m.id FROM messages m WHERE m.hotel_id = :h AND m.conversation_id = :r)",
+    ),
+    "messages": (
+        "UPDATE staff_notifications SET message_id = NULL WHERE hotel_id = :h AND message_id = :r",
+    ),
+}
 
 
 def _ids(hotel_id: Any, row_id: Any) -> tuple[uuid.UUID, uuid.UUID]:
@@ -51,32 +52,26 @@ def _ids(hotel_id: Any, row_id: Any) -> tuple[uuid.UUID, uuid.UUID]:
         raise UsageError(f"id {row_id!r} is not a UUID") from None
 
 
+def _delete(conn: _Executes, table: str, hotel_id: Any, row_id: Any) -> bool:
+    """Null what refers to the row, then delete it from ``table``; True when it existed."""
+    h, r = _ids(hotel_id, row_id)
+    params = {"h": h, "r": r}
+    for statement in _NULLS[table]:
+        conn.execute(text(statement), params)
+    result = conn.execute(text(f"DELETE FROM {table} WHERE hotel_id = :h AND id = :r"), params)
+    return bool(result.rowcount)
+
+
 def delete_guest(conn: _Executes, hotel_id: Any, guest_id: Any) -> bool:
     """Delete a guest (its conversations and messages cascade); True when it existed."""
-    h, g = _ids(hotel_id, guest_id)
-    conn.execute(_NULL_GUEST, {"h": h, "g": g})
-    conn.execute(_NULL_MESSAGES_OF_GUEST, {"h": h, "g": g})
-    result = conn.execute(
-        text("DELETE FROM guests WHERE hotel_id = :h AND id = :g"), {"h": h, "g": g}
-    )
-    return bool(result.rowcount)
+    return _delete(conn, "guests", hotel_id, guest_id)
 
 
 def delete_conversation(conn: _Executes, hotel_id: Any, conversation_id: Any) -> bool:
     """Delete a conversation (its messages cascade); True when it existed."""
-    h, c = _ids(hotel_id, conversation_id)
-    conn.execute(_NULL_MESSAGES_OF_CONVERSATION, {"h": h, "c": c})
-    result = conn.execute(
-        text("DELETE FROM conversations WHERE hotel_id = :h AND id = :c"), {"h": h, "c": c}
-    )
-    return bool(result.rowcount)
+    return _delete(conn, "conversations", hotel_id, conversation_id)
 
 
 def delete_message(conn: _Executes, hotel_id: Any, message_id: Any) -> bool:
     """Delete one message; True when it existed."""
-    h, m = _ids(hotel_id, message_id)
-    conn.execute(_NULL_MESSAGE, {"h": h, "m": m})
-    result = conn.execute(
-        text("DELETE FROM messages WHERE hotel_id = :h AND id = :m"), {"h": h, "m": m}
-    )
-    return bool(result.rowcount)
+    return _delete(conn, "messages", hotel_id, message_id)

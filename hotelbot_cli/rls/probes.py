@@ -354,63 +354,50 @@ class Prober:
     ) -> Any:
         """(rowcount, first row) or the psycopg error; ``after`` runs as the checker, inside.
 
-        Savepoint and binding go in one round trip, the statement in a second, the rollback
-        to the savepoint in a third.
+        On one node: savepoint and binding go in one round trip, the statement in a second,
+        the rollback to the savepoint in a third. On Citus the probe is a transaction of its
+        own, rolled back, with nothing else in it, and ``after`` reads as the observer (the
+        same user as the write: its shard connections see it).
         """
+        conn = self.conn
         if self.distributed:
-            return self._run_alone(tenant, query, params, after, forge)
-        conn = self.conn
-        conn.execute(("SAVEPOINT rls_probe; " + self.binding(tenant, forge)).encode())
-        try:
-            try:
-                cur = conn.execute(query, params)
-                outcome: Any = (cur.rowcount, cur.fetchone() if cur.description else None)
-            except psycopg.Error as exc:
-                if after is None:
-                    return exc
-                conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
-                outcome = exc
-            if after is None:
-                return outcome
-            conn.execute("RESET ROLE")
-            try:
-                return outcome, after()
-            except psycopg.Error as exc:
-                return exc
-        finally:
-            conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
-
-    def _run_alone(
-        self,
-        tenant: str | None,
-        query: Any,
-        params: Any,
-        after: Callable[[], Any] | None,
-        forge: str | None,
-    ) -> Any:
-        """:meth:`run` as a transaction of its own (Citus): rolled back, nothing else in it."""
-        conn = self.conn
-        conn.rollback()
-        try:
-            conn.execute(self.binding(tenant, forge).encode())
-            try:
-                cur = conn.execute(query, params)
-                outcome: Any = (cur.rowcount, cur.fetchone() if cur.description else None)
-            except psycopg.Error as exc:
-                if after is None:
-                    return exc
-                conn.rollback()
-                outcome = exc
-            if after is None:
-                return outcome
-            if self.observer:  # the same user as the write: its shard connections see it
-                conn.execute(self.binding(self.observer).encode())
-            try:
-                return outcome, after()
-            except psycopg.Error as exc:
-                return exc
-        finally:
             conn.rollback()
+            start = self.binding(tenant, forge)
+
+            def undo() -> None:
+                conn.rollback()
+        else:
+            start = "SAVEPOINT rls_probe; " + self.binding(tenant, forge)
+
+            def undo() -> None:
+                conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
+
+        conn.execute(start.encode())
+        try:
+            try:
+                cur = conn.execute(query, params)
+                outcome: Any = (cur.rowcount, cur.fetchone() if cur.description else None)
+            except psycopg.Error as exc:
+                if after is None:
+                    return exc
+                undo()
+                outcome = exc
+            if after is None:
+                return outcome
+            self._as_checker()
+            try:
+                return outcome, after()
+            except psycopg.Error as exc:
+                return exc
+        finally:
+            undo()
+
+    def _as_checker(self) -> None:
+        """Between a probe's statement and its ``after``: who reads (see :meth:`run`)."""
+        if not self.distributed:
+            self.conn.execute("RESET ROLE")
+        elif self.observer:
+            self.conn.execute(self.binding(self.observer).encode())
 
     def keep(self, tenant: str, query: Any, params: Any) -> dict[str, Any]:
         """Run a write as the app role for ``tenant`` and keep it; the returned row as a dict."""
@@ -861,6 +848,11 @@ def _fresh_row(shape: Shape, fixture: Fixture, hotel: str) -> dict[str, Any]:
     return values
 
 
+def _setup_failed(detail: str, fix: str) -> list[CheckResult]:
+    """The probes cannot start: one failed ``probe-setup`` result says why."""
+    return [CheckResult("probe-setup", "probe", None, "fail", detail, fix)]
+
+
 def run_probes(conn: Connection[Any], cfg: RlsConfig, found: Any) -> list[CheckResult]:
     """Build the fixture and run every probe; the caller rolls the transaction back.
 
@@ -875,29 +867,17 @@ def run_probes(conn: Connection[Any], cfg: RlsConfig, found: Any) -> list[CheckR
         lambda: conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(cfg.app_role))),
     )
     if isinstance(switch, psycopg.Error):
-        return [
-            CheckResult(
-                "probe-setup",
-                "probe",
-                None,
-                "fail",
-                f"cannot act as {cfg.app_role}: {_first(switch)}",
-                f"GRANT {cfg.app_role} TO <the role in DATABASE_URL> (migration 007 does it)",
-            )
-        ]
+        return _setup_failed(
+            f"cannot act as {cfg.app_role}: {_first(switch)}",
+            f"GRANT {cfg.app_role} TO <the role in DATABASE_URL> (migration 007 does it)",
+        )
     prober = Prober(conn, cfg)
     if prober.distributed and not bypass:
-        return [
-            CheckResult(
-                "probe-setup",
-                "probe",
-                None,
-                "fail",
-                "on a distributed schema the probe rows are committed (and removed): that"
-                " needs a role that bypasses row level security",
-                "run rls-check on the Citus coordinator as a superuser or a BYPASSRLS role",
-            )
-        ]
+        return _setup_failed(
+            "on a distributed schema the probe rows are committed (and removed): that"
+            " needs a role that bypasses row level security",
+            "run rls-check on the Citus coordinator as a superuser or a BYPASSRLS role",
+        )
     if not prober.distributed:
         return _probe(prober, found, bypass)
     conn.rollback()
