@@ -18,5 +18,10 @@ def test_distribute_refuses_a_server_without_citus(cli, db_url: URL, flags: list
     engine = create_engine(db_url)
     with engine.connect() as conn:  # nothing changed: still local tables, still at head
         assert conn.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")) == 0
+        policies = conn.scalars(
+            text("SELECT coalesce(qual, with_check) FROM pg_policies WHERE tablename = 'guests'")
+        ).all()
+        # one node keeps the (SELECT f()) InitPlan form: only Citus gets the bare calls
+        assert policies and all("( SELECT" in p for p in policies)
     assert migrations.is_at_head(engine)
     engine.dispose()
