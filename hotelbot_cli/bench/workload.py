@@ -160,14 +160,24 @@ DUE_GUESTS_SQL = (
     " ORDER BY last_interaction LIMIT 100"
 )
 
-#: The message, then the notification: two single-shard statements (INSERT … SELECT …
-#: LIMIT is planned through the coordinator on Citus).
+#: One node: the guest's latest message and the notification in one statement.
+NOTIFY_STAFF_SQL = (
+    "INSERT INTO staff_notifications (hotel_id, guest_id, message_id, notification_type,"
+    " title, content)"
+    " SELECT m.hotel_id, %(gid)s, m.id, 'negative_sentiment', 'Negative message from a guest',"
+    " left(m.content, 200)"
+    " FROM messages m WHERE m.hotel_id = %(hid)s AND m.conversation_id = %(cid)s"
+    " ORDER BY m.created_at DESC LIMIT 1"
+    " RETURNING id"
+)
+#: Citus plans INSERT … SELECT … LIMIT through the coordinator: there, the message, then
+#: the notification, as two single-shard statements.
 LATEST_MESSAGE_SQL = (
     "SELECT id, left(content, 200) FROM messages"
     " WHERE hotel_id = %(hid)s AND conversation_id = %(cid)s"
     " ORDER BY created_at DESC LIMIT 1"
 )
-NOTIFY_STAFF_SQL = (
+NOTIFY_STAFF_VALUES_SQL = (
     "INSERT INTO staff_notifications (hotel_id, guest_id, message_id, notification_type,"
     " title, content)"
     " VALUES (%(hid)s, %(gid)s, %(mid)s, 'negative_sentiment', 'Negative message from a guest',"
@@ -267,13 +277,16 @@ def _due_guests(t: Target, r: random.Random, _c: Context, _tenant: bool) -> Plan
     return len(rows[0])
 
 
-def _notify_staff(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
+def _notify_staff(t: Target, _r: random.Random, c: Context, _tenant: bool) -> Plan:
     params: dict[str, Any] = {"hid": t.hotel_id, "cid": t.conversation_id, "gid": t.guest_id}
+    if not c.propagate:  # one node: one statement, one round trip
+        rows = yield Batch((Stmt(NOTIFY_STAFF_SQL, params),))
+        return rows[0][0][0] if rows[0] else None
     rows = yield Batch((Stmt(LATEST_MESSAGE_SQL, params),), final=False)
     if not rows[0]:
         return None
     params |= {"mid": rows[0][0][0], "content": rows[0][0][1]}
-    rows = yield Batch((Stmt(NOTIFY_STAFF_SQL, params),))
+    rows = yield Batch((Stmt(NOTIFY_STAFF_VALUES_SQL, params),))
     return rows[0][0][0]
 
 
