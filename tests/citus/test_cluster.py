@@ -194,3 +194,60 @@ def test_8_isolation_between_hotels_on_different_workers(
         ).fetchall()
         assert len(stamps) == 1
     engine.dispose()
+
+
+def test_9_small_database_check_reads_the_shards(cluster: URL) -> None:
+    """migration_steps sizes a distributed schema by its shards, not the coordinator's
+    (empty) copies: a seeded cluster is not "a fresh database"."""
+    from hotelbot_cli import migration_steps as steps
+
+    engine = create_engine(cluster, poolclass=NullPool)
+    with engine.connect() as conn:
+        assert steps._on_citus(conn)
+        on_shards = int(conn.scalar(text(steps._SCHEMA_BYTES_CITUS)))
+        on_coordinator = int(conn.scalar(text(steps._SCHEMA_BYTES)))
+    engine.dispose()
+    assert on_shards > on_coordinator
+
+
+def test_10_delete_helpers_null_the_notifications_on_the_shard(
+    cluster: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NO ACTION keys on Citus: the helpers null the references first, as app_user."""
+    from hotelbot_cli.db import deletes, session_factory, tenant_session
+    from hotelbot_cli.db.tenant import signing_key
+
+    with psycopg.connect(libpq_url(cluster)) as conn:
+        hotel, _ = _hotels_on_two_workers(conn)
+        key = signing_key(conn)
+    assert key is not None
+    monkeypatch.setenv("HOTELBOT_TENANT_KEY", key.hex())
+    engine = create_engine(cluster, poolclass=NullPool)
+    factory = session_factory(engine)
+    with tenant_session(hotel, factory) as session:
+        guest, message = session.execute(
+            text(
+                "SELECT c.guest_id, m.id FROM messages m JOIN conversations c"
+                " ON c.hotel_id = m.hotel_id AND c.id = m.conversation_id"
+                " WHERE m.hotel_id = :h LIMIT 1"
+            ),
+            {"h": hotel},
+        ).one()
+        note = session.execute(
+            text(
+                "INSERT INTO staff_notifications (hotel_id, guest_id, message_id,"
+                " notification_type, title, content)"
+                " VALUES (:h, :g, :m, 'system_alert', 't', 'c') RETURNING id"
+            ),
+            {"h": hotel, "g": guest, "m": message},
+        ).scalar()
+        assert deletes.delete_guest(session, hotel, guest)
+        left = session.execute(
+            text(
+                "SELECT guest_id, message_id FROM staff_notifications"
+                " WHERE hotel_id = :h AND id = :n"
+            ),
+            {"h": hotel, "n": note},
+        ).one()
+        assert tuple(left) == (None, None)
+    engine.dispose()
