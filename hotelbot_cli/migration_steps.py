@@ -114,13 +114,27 @@ def _is_small(ctx: MigrationContext, table: str) -> bool:
     del table
     if ctx.as_sql:
         return False
-    size = _conn(ctx).scalar(
-        text(
-            "SELECT coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_class c"
-            " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
-        )
-    )
+    conn = _conn(ctx)
+    size = conn.scalar(text(_SCHEMA_BYTES_CITUS if _on_citus(conn) else _SCHEMA_BYTES))
     return int(size or 0) < SMALL_TABLE_BYTES
+
+
+_OURS = " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
+_SCHEMA_BYTES = "SELECT coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_class c" + _OURS
+#: On Citus a distributed table's rows are in its shards on the workers (the coordinator's
+#: own copy is empty): citus_relation_size() sums the shards' main forks.
+_SCHEMA_BYTES_CITUS = (
+    "SELECT coalesce(sum(CASE WHEN p.logicalrelid IS NULL THEN pg_relation_size(c.oid)"
+    " ELSE citus_relation_size(c.oid) END), 0) FROM pg_class c"
+    " LEFT JOIN pg_dist_partition p ON p.logicalrelid = c.oid" + _OURS
+)
+
+
+def _on_citus(conn: Connection) -> bool:
+    from hotelbot_cli import citus
+
+    raw = conn.connection.driver_connection
+    return raw is not None and citus.is_citus(raw)
 
 
 def lock_timeout() -> None:

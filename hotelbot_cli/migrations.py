@@ -417,8 +417,33 @@ def downgrade(
     lock_timeout: float = 60.0,
     progress: Callable[[str], None] | None = None,
 ) -> MigrationResult:
-    """Downgrade to ``revision``; ``base`` removes everything ours, alembic_version included."""
+    """Downgrade to ``revision``; ``base`` removes everything ours, alembic_version included.
+
+    Refused on a distributed (Citus) schema: the revisions' DDL assumes local tables.
+    """
+    _refuse_distributed(engine)
     return _run(engine, "downgrade", revision, lock_timeout, progress)
+
+
+def _refuse_distributed(engine: Engine) -> None:
+    from hotelbot_cli import citus
+    from hotelbot_cli.observability import raw_connection
+
+    raw = raw_connection(engine)
+    try:
+        conn = raw.driver_connection
+        assert conn is not None
+        with conn.cursor() as cur:
+            distributed = citus.is_distributed(cur)
+        conn.rollback()
+    finally:
+        raw.close()
+    if distributed:
+        raise UsageError(
+            "the schema is distributed (Citus): downgrades are not supported there",
+            "restore a backup taken before `hotelbot db distribute`, or undistribute the"
+            " tables with Citus' undistribute_table() first",
+        )
 
 
 def stamp(engine: Engine, revision: str, lock_timeout: float = 60.0) -> MigrationResult:

@@ -3,11 +3,17 @@
 An operation passes when each index it is meant to use appears in its plans and
 no plan scans a large table sequentially. Plans are taken inside a transaction
 that is rolled back, under the same role and tenant as the workload.
+
+On Citus the plan is the coordinator's ``Custom Scan (Citus Adaptive)``: the shard's own
+plan is read from its ``Remote Plan`` (shard suffixes stripped from index and table
+names), and an operation passes only when every statement is one task (single-shard).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,11 +37,28 @@ class IndexCheck:
     note: str = ""
 
 
+_SHARD = re.compile(r"_\d+$")
+
+
 def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every node of an EXPLAIN (FORMAT JSON) plan tree."""
+    """Every node of an EXPLAIN (FORMAT JSON) plan tree, Citus' remote plans included."""
     yield node
     for child in node.get("Plans", ()):
         yield from walk(child)
+    for task in node.get("Distributed Query", {}).get("Job", {}).get("Tasks", ()):
+        for remote in task.get("Remote Plan", ()):
+            for doc in remote if isinstance(remote, list) else [remote]:
+                yield from walk(doc.get("Plan", doc))
+
+
+def citus_tasks(plan: dict[str, Any]) -> int | None:
+    """The task count of a Citus plan (1: single-shard), None for a plain PostgreSQL plan."""
+    counts = [
+        int(node["Distributed Query"]["Job"].get("Task Count", 0))
+        for node in walk(plan.get("Plan", plan))
+        if "Distributed Query" in node
+    ]
+    return max(counts) if counts else None
 
 
 def plan_usage(plan: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -45,10 +68,10 @@ def plan_usage(plan: dict[str, Any]) -> tuple[set[str], set[str]]:
     root = plan.get("Plan", plan)
     for node in walk(root):
         if "Index Name" in node:
-            used.add(node["Index Name"])
-        used.update(node.get("Conflict Arbiter Indexes", ()))
+            used.add(_SHARD.sub("", node["Index Name"]))
+        used.update(_SHARD.sub("", name) for name in node.get("Conflict Arbiter Indexes", ()))
         if node.get("Node Type") == "Seq Scan" and "Relation Name" in node:
-            seq.add(node["Relation Name"])
+            seq.add(_SHARD.sub("", node["Relation Name"]))
     return used, seq
 
 
@@ -89,25 +112,40 @@ def explain_operation(
     role: str | None = APP_ROLE,
     seed: int = 0,
 ) -> IndexCheck:
-    """EXPLAIN the statements of ``op``'s first batch on a psycopg autocommit connection."""
+    """EXPLAIN the statements of ``op``'s first batch on a psycopg autocommit connection.
+
+    Each statement in a transaction of its own, rolled back (on Citus a shard's EXPLAIN
+    of a write may abort the remote transaction for the statements after it).
+    """
     plan = op.plan(target, random.Random(seed), ctx, tenant)
     batch = next(plan)
     plan.close()
     used: set[str] = set()
     seq: set[str] = set()
-    try:
-        for stmt in prefix(op, target, tenant, role, ctx):
-            conn.execute(stmt.sql, stmt.params or None)
-        for stmt in batch.statements:
+    tasks: list[int] = []
+    for stmt in batch.statements:
+        try:
+            for head in prefix(op, target, tenant, role, ctx):
+                conn.execute(head.sql, head.params or None)
             row = conn.execute("EXPLAIN (FORMAT JSON) " + stmt.sql, stmt.params or None).fetchone()
             assert row is not None
             doc = row[0]
-            u, s = plan_usage(doc[0] if isinstance(doc, list) else doc)
+            doc = doc[0] if isinstance(doc, list) else doc
+            u, s = plan_usage(doc)
             used |= u
             seq |= s
-    finally:
-        conn.execute("ROLLBACK")
-    return judge(op.name, op.indexes, used, seq)
+            count = citus_tasks(doc)
+            if count is not None:
+                tasks.append(count)
+        finally:
+            conn.execute("ROLLBACK")
+    check = judge(op.name, op.indexes, used, seq)
+    if not tasks:
+        return check
+    multi = max(tasks) > 1
+    shards = f"{max(tasks)} tasks (not single-shard)" if multi else "single-shard"
+    note = f"{shards}; {check.note}" if check.note else shards
+    return dataclasses.replace(check, ok=check.ok and not multi, note=note)
 
 
 def check_indexes(

@@ -101,25 +101,25 @@ class Operation:
 RESOLVE_OWNER_SQL = "SELECT id FROM hotels WHERE whatsapp_number = %(number)s AND is_active"
 RESOLVE_DEFINER_SQL = "SELECT {fn}(%(number)s)"
 
+#: updated_at from EXCLUDED: Citus allows only IMMUTABLE functions in DO UPDATE SET.
 UPSERT_GUEST_SQL = (
-    "INSERT INTO guests (hotel_id, phone, last_interaction) VALUES (%(hid)s, %(phone)s, now())"
-    " ON CONFLICT (hotel_id, phone) DO UPDATE SET last_interaction = EXCLUDED.last_interaction"
+    "INSERT INTO guests (hotel_id, phone, last_interaction, updated_at)"
+    " VALUES (%(hid)s, %(phone)s, now(), now())"
+    " ON CONFLICT (hotel_id, phone) DO UPDATE SET last_interaction = EXCLUDED.last_interaction,"
+    " updated_at = EXCLUDED.updated_at"
     " RETURNING id, (xmax = 0) AS created"
 )
 
+#: Find-or-open as two single-shard statements in one round trip (no data-modifying CTE,
+#: which Citus runs through the coordinator): the partial unique index on the active
+#: conversation is the arbiter, so the INSERT writes nothing when one exists (or waits for a
+#: concurrent opener to commit), and the SELECT after it sees whichever row is active.
 OPEN_CONVERSATION_SQL = (
-    "WITH found AS ("
-    " SELECT id FROM conversations"
-    " WHERE hotel_id = %(hid)s AND guest_id = %(gid)s AND status = 'active'"
-    " ORDER BY last_message_at DESC NULLS LAST LIMIT 1),"
-    " opened AS ("
-    " INSERT INTO conversations (hotel_id, guest_id, status, last_message_at)"
-    " SELECT %(hid)s, %(gid)s, 'active', now() WHERE NOT EXISTS (SELECT 1 FROM found)"
+    "INSERT INTO conversations (hotel_id, guest_id, status, last_message_at)"
+    " VALUES (%(hid)s, %(gid)s, 'active', now())"
     " ON CONFLICT (hotel_id, guest_id) WHERE status = 'active' DO NOTHING"
-    " RETURNING id)"
-    " SELECT id, false AS opened FROM found UNION ALL SELECT id, true FROM opened"
+    " RETURNING id"
 )
-#: After losing a race to open it (ON CONFLICT waited for the winner to commit).
 FIND_ACTIVE_CONVERSATION_SQL = (
     "SELECT id, false AS opened FROM conversations"
     " WHERE hotel_id = %(hid)s AND guest_id = %(gid)s AND status = 'active'"
@@ -137,7 +137,7 @@ BUMP_CONVERSATION_SQL = (
     " WHERE hotel_id = %(hid)s AND id = %(cid)s"
 )
 BUMP_GUEST_SQL = (
-    "UPDATE guests SET last_interaction = GREATEST(last_interaction, now())"
+    "UPDATE guests SET last_interaction = GREATEST(last_interaction, now()), updated_at = now()"
     " WHERE hotel_id = %(hid)s AND id = %(gid)s"
 )
 
@@ -160,6 +160,7 @@ DUE_GUESTS_SQL = (
     " ORDER BY last_interaction LIMIT 100"
 )
 
+#: One node: the guest's latest message and the notification in one statement.
 NOTIFY_STAFF_SQL = (
     "INSERT INTO staff_notifications (hotel_id, guest_id, message_id, notification_type,"
     " title, content)"
@@ -167,6 +168,20 @@ NOTIFY_STAFF_SQL = (
     " left(m.content, 200)"
     " FROM messages m WHERE m.hotel_id = %(hid)s AND m.conversation_id = %(cid)s"
     " ORDER BY m.created_at DESC LIMIT 1"
+    " RETURNING id"
+)
+#: Citus plans INSERT … SELECT … LIMIT through the coordinator: there, the message, then
+#: the notification, as two single-shard statements.
+LATEST_MESSAGE_SQL = (
+    "SELECT id, left(content, 200) FROM messages"
+    " WHERE hotel_id = %(hid)s AND conversation_id = %(cid)s"
+    " ORDER BY created_at DESC LIMIT 1"
+)
+NOTIFY_STAFF_VALUES_SQL = (
+    "INSERT INTO staff_notifications (hotel_id, guest_id, message_id, notification_type,"
+    " title, content)"
+    " VALUES (%(hid)s, %(gid)s, %(mid)s, 'negative_sentiment', 'Negative message from a guest',"
+    " %(content)s)"
     " RETURNING id"
 )
 
@@ -220,10 +235,10 @@ def _upsert_guest(t: Target, r: random.Random, _c: Context, _tenant: bool) -> Pl
 
 def _open_conversation(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
     params = {"hid": t.hotel_id, "gid": t.guest_id}
-    rows = yield Batch((Stmt(OPEN_CONVERSATION_SQL, params),))
-    if not rows[0]:  # another transaction opened it at the same moment: read the winner's
-        rows = yield Batch((Stmt(FIND_ACTIVE_CONVERSATION_SQL, params),))
-    return rows[0][0][0]
+    rows = yield Batch(
+        (Stmt(OPEN_CONVERSATION_SQL, params), Stmt(FIND_ACTIVE_CONVERSATION_SQL, params))
+    )
+    return rows[1][0][0]
 
 
 def _store_message(t: Target, r: random.Random, _c: Context, _tenant: bool) -> Plan:
@@ -262,10 +277,17 @@ def _due_guests(t: Target, r: random.Random, _c: Context, _tenant: bool) -> Plan
     return len(rows[0])
 
 
-def _notify_staff(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
-    params = {"hid": t.hotel_id, "cid": t.conversation_id, "gid": t.guest_id}
-    rows = yield Batch((Stmt(NOTIFY_STAFF_SQL, params),))
-    return rows[0][0][0] if rows[0] else None
+def _notify_staff(t: Target, _r: random.Random, c: Context, _tenant: bool) -> Plan:
+    params: dict[str, Any] = {"hid": t.hotel_id, "cid": t.conversation_id, "gid": t.guest_id}
+    if not c.propagate:  # one node: one statement, one round trip
+        rows = yield Batch((Stmt(NOTIFY_STAFF_SQL, params),))
+        return rows[0][0][0] if rows[0] else None
+    rows = yield Batch((Stmt(LATEST_MESSAGE_SQL, params),), final=False)
+    if not rows[0]:
+        return None
+    params |= {"mid": rows[0][0][0], "content": rows[0][0][1]}
+    rows = yield Batch((Stmt(NOTIFY_STAFF_VALUES_SQL, params),))
+    return rows[0][0][0]
 
 
 def _pending_notifications(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
@@ -501,17 +523,21 @@ async def run_operation_async(
 
 # --- dataset -----------------------------------------------------------------------------
 
+#: A hotel's first guests by id, each with its latest conversation. Window functions and
+#: DISTINCT ON partitioned by hotel_id, not LATERAL … LIMIT: Citus pushes these down.
 _TARGETS_SQL = """
 SELECT h.id, h.whatsapp_number, g.id, g.phone, c.id
-FROM hotels h
-CROSS JOIN LATERAL (
-    SELECT id, phone FROM guests WHERE hotel_id = h.id ORDER BY id LIMIT %(per_hotel)s
+FROM (
+    SELECT hotel_id, id, phone, row_number() OVER (PARTITION BY hotel_id ORDER BY id) AS n
+    FROM guests
 ) g
-CROSS JOIN LATERAL (
-    SELECT id FROM conversations WHERE hotel_id = h.id AND guest_id = g.id
-    ORDER BY last_message_at DESC NULLS LAST LIMIT 1
-) c
-WHERE h.is_active
+JOIN (
+    SELECT DISTINCT ON (hotel_id, guest_id) hotel_id, guest_id, id FROM conversations
+    ORDER BY hotel_id, guest_id, last_message_at DESC NULLS LAST
+) c ON c.hotel_id = g.hotel_id AND c.guest_id = g.id
+JOIN hotels h ON h.id = g.hotel_id
+WHERE h.is_active AND g.n <= %(per_hotel)s
+ORDER BY h.id, g.id
 """
 
 

@@ -233,3 +233,59 @@ app.command("stats")(db_stats.stats)
 
 app.command("create-login")(login.create_login)
 app.command("lint")(__import__("hotelbot_cli.cli.db_lint", fromlist=["lint"]).lint)
+
+
+@app.command()
+def distribute(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Distribute the schema over a Citus cluster (run on the coordinator, at head).
+
+    `hotels` becomes a reference table, the tenant tables are distributed by hotel_id and
+    colocated, their rows moved into the shards; one transaction under the migration lock.
+    Safe to re-run. Exit 1 when this is not a Citus coordinator with an active worker.
+    """
+    from hotelbot_cli.citus.distribute import distribute as run_distribute
+
+    report = run_distribute(engine(), dry_run=dry_run, lock_wait=lock_timeout())
+    plan = report.plan
+    if as_json:
+        out.emit_json(
+            {
+                "database": plan.database,
+                "citus_version": plan.citus_version,
+                "workers": list(plan.workers),
+                "dry_run": report.dry_run,
+                "steps": [
+                    {"action": s.action, "target": s.target, "sql": s.sql} for s in plan.steps
+                ],
+                "applied": report.applied,
+                "tables": [{"table": t, "type": k, "shards": n} for t, k, n in report.tables],
+                "operator": list(plan.operator),
+                "seconds": round(report.seconds, 3),
+            }
+        )
+        return
+    for line in render_plan(plan, report.dry_run):
+        out.line(line)
+    if not report.dry_run:
+        for table, kind, shards in report.tables:
+            out.line(f"  {table}: {kind}, {shards} shard(s)")
+    for note in plan.operator:
+        out.info(f"operator: {note}")
+
+
+def render_plan(plan: Any, dry_run: bool) -> list[str]:
+    """The plan as text lines (a dry run says what would run)."""
+    verb = "would run" if dry_run else "ran"
+    lines = [
+        f"{plan.database} on Citus {plan.citus_version}, workers {', '.join(plan.workers)}:"
+        f" {verb} {len(plan.steps)} step(s)"
+    ]
+    lines += [f"  {s.action:<17} {s.sql}" for s in plan.steps]
+    if not plan.distributes and not dry_run:
+        lines.append("The tables were already distributed; the workers' key was refreshed.")
+    return lines

@@ -87,6 +87,9 @@ def render(stats: DbStats) -> Group:
             {"rows", "table size", "index size", "seq scans", "index scans", "dead"},
         )
     )
+    if stats.nodes:  # Citus: the rows live on the workers, the tables above are shells
+        rows = [[n.node, n.shards, _size(n.bytes)] for n in stats.nodes]
+        parts.append(_table("Citus nodes", ["node", "shards", "size"], rows, {"shards", "size"}))
     parts.append(
         _table(
             "Indexes",

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import time
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -31,6 +30,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotelbot_cli import citus
 from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.observability.context import bind_tenant
 from hotelbot_cli.settings import tenant_key_from_env, tenant_ttl_from_env
@@ -171,27 +171,12 @@ def tenant_statements(
     return rendered
 
 
-CITUS_QUERY = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')"
-#: psycopg connection -> whether its server is a Citus coordinator (asked once per connection).
-_PROPAGATES: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
-
-
 def propagates_set_local(raw: Any) -> bool:
     """Whether ``raw``'s server needs ``SET LOCAL`` for the tenant to reach other nodes (Citus).
 
-    One catalog query the first time a physical connection binds a tenant; remembered
-    for the connection's life (a pooled connection keeps its server).
+    :func:`hotelbot_cli.citus.is_citus` answers (asked once per physical connection).
     """
-    known = _PROPAGATES.get(raw)
-    if known is None:
-        known = _remember_citus(raw, raw.execute(CITUS_QUERY).fetchone())
-    return known
-
-
-def _remember_citus(raw: Any, row: Any) -> bool:
-    """Record CITUS_QUERY's answer for ``raw`` (sync and async callers share the cache)."""
-    known = _PROPAGATES[raw] = bool(row and row[0])
-    return known
+    return citus.is_citus(raw)
 
 
 def signing_key(owner: psycopg.Connection[Any]) -> bytes | None:
@@ -262,10 +247,7 @@ async def set_tenant_async(
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
     _refuse_autocommit(raw)
-    propagate = _PROPAGATES.get(raw)
-    if propagate is None:
-        cursor = await raw.execute(CITUS_QUERY)
-        propagate = _remember_citus(raw, await cursor.fetchone())
+    propagate = await citus.citus_version_async(raw) is not None
     binding = tenant_binding(hid, role or APP_ROLE, propagate=propagate)
     try:
         async with raw.pipeline():

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import DateTime, FetchedValue, MetaData, func, text
+from sqlalchemy import DateTime, MetaData, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -39,6 +39,17 @@ class UUIDPrimaryKey:
     )
 
 
+class TenantId:
+    """``id UUID DEFAULT gen_random_uuid()``, the second column of ``PRIMARY KEY (hotel_id, id)``.
+
+    A tenant table's key leads with ``hotel_id`` (revision 012): Citus distributes by it and
+    refuses a unique key without it. Each model declares ``PrimaryKeyConstraint("hotel_id",
+    "id")``; the ORM's identity of a row is therefore ``(hotel_id, id)``.
+    """
+
+    id: Mapped[uuid.UUID] = mapped_column(server_default=func.gen_random_uuid(), sort_order=-1)
+
+
 class CreatedAt:
     """``created_at TIMESTAMPTZ DEFAULT now()``."""
 
@@ -46,10 +57,14 @@ class CreatedAt:
 
 
 class Timestamps(CreatedAt):
-    """``created_at`` and ``updated_at``; a database trigger bumps ``updated_at`` on UPDATE."""
+    """``created_at`` and ``updated_at``; every UPDATE through the ORM sets ``updated_at``.
+
+    No database trigger (revision 012): on Citus a trigger's ``now()`` runs on every node
+    holding a copy of the row. Raw SQL writers set ``updated_at = now()`` themselves.
+    """
 
     updated_at: Mapped[dt.datetime | None] = mapped_column(
-        server_default=func.now(), server_onupdate=FetchedValue(), sort_order=91
+        server_default=func.now(), onupdate=func.now(), sort_order=91
     )
 
 

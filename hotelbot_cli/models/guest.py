@@ -6,15 +6,22 @@ import datetime as dt
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from hotelbot_cli.models import validation
 from hotelbot_cli.models.base import (
     E164_SQL,
     Base,
+    TenantId,
     Timestamps,
-    UUIDPrimaryKey,
     empty_jsonb,
     not_blank,
 )
@@ -32,13 +39,14 @@ def mask_phone(phone: str | None) -> str | None:
     return phone[:2] + "*" * max(len(phone) - 6, 0) + phone[-4:]
 
 
-class Guest(UUIDPrimaryKey, Timestamps, Base):
+class Guest(TenantId, Timestamps, Base):
     __tablename__ = "guests"
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
     __table_args__ = (
+        # Led by the tenant (Citus' distribution column); the target of the composite
+        # foreign keys that keep references inside one hotel.
+        PrimaryKeyConstraint("hotel_id", "id"),
         UniqueConstraint("hotel_id", "phone"),
-        # Target of the composite foreign keys that keep references inside one hotel.
-        UniqueConstraint("hotel_id", "id"),
         CheckConstraint(f"phone ~ '{E164_SQL}'", name="phone_e164"),
         CheckConstraint(not_blank("name"), name="name_not_blank"),
         # Guests due for a time-based trigger: a hotel's guests by last interaction.

@@ -13,9 +13,9 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
-    UniqueConstraint,
     and_,
     func,
     text,
@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship, validates
 
 from hotelbot_cli.models import validation
-from hotelbot_cli.models.base import Base, CreatedAt, UUIDPrimaryKey, empty_jsonb
+from hotelbot_cli.models.base import Base, CreatedAt, TenantId, empty_jsonb
 from hotelbot_cli.models.enums import MessageType, SentimentType, message_type, sentiment_type
 from hotelbot_cli.models.guest import Guest
 
@@ -42,13 +42,13 @@ def same_hotel(owner: Any, key: str, target: Any) -> Any:
     return target
 
 
-class Conversation(UUIDPrimaryKey, CreatedAt, Base):
+class Conversation(TenantId, CreatedAt, Base):
     __tablename__ = "conversations"
     __table_args__ = (
+        PrimaryKeyConstraint("hotel_id", "id"),
         ForeignKeyConstraint(
             ["hotel_id", "guest_id"], ["guests.hotel_id", "guests.id"], ondelete="CASCADE"
         ),
-        UniqueConstraint("hotel_id", "id"),
         CheckConstraint("btrim(status) <> ''", name="status_not_blank"),
         # A guest's conversations, newest first (find-or-open the active conversation).
         Index(
@@ -95,15 +95,15 @@ class Conversation(UUIDPrimaryKey, CreatedAt, Base):
         return same_hotel(self, key, guest)
 
 
-class Message(UUIDPrimaryKey, CreatedAt, Base):
+class Message(TenantId, CreatedAt, Base):
     __tablename__ = "messages"
     __table_args__ = (
+        PrimaryKeyConstraint("hotel_id", "id"),
         ForeignKeyConstraint(
             ["hotel_id", "conversation_id"],
             ["conversations.hotel_id", "conversations.id"],
             ondelete="CASCADE",
         ),
-        UniqueConstraint("hotel_id", "id"),
         CheckConstraint("sentiment_score BETWEEN -1 AND 1", name="sentiment_score_range"),
         # A conversation's messages in time order (also serves the composite FK's cascade).
         Index(

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    PrimaryKeyConstraint,
     String,
     Text,
     and_,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship, validates
 
 from hotelbot_cli.models import validation
-from hotelbot_cli.models.base import Base, CreatedAt, UUIDPrimaryKey, not_blank
+from hotelbot_cli.models.base import Base, CreatedAt, TenantId, not_blank
 from hotelbot_cli.models.enums import (
     NotificationStatus,
     NotificationType,
@@ -33,21 +34,15 @@ if TYPE_CHECKING:
     from hotelbot_cli.models.hotel import Hotel
 
 
-class StaffNotification(UUIDPrimaryKey, CreatedAt, Base):
+class StaffNotification(TenantId, CreatedAt, Base):
     __tablename__ = "staff_notifications"
     __table_args__ = (
-        # Composite keys keep references inside the hotel; deleting the guest or message
-        # nulls only that column (PostgreSQL 15+ column list), never hotel_id.
-        ForeignKeyConstraint(
-            ["hotel_id", "guest_id"],
-            ["guests.hotel_id", "guests.id"],
-            ondelete="SET NULL (guest_id)",
-        ),
-        ForeignKeyConstraint(
-            ["hotel_id", "message_id"],
-            ["messages.hotel_id", "messages.id"],
-            ondelete="SET NULL (message_id)",
-        ),
+        PrimaryKeyConstraint("hotel_id", "id"),
+        # Composite keys keep references inside the hotel. NO ACTION (revision 012): Citus
+        # supports no SET NULL on a key holding the distribution column, so a guest or
+        # message is deleted with hotelbot_cli.db.deletes, which nulls these first.
+        ForeignKeyConstraint(["hotel_id", "guest_id"], ["guests.hotel_id", "guests.id"]),
+        ForeignKeyConstraint(["hotel_id", "message_id"], ["messages.hotel_id", "messages.id"]),
         CheckConstraint(not_blank("title"), name="title_not_blank"),
         CheckConstraint(
             "sent_at IS NULL OR status IN ('sent', 'acknowledged')", name="sent_at_when_sent"
@@ -63,7 +58,7 @@ class StaffNotification(UUIDPrimaryKey, CreatedAt, Base):
             text("created_at DESC"),
             postgresql_where=text("status = 'pending'"),
         ),
-        # Serve the SET NULL actions when a guest or message is deleted.
+        # Serve the nulling (and the key checks) when a guest or message is deleted.
         Index("ix_staff_notifications_hotel_id_guest_id", "hotel_id", "guest_id"),
         Index("ix_staff_notifications_hotel_id_message_id", "hotel_id", "message_id"),
     )

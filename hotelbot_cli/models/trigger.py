@@ -5,21 +5,32 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, text, true
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from hotelbot_cli.models import validation
-from hotelbot_cli.models.base import Base, Timestamps, UUIDPrimaryKey, empty_jsonb, not_blank
+from hotelbot_cli.models.base import Base, TenantId, Timestamps, empty_jsonb, not_blank
 from hotelbot_cli.models.enums import TriggerType, trigger_type
 
 if TYPE_CHECKING:
     from hotelbot_cli.models.hotel import Hotel
 
 
-class Trigger(UUIDPrimaryKey, Timestamps, Base):
+class Trigger(TenantId, Timestamps, Base):
     __tablename__ = "triggers"
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
     __table_args__ = (
+        PrimaryKeyConstraint("hotel_id", "id"),
         CheckConstraint(not_blank("name"), name="name_not_blank"),
         CheckConstraint(not_blank("message_template"), name="message_template_not_blank"),
         CheckConstraint("priority >= 1", name="priority_positive"),

@@ -134,6 +134,15 @@ class StatementsInfo:
 
 
 @dataclass(frozen=True)
+class NodeStats:
+    """One Citus node's share of the distributed schema (from ``citus_shards``)."""
+
+    node: str
+    shards: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class DbStats:
     """Everything ``hotelbot db stats`` shows."""
 
@@ -152,6 +161,21 @@ class DbStats:
     idle_in_transaction: list[SessionInfo]
     statements: StatementsInfo
     notes: list[str] = field(default_factory=list)
+    #: Per-node sizes on a Citus coordinator (empty on a plain PostgreSQL).
+    nodes: list[NodeStats] = field(default_factory=list)
+
+
+def _nodes(conn: Connection) -> list[NodeStats]:
+    """Shards and bytes per Citus node; the tables above then show the coordinator's shells."""
+    if not _rows(conn, "SELECT 1 FROM pg_extension WHERE extname = 'citus'"):
+        return []
+    rows = _rows(
+        conn,
+        """SELECT nodename || ':' || nodeport AS node, count(*) AS shards,
+                  coalesce(sum(shard_size), 0) AS bytes
+           FROM citus_shards GROUP BY 1 ORDER BY 1""",
+    )
+    return [NodeStats(node=r["node"], shards=int(r["shards"]), bytes=int(r["bytes"])) for r in rows]
 
 
 def _q(text: str | None) -> str | None:
@@ -478,4 +502,5 @@ def snapshot(
             idle_in_transaction=idle_tx,
             statements=statements,
             notes=notes,
+            nodes=section("citus nodes", lambda: _nodes(conn), []),
         )

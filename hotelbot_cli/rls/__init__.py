@@ -60,6 +60,22 @@ def _timed(work: Callable[[], list[CheckResult]]) -> list[CheckResult]:
     return [replace(r, seconds=share) for r in results]
 
 
+def _citus_tables(conn: Connection[Any]) -> frozenset[str]:
+    """Our tables that Citus distributes or replicates (empty on a plain PostgreSQL)."""
+    from hotelbot_cli import citus
+
+    if not citus.is_citus(conn):
+        return frozenset()
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT CASE WHEN n.nspname = current_schema() THEN c.relname"
+            " ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END"
+            " FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        )
+        return frozenset(str(r[0]) for r in cur.fetchall())
+
+
 def run_checks(
     conn: Connection[Any], cfg: RlsConfig | str | None = None, probes: bool = True
 ) -> list[CheckResult]:
@@ -81,13 +97,19 @@ def run_checks(
     results = _timed(static)
     found = box["audit"]
     tables = found.tenant_tables
-    results += _timed(lambda: lint_policies(tables, found.ctx, cfg) + lint_indexes(conn, tables))
+    distributed = _citus_tables(conn)
+    results += _timed(
+        lambda: lint_policies(tables, found.ctx, cfg, distributed) + lint_indexes(conn, tables)
+    )
     if probes and found.app_oid is not None and found.reachable:
         from hotelbot_cli.rls.probes import run_probes
 
-        conn.execute("SAVEPOINT rls_probes")
-        results += _timed(lambda: run_probes(conn, cfg, found))
-        conn.execute("ROLLBACK TO SAVEPOINT rls_probes")
+        if distributed:  # probes end transactions there (see rls.probes.Prober)
+            results += _timed(lambda: run_probes(conn, cfg, found))
+        else:
+            conn.execute("SAVEPOINT rls_probes")
+            results += _timed(lambda: run_probes(conn, cfg, found))
+            conn.execute("ROLLBACK TO SAVEPOINT rls_probes")
     return results
 
 

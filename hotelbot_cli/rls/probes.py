@@ -33,6 +33,7 @@ from hotelbot_cli.db.tenant import (
     TENANT_SETTING,
     parse_hotel_id,
     propagates_set_local,
+    signing_key,
     tenant_statements,
 )
 from hotelbot_cli.errors import UsageError
@@ -273,12 +274,28 @@ def _is_uuid(value: str | None) -> bool:
 
 
 class Prober:
-    """Runs statements as the app role for a given tenant, each in a rolled-back savepoint."""
+    """Runs statements as the app role for a given tenant, each in a rolled-back savepoint.
+
+    On a distributed (Citus) schema one transaction may touch a shard as one user only
+    (the worker connections are per user), so there each probe is a transaction of its
+    own, rolled back; the fixture rows are committed (and removed at the end), and what a
+    probe's write did is read back as tenant B (``observer``), by the same user.
+    """
 
     def __init__(self, conn: Connection[Any], cfg: RlsConfig | str) -> None:
+        from hotelbot_cli import citus
+
         self.conn = conn
         self.cfg = cfg if isinstance(cfg, RlsConfig) else RlsConfig(app_role=cfg)
         self.app_role = self.cfg.app_role
+        # Signed on the client, as the bot does: SET LOCAL reaches Citus' workers, a
+        # server-side set_config() does not.
+        self.key = signing_key(conn)
+        with conn.cursor() as cur:
+            self.distributed = citus.is_distributed(cur)
+        self.observer: str | None = None
+        #: Root rows (tenants) committed as fixture on a distributed schema, to remove.
+        self.committed_roots: list[str] = []
 
     def binding(self, tenant: str | None, forge: str | None = None) -> str:
         """The statements that make this transaction the app role for ``tenant``: what the
@@ -291,6 +308,7 @@ class Prober:
             statements += tenant_statements(
                 tenant if bound else None,
                 self.app_role,
+                key=self.key,
                 propagate=propagates_set_local(self.conn),
             )
         else:
@@ -336,11 +354,25 @@ class Prober:
     ) -> Any:
         """(rowcount, first row) or the psycopg error; ``after`` runs as the checker, inside.
 
-        Savepoint and binding go in one round trip, the statement in a second, the rollback
-        to the savepoint in a third.
+        On one node: savepoint and binding go in one round trip, the statement in a second,
+        the rollback to the savepoint in a third. On Citus the probe is a transaction of its
+        own, rolled back, with nothing else in it, and ``after`` reads as the observer (the
+        same user as the write: its shard connections see it).
         """
         conn = self.conn
-        conn.execute(("SAVEPOINT rls_probe; " + self.binding(tenant, forge)).encode())
+        if self.distributed:
+            conn.rollback()
+            start = self.binding(tenant, forge)
+
+            def undo() -> None:
+                conn.rollback()
+        else:
+            start = "SAVEPOINT rls_probe; " + self.binding(tenant, forge)
+
+            def undo() -> None:
+                conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
+
+        conn.execute(start.encode())
         try:
             try:
                 cur = conn.execute(query, params)
@@ -348,20 +380,38 @@ class Prober:
             except psycopg.Error as exc:
                 if after is None:
                     return exc
-                conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
+                undo()
                 outcome = exc
             if after is None:
                 return outcome
-            conn.execute("RESET ROLE")
+            self._as_checker()
             try:
                 return outcome, after()
             except psycopg.Error as exc:
                 return exc
         finally:
-            conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
+            undo()
+
+    def _as_checker(self) -> None:
+        """Between a probe's statement and its ``after``: who reads (see :meth:`run`)."""
+        if not self.distributed:
+            self.conn.execute("RESET ROLE")
+        elif self.observer:
+            self.conn.execute(self.binding(self.observer).encode())
 
     def keep(self, tenant: str, query: Any, params: Any) -> dict[str, Any]:
         """Run a write as the app role for ``tenant`` and keep it; the returned row as a dict."""
+        if self.distributed:  # committed (removed by run_probes): see the class docstring
+            self.conn.rollback()
+            try:
+                self.bind(tenant)
+                with self.conn.cursor(row_factory=dict_row) as cur:
+                    kept = cur.execute(query, params).fetchone()
+                self.conn.commit()
+            finally:
+                self.conn.rollback()
+            assert kept is not None
+            return kept
         self.conn.execute("SAVEPOINT rls_keep")
         try:
             self.bind(tenant)
@@ -433,10 +483,14 @@ def build_fixture(
                 break
             if shape is root:
                 hotel = str(row[str(shape.table.column)])
+                if prober.distributed:
+                    prober.committed_roots.append(hotel)
                 if label == "A":
                     fixture.hotel_a = hotel
                 else:
                     fixture.hotel_b = hotel
+            if prober.distributed:
+                prober.conn.commit()
             fixture.rows[(shape.table.oid, hotel)] = row
     return fixture, shapes
 
@@ -794,11 +848,16 @@ def _fresh_row(shape: Shape, fixture: Fixture, hotel: str) -> dict[str, Any]:
     return values
 
 
-def run_probes(conn: Connection[Any], cfg: RlsConfig, found: Any) -> list[CheckResult]:
-    """Build the fixture and run every probe; the caller rolls the transaction back."""
-    from hotelbot_cli.rls.effects import effect_probes
+def _setup_failed(detail: str, fix: str) -> list[CheckResult]:
+    """The probes cannot start: one failed ``probe-setup`` result says why."""
+    return [CheckResult("probe-setup", "probe", None, "fail", detail, fix)]
 
-    tables: list[TenantTable] = found.tenant_tables
+
+def run_probes(conn: Connection[Any], cfg: RlsConfig, found: Any) -> list[CheckResult]:
+    """Build the fixture and run every probe; the caller rolls the transaction back.
+
+    On a distributed schema the fixture is committed and removed here, at the end.
+    """
     can = conn.execute(
         "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
     ).fetchone()
@@ -808,18 +867,45 @@ def run_probes(conn: Connection[Any], cfg: RlsConfig, found: Any) -> list[CheckR
         lambda: conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(cfg.app_role))),
     )
     if isinstance(switch, psycopg.Error):
-        return [
-            CheckResult(
-                "probe-setup",
-                "probe",
-                None,
-                "fail",
-                f"cannot act as {cfg.app_role}: {_first(switch)}",
-                f"GRANT {cfg.app_role} TO <the role in DATABASE_URL> (migration 007 does it)",
-            )
-        ]
+        return _setup_failed(
+            f"cannot act as {cfg.app_role}: {_first(switch)}",
+            f"GRANT {cfg.app_role} TO <the role in DATABASE_URL> (migration 007 does it)",
+        )
     prober = Prober(conn, cfg)
-    fixture, shapes = build_fixture(conn, tables, bypass, prober)
+    if prober.distributed and not bypass:
+        return _setup_failed(
+            "on a distributed schema the probe rows are committed (and removed): that"
+            " needs a role that bypasses row level security",
+            "run rls-check on the Citus coordinator as a superuser or a BYPASSRLS role",
+        )
+    if not prober.distributed:
+        return _probe(prober, found, bypass)
+    conn.rollback()
+    try:
+        return _probe(prober, found, bypass)
+    finally:
+        _remove_fixture(prober)
+
+
+def _remove_fixture(prober: Prober) -> None:
+    """Delete the committed probe tenants; their rows go with them (ON DELETE CASCADE)."""
+    conn, cfg = prober.conn, prober.cfg
+    conn.rollback()
+    if prober.committed_roots:
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE {}::text = ANY(%s)").format(
+                sql.Identifier(cfg.root_table), sql.Identifier(cfg.root_column)
+            ),
+            (prober.committed_roots,),
+        )
+    conn.commit()
+
+
+def _probe(prober: Prober, found: Any, bypass: bool) -> list[CheckResult]:
+    from hotelbot_cli.rls.effects import effect_probes
+
+    fixture, shapes = build_fixture(prober.conn, found.tenant_tables, bypass, prober)
+    prober.observer = fixture.hotel_b or None
     results: list[CheckResult] = []
     root = next((s for s in shapes if s.table.root), None)
     ready = []

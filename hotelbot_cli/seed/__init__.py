@@ -148,6 +148,17 @@ def _count_hotels(engine: Engine) -> int:
         raw.close()
 
 
+def _transaction_settings(cur: Any) -> bool:
+    """The seeding transaction's settings; True when the schema is distributed (Citus)."""
+    from hotelbot_cli import citus
+
+    cur.execute("SET LOCAL synchronous_commit = off")
+    cur.execute("SET LOCAL client_connection_check_interval = '1s'")
+    _session_settings(cur, local=True)
+    cur.execute("SET LOCAL jit = off")
+    return citus.bulk_load_settings(cur)
+
+
 def _run(conn: Any, opts: SeedOptions, progress: Progress, started: float) -> SeedReport:
     from hotelbot_cli.observability.cursor import LoggingCursor
     from hotelbot_cli.seed import loader
@@ -156,10 +167,7 @@ def _run(conn: Any, opts: SeedOptions, progress: Progress, started: float) -> Se
     phases: dict[str, float] = {}
     mark = time.perf_counter()
     with LoggingCursor(conn) as cur:
-        cur.execute("SET LOCAL synchronous_commit = off")
-        cur.execute("SET LOCAL client_connection_check_interval = '1s'")
-        _session_settings(cur, local=True)
-        cur.execute("SET LOCAL jit = off")
+        distributed = _transaction_settings(cur)
         forced = loader.relax_rls(cur, tables)
         cur.execute("LOCK TABLE " + ", ".join(tables) + " IN SHARE ROW EXCLUSIVE MODE")
         cur.execute("SELECT count(*), array_agg(whatsapp_number) FROM hotels")
@@ -173,15 +181,18 @@ def _run(conn: Any, opts: SeedOptions, progress: Progress, started: float) -> Se
             )
         first_index = 0
         taken: set[str] = set()
-        freeze = opts.mode is Mode.TRUNCATE or not before
-        if freeze:
+        empty = opts.mode is Mode.TRUNCATE or not before
+        # COPY FREEZE needs a table truncated in this transaction on this node: not a shard.
+        freeze = empty and not distributed
+        if empty:
             # Empty (no hotel: no row of any tenant table) or replaced: truncated in this
             # transaction, COPY FREEZE writes the rows frozen and all-visible (no VACUUM debt).
             cur.execute("TRUNCATE " + ", ".join(tables))
         elif before:
             first_index = before
             taken = set(numbers)
-        rebuild = opts.rebuild_indexes
+        # Keys of distributed tables are not dropped and re-added around a load (Citus' rules).
+        rebuild = False if distributed else opts.rebuild_indexes
         if rebuild is None:
             cur.execute(
                 "SELECT greatest(reltuples, 0)::bigint FROM pg_class"

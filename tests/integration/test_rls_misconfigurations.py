@@ -182,6 +182,7 @@ CASES = {
     ),
     "single-column-reference": (
         [
+            "CREATE UNIQUE INDEX guests_id_key ON guests (id)",  # single-column key: gone in 012
             "CREATE TABLE bookings (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
             " hotel_id uuid NOT NULL REFERENCES hotels (id),"
             " guest_id uuid NOT NULL REFERENCES guests (id))",
@@ -218,6 +219,7 @@ CASES = {
     ),
     "child-keyed-by-parent-id": (
         [
+            "CREATE UNIQUE INDEX guests_id_key ON guests (id)",  # single-column key: gone in 012
             "CREATE TABLE guest_notes (guest_id uuid REFERENCES guests (id), note text)",
             "GRANT SELECT, INSERT ON guest_notes TO app_user",
         ],
@@ -534,6 +536,7 @@ SOUND: dict[str, tuple[list[str], dict]] = {
     ),
     "child-table-bound-through-its-parent": (
         [
+            "CREATE UNIQUE INDEX guests_id_key ON guests (id)",  # single-column key: gone in 012
             "CREATE TABLE guest_tags (guest_id uuid NOT NULL REFERENCES guests (id), tag text)",
             "ALTER TABLE guest_tags ENABLE ROW LEVEL SECURITY",
             "ALTER TABLE guest_tags FORCE ROW LEVEL SECURITY",

@@ -29,7 +29,8 @@ def test_guest_update(session: Session) -> None:
     guest.preferences = {"language": "ru", "room": "suite"}
     session.flush()
     session.expire_all()
-    assert session.get(Guest, guest.id).preferences == {"language": "ru", "room": "suite"}
+    stored = session.get(Guest, (guest.hotel_id, guest.id))
+    assert stored.preferences == {"language": "ru", "room": "suite"}
 
 
 def test_guest_phone_unique_per_hotel_only(session: Session) -> None:

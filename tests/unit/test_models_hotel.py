@@ -26,15 +26,19 @@ def test_hotel_creation_applies_server_defaults(session: Session) -> None:
     assert hotel.created_at is not None and hotel.updated_at is not None
 
 
-def test_hotel_update_bumps_updated_at_even_from_raw_sql(engine: Engine) -> None:
+def test_hotel_update_bumps_updated_at(engine: Engine) -> None:
+    """The ORM sets updated_at; raw SQL writers set it themselves (no trigger since 012)."""
     with Session(engine) as session:
         hotel = make_hotel()
         session.add(hotel)
         session.commit()
         before = hotel.updated_at
         time.sleep(0.01)
-        # A new transaction has a later now(); raw SQL bypasses the ORM entirely.
-        session.execute(text("UPDATE hotels SET name = 'Renamed' WHERE id = :id"), {"id": hotel.id})
+        # A new transaction has a later now(); raw SQL says so itself.
+        session.execute(
+            text("UPDATE hotels SET name = 'Renamed', updated_at = now() WHERE id = :id"),
+            {"id": hotel.id},
+        )
         session.commit()
         session.refresh(hotel)
         assert hotel.name == "Renamed"

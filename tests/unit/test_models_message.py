@@ -10,6 +10,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hotelbot_cli.db import deletes
+from hotelbot_cli.errors import UsageError
 from hotelbot_cli.models import (
     Message,
     MessageType,
@@ -50,7 +52,7 @@ def test_message_sentiment(session: Session) -> None:
     session.add(hotel)
     session.flush()
     session.expire_all()
-    stored = session.get(Message, msg.id)
+    stored = session.get(Message, (msg.hotel_id, msg.id))
     assert stored.sentiment_score == Decimal("-0.85")
     assert stored.sentiment_type is SentimentType.NEGATIVE
     assert stored.metadata_ == {"source": "whatsapp"}
@@ -117,7 +119,8 @@ def test_database_refuses_cross_hotel_references_even_by_guessed_id(session: Ses
         nested.rollback()
 
 
-def test_notification_set_null_keeps_hotel(session: Session) -> None:
+def test_notification_outlives_its_message_and_guest(session: Session) -> None:
+    """The delete helpers null the references (the keys are NO ACTION since 012)."""
     hotel = f.hotel()
     guest = f.guest(hotel)
     conv = f.conversation(guest)
@@ -134,12 +137,45 @@ def test_notification_set_null_keeps_hotel(session: Session) -> None:
     session.add(note)
     session.flush()
     assert note.status is NotificationStatus.PENDING
-    session.execute(text("DELETE FROM messages WHERE id = :id"), {"id": msg.id})
+    with (
+        pytest.raises(IntegrityError, match="fk_staff_notifications_hotel_id_message_id"),
+        session.begin_nested(),
+    ):
+        session.execute(text("DELETE FROM messages WHERE id = :id"), {"id": msg.id})
+    assert deletes.delete_message(session, hotel.id, msg.id)
     session.refresh(note)
     assert note.message_id is None and note.guest_id == guest.id and note.hotel_id == hotel.id
-    session.execute(text("DELETE FROM guests WHERE id = :id"), {"id": guest.id})
+    assert deletes.delete_guest(session, hotel.id, str(guest.id))
+    assert not deletes.delete_guest(session, hotel.id, guest.id)
     session.refresh(note)
     assert note.guest_id is None and note.hotel_id == hotel.id
+
+
+def test_deleting_a_guest_nulls_the_messages_notifications_point_at(session: Session) -> None:
+    hotel = f.hotel()
+    guest = f.guest(hotel)
+    conv = f.conversation(guest)
+    msg = f.message(conv)
+    other = f.conversation(f.guest(hotel, phone="+79160000002"))
+    kept = f.message(other)
+    notes = [
+        StaffNotification(
+            hotel=hotel, notification_type=NotificationType.SYSTEM_ALERT, title="t", content="c"
+        )
+        for _ in range(2)
+    ]
+    notes[0].message = msg
+    notes[1].message = kept
+    session.add_all([hotel, *notes])
+    session.flush()
+    assert deletes.delete_conversation(session, hotel.id, conv.id)
+    session.refresh(notes[0])
+    assert notes[0].message_id is None
+    assert deletes.delete_guest(session, hotel.id, other.guest_id)
+    session.refresh(notes[1])
+    assert notes[1].message_id is None and notes[1].hotel_id == hotel.id
+    with pytest.raises(UsageError, match="not a UUID"):
+        deletes.delete_message(session, hotel.id, "nope")
 
 
 def test_notification_timestamps_follow_status(session: Session) -> None:

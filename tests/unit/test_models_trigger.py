@@ -35,7 +35,7 @@ def test_valid_conditions_are_stored(session: Session, kind: TriggerType, condit
     session.add(hotel)
     session.flush()
     session.expire_all()
-    stored = session.get(Trigger, trig.id)
+    stored = session.get(Trigger, (trig.hotel_id, trig.id))
     assert stored.conditions == conditions and stored.trigger_type is kind
     assert stored.is_active is True and stored.priority == 1
 
