@@ -288,9 +288,13 @@ def _chunks(
 
 
 def _sorted(chunk: _Chunk) -> _Chunk:
-    """Rows in (hotel_id, id) order, as the indexes will want them (cheaper index builds)."""
+    """Rows in (hotel_id, id) order, as the indexes will want them (cheaper index builds).
+
+    The key is the ids' integers (the order ``uuid.UUID`` compares by): comparing the
+    UUID objects themselves calls Python-level ``__eq__``/``__lt__`` and cost ~20 % of
+    the generator's CPU."""
     for rows in (chunk.guests, chunk.conversations, chunk.params):
-        rows.sort(key=lambda row: (row[1], row[0]))
+        rows.sort(key=lambda row: (row[1].int, row[0].int))
     return chunk
 
 
