@@ -16,6 +16,9 @@ generates its data on the server. Message k of a conversation is:
 
 from __future__ import annotations
 
+import datetime as dt
+import struct
+
 NCAT = 10
 
 
@@ -43,22 +46,99 @@ def _phrase_case() -> str:
 
 
 def _uuid7(ms: str, lo: str, hi: str) -> str:
-    """A UUIDv7 from integer math: 48 bits of milliseconds, version 7, 12 bits of ``lo``,
-    variant 10, 62 bits of ``hi`` (no text formatting: ~4x cheaper than lpad(to_hex(…)))."""
+    """A UUIDv7's 16 bytes from integer math: 48 bits of milliseconds, version 7, 12 bits of
+    ``lo``, variant 10, 62 bits of ``hi`` (no text formatting, no uuid parsing)."""
     return (
-        f"encode(int8send(({ms} << 16) | 28672 | ({lo} & 4095))"
-        f" || int8send(({hi} & 4611686018427387903) | (-9223372036854775807 - 1)), 'hex')::uuid"
+        f"int8send(({ms} << 16) | 28672 | ({lo} & 4095))"
+        f" || int8send(({hi} & 4611686018427387903) | (-9223372036854775807 - 1))"
     )
 
 
-def expand(where: str = "true", step: int = 1) -> str:
-    """One row per message (``where`` filters early), each intermediate value computed once.
+#: Microseconds from 1970 to 2000: binary timestamps count from 2000-01-01.
+_PG_EPOCH_US = 946_684_800_000_000
+
+
+def _hex(data: bytes) -> str:
+    return f"'\\x{data.hex()}'::bytea"
+
+
+def _field(data: bytes | None) -> bytes:
+    """One field of a binary COPY row: its length, then its bytes (-1: NULL)."""
+    if data is None:
+        return struct.pack(">i", -1)
+    return struct.pack(">i", len(data)) + data
+
+
+def _jsonb(value: str) -> bytes:
+    return b"\x01" + value.encode()  # jsonb's binary form: version 1, then the text
+
+
+_U = _hex(struct.pack(">i", 16))  # a uuid field's length
+_T = _hex(struct.pack(">i", 8))  # a timestamptz field's length
+_NULL = _hex(_field(None))
+
+_SENTIMENTS = ("neutral", "positive", "negative", "requires_attention")
+_KINDS = (
+    ("incoming", '{"channel": "whatsapp", "analyzed": true}'),
+    ("outgoing", '{"channel": "whatsapp", "author": "bot"}'),
+    ("system", '{"source": "platform"}'),
+)
+
+
+def _message_tail() -> str:
+    """sentiment_type, message_type, metadata: constant per (kind, class), one bytea each."""
+    branches = []
+    for kind, (label, metadata) in enumerate(_KINDS):
+        for cls, sentiment in enumerate(_SENTIMENTS):
+            tail = _field(sentiment.encode() if kind == 0 else None)
+            tail += _field(label.encode()) + _field(_jsonb(metadata))
+            branches.append(f"WHEN {kind * 4 + cls} THEN {_hex(tail)}")
+    return "CASE e.kind * 4 + e.cls " + " ".join(branches) + " END"
+
+
+def _status_field() -> str:
+    names = ("pending", "sent", "acknowledged", "failed")
+    return (
+        "CASE n.status "
+        + " ".join(f"WHEN '{name}' THEN {_hex(_field(name.encode()))}" for name in names)
+        + " END"
+    )
+
+
+#: Binary COPY column lists of the rows ``ROWS`` builds (the order its bytes follow).
+MESSAGE_COLUMNS = (
+    "hotel_id", "conversation_id", "id", "created_at", "content", "sentiment_score",
+    "sentiment_type", "message_type", "metadata",
+)  # fmt: skip
+NOTIFICATION_COLUMNS = (
+    "hotel_id", "guest_id", "id", "message_id", "created_at", "sent_at", "acknowledged_at",
+    "notification_type", "title", "content", "status",
+)  # fmt: skip
+
+#: The header and trailer of a binary COPY stream (the rows go between them).
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = struct.pack(">h", -1)
+
+
+def pg_microseconds(moment: dt.datetime) -> int:
+    """``moment`` as a binary timestamptz: microseconds since 2000-01-01 UTC."""
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds - _PG_EPOCH_US
+
+
+def title_fields(titles: list[str]) -> list[bytes]:
+    """The notification titles as binary COPY fields (see ``generators.titles``)."""
+    return [_field(t.encode()) for t in titles]
+
+
+def expand() -> str:
+    """One row per message of conversation ``c``, each intermediate value computed once.
 
     OFFSET 0 keeps the planner from inlining the subqueries and re-evaluating the hashes.
-    ``step`` 2 makes only the even-numbered messages (the guest's: enough for notifications).
     """
     return f"""
-SELECT s.*, {_uuid7("s.ms", "s.h", "s.h2")} AS id,
+SELECT s.*, {_uuid7("s.ms", "s.h", "s.h2")} AS idb,
+  (s.ms * 1000 - {_PG_EPOCH_US}) AS tus,
   CASE s.kind WHEN 2 THEN 9 WHEN 0 THEN s.cls WHEN 1 THEN
     CASE WHEN s.k = 1 THEN 4 ELSE 5 + s.pcls END END AS cat
 FROM (
@@ -68,87 +148,88 @@ FROM (
          WHEN (r.h & 1023) < 980 THEN 2 ELSE 3 END AS cls,
     CASE WHEN (r.hp & 1023) < 560 THEN 0 WHEN (r.hp & 1023) < 860 THEN 1
          WHEN (r.hp & 1023) < 980 THEN 2 ELSE 3 END AS pcls,
-    r.t0 + (r.step * r.k) * interval '1 millisecond' AS t,
-    r.t0ms + r.step * r.k AS ms
+    c.t0ms + c.step * r.k AS ms
   FROM (
-    SELECT c.*, k,
+    SELECT k, c.lang,
       hashint8extended(c.no::bigint * %(m)s + k, c.hseed) AS h,
       hashint8extended(c.no::bigint * %(m)s + k - 1, c.hseed) AS hp,
       hashint8extended(c.no::bigint * %(m)s + k, c.hseed # 6148914691236517205) AS h2
-    FROM unnest(%(conv)b::uuid[], %(hotel)b::uuid[], %(guest)b::uuid[],
-                %(t0)b::timestamptz[], %(t0ms)b::bigint[], %(step)b::bigint[], %(lang)b::int[],
-                %(name)b::text[], %(hseed)b::bigint[], %(no)b::int[], %(slang)b::int[])
-      AS c(conv_id, hotel_id, guest_id, t0, t0ms, step, lang, name, hseed, no, slang)
-    -- LATERAL: each conversation's messages together, in the order of the arrays
-    CROSS JOIN LATERAL generate_series(0, %(m)s - 1 + 0 * c.no, {step}) AS k
-    WHERE {where}
+    FROM generate_series(0, %(m)s - 1) AS k
     OFFSET 0) r
   OFFSET 0) s
 """
 
 
-#: Only guest messages (even k, so never system: k % 10 = 9 is odd) of negative or urgent
-#: sentiment raise a notification; ``expand(NOTIFIABLE, 2)`` makes even k only.
-NOTIFIABLE = "(hashint8extended(c.no::bigint * %(m)s + k, c.hseed) & 1023) >= 860"
-
 PHRASE = _phrase_case()
 
-MESSAGES = f"""
-INSERT INTO messages (id, hotel_id, conversation_id, message_type, content,
-                      sentiment_score, sentiment_type, metadata, created_at)
-SELECT e.id, e.hotel_id, e.conv_id,
-  CASE e.kind WHEN 0 THEN 'incoming'::message_type WHEN 1 THEN 'outgoing'::message_type
-    ELSE 'system'::message_type END,
-  CASE WHEN e.cat = 9 THEN replace({PHRASE}, '{{room}}', (101 + ((e.h >> 30) & 511))::text)
-       WHEN e.cat >= 4 THEN replace({PHRASE}, '{{name}}', e.name) ELSE {PHRASE} END,
-  CASE WHEN e.kind = 0 THEN (CASE e.cls
-    WHEN 0 THEN ((e.h >> 40) & 127) %% 41 - 20
-    WHEN 1 THEN 30 + ((e.h >> 40) & 127) %% 71
-    WHEN 2 THEN -30 - ((e.h >> 40) & 127) %% 71
-    ELSE -40 - ((e.h >> 40) & 127) %% 61 END) / 100.0::float8 END,
-  CASE WHEN e.kind = 0 THEN CASE e.cls WHEN 0 THEN 'neutral'::sentiment_type
-    WHEN 1 THEN 'positive'::sentiment_type WHEN 2 THEN 'negative'::sentiment_type
-    ELSE 'requires_attention'::sentiment_type END END,
-  CASE e.kind WHEN 0 THEN '{{"channel": "whatsapp", "analyzed": true}}'::jsonb
-    WHEN 1 THEN '{{"channel": "whatsapp", "author": "bot"}}'::jsonb
-    ELSE '{{"source": "platform"}}'::jsonb END,
-  e.t
-FROM ({expand()}) e
-"""
-
-#: A staff notification for every negative or urgent guest message; its status depends on
-#: its age: old ones were mostly handled, recent ones are still pending.
-NOTIFICATIONS = f"""
-INSERT INTO staff_notifications (id, hotel_id, guest_id, message_id, notification_type, title,
-                                 content, status, sent_at, acknowledged_at, created_at)
-SELECT
-  {_uuid7("n.ms + 5000", "(n.h >> 16)", "(n.h2 # n.h)")},
-  n.hotel_id, n.guest_id, n.id,
-  (CASE n.cls WHEN 2 THEN 'negative_sentiment' ELSE 'urgent_request' END)::notification_type,
-  (%(titles)s::text[])[n.slang * 2 + n.cls - 1],
-  n.name || ': ' || n.text,
-  n.status::notification_status,
-  CASE WHEN n.status IN ('sent', 'acknowledged') THEN n.at + n.delay END,
-  CASE WHEN n.status = 'acknowledged'
-    THEN n.at + n.delay + make_interval(mins => 3 + ((n.h >> 26) & 127)::int) END,
-  n.at
+#: Per conversation, its messages and their staff notifications as binary COPY rows
+#: (MESSAGE_COLUMNS, NOTIFICATION_COLUMNS), concatenated in message order. The server
+#: builds the bytes (the ``*send`` functions of each type, or the same bytes by integer
+#: math) while another connection COPYs them FREEZE into the table: generation and the
+#: write run on two server processes at once. A staff notification is raised for every
+#: negative or urgent guest message; its status depends on its age: old ones were mostly
+#: handled, recent ones are still pending.
+ROWS = f"""
+SELECT g.messages, g.notifications, g.notified
 FROM (
-  SELECT e.*, {PHRASE} AS text,
-    e.t + interval '5 seconds' AS at,
-    make_interval(secs => 1 + ((e.h >> 20) & 31)::int) AS delay,
-    CASE WHEN %(ref)s::timestamptz - e.t > interval '1 day' THEN
-      CASE WHEN ((e.h >> 50) & 15) < 13 THEN 'acknowledged'
-           WHEN ((e.h >> 50) & 15) < 15 THEN 'sent' ELSE 'failed' END
-    ELSE
-      CASE WHEN ((e.h >> 50) & 15) < 7 THEN 'pending'
-           WHEN ((e.h >> 50) & 15) < 11 THEN 'sent'
-           WHEN ((e.h >> 50) & 15) < 15 AND %(ref)s::timestamptz - e.t > interval '3 hours'
-             THEN 'acknowledged'
-           WHEN ((e.h >> 50) & 15) < 15 THEN 'sent' ELSE 'failed' END
-    END AS status
-  FROM ({expand(NOTIFIABLE, 2)}) e
-  WHERE e.kind = 0 AND e.cls >= 2
-) n
+  SELECT c.*,
+    '\\x0009'::bytea || {_U} || uuid_send(c.hotel_id) || {_U} || uuid_send(c.conv_id)
+      || {_U} AS mhead,
+    '\\x000b'::bytea || {_U} || uuid_send(c.hotel_id) || {_U} || uuid_send(c.guest_id)
+      || {_U} AS nhead,
+    textsend(c.name || ': ') AS nname
+  FROM unnest(%(conv)b::uuid[], %(hotel)b::uuid[], %(guest)b::uuid[],
+              %(t0ms)b::bigint[], %(step)b::bigint[], %(lang)b::int[],
+              %(name)b::text[], %(hseed)b::bigint[], %(no)b::int[], %(slang)b::int[])
+    AS c(conv_id, hotel_id, guest_id, t0ms, step, lang, name, hseed, no, slang)
+  OFFSET 0) c
+CROSS JOIN LATERAL (
+  SELECT string_agg(x.m, ''::bytea) AS messages, string_agg(x.n, ''::bytea) AS notifications,
+    count(x.n) AS notified
+  FROM (
+    SELECT
+      c.mhead || e.idb || {_T} || int8send(e.tus) || int4send(octet_length(e.cb)) || e.cb
+        || CASE WHEN e.kind = 0 THEN int4send(octet_length(e.sb)) || e.sb ELSE {_NULL} END
+        || {_message_tail()} AS m,
+      CASE WHEN e.kind = 0 AND e.cls >= 2 THEN (
+        SELECT c.nhead || {_uuid7("e.ms + 5000", "(e.h >> 16)", "(e.h2 # e.h)")}
+          || {_U} || e.idb || {_T} || int8send(n.at)
+          || CASE WHEN n.status IN ('sent', 'acknowledged')
+               THEN {_T} || int8send(n.at + n.delay) ELSE {_NULL} END
+          || CASE WHEN n.status = 'acknowledged'
+               THEN {_T} || int8send(n.at + n.delay
+                                     + (3 + ((e.h >> 26) & 127)) * 60000000) ELSE {_NULL} END
+          || CASE e.cls WHEN 2 THEN {_hex(_field(b"negative_sentiment"))}
+               ELSE {_hex(_field(b"urgent_request"))} END
+          || (%(titles)s::bytea[])[c.slang * 2 + e.cls - 1]
+          || int4send(octet_length(c.nname) + octet_length(e.cb)) || c.nname || e.cb
+          || {_status_field()}
+        FROM (SELECT e.tus + 5000000 AS at,
+                     (1 + ((e.h >> 20) & 31)) * 1000000 AS delay,
+          CASE WHEN %(ref)s - e.tus > 86400000000 THEN
+            CASE WHEN ((e.h >> 50) & 15) < 13 THEN 'acknowledged'
+                 WHEN ((e.h >> 50) & 15) < 15 THEN 'sent' ELSE 'failed' END
+          ELSE
+            CASE WHEN ((e.h >> 50) & 15) < 7 THEN 'pending'
+                 WHEN ((e.h >> 50) & 15) < 11 THEN 'sent'
+                 WHEN ((e.h >> 50) & 15) < 15 AND %(ref)s - e.tus > 10800000000
+                   THEN 'acknowledged'
+                 WHEN ((e.h >> 50) & 15) < 15 THEN 'sent' ELSE 'failed' END
+          END AS status) n)
+      END AS n
+    FROM (
+      SELECT e.*, textsend(
+        CASE WHEN e.cat = 9 THEN replace({PHRASE}, '{{room}}', (101 + ((e.h >> 30) & 511))::text)
+             WHEN e.cat >= 4 THEN replace({PHRASE}, '{{name}}', c.name) ELSE {PHRASE} END) AS cb,
+        CASE WHEN e.kind = 0 THEN numeric_send((CASE e.cls
+          WHEN 0 THEN ((e.h >> 40) & 127) %% 41 - 20
+          WHEN 1 THEN 30 + ((e.h >> 40) & 127) %% 71
+          WHEN 2 THEN -30 - ((e.h >> 40) & 127) %% 71
+          ELSE -40 - ((e.h >> 40) & 127) %% 61 END) * 0.01) END AS sb
+      FROM ({expand()}) e
+      OFFSET 0) e
+  ) x
+) g
 """
 
 PARAM_NAMES = (

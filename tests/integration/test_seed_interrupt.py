@@ -63,7 +63,7 @@ def test_interrupted_reseed_changes_nothing(engine: Engine, db_url: URL, sig: in
         text=True,
     )
     try:
-        loading = _wait(lambda: _seeding_backends(db_url, "%INSERT INTO messages%") > 0, 60)
+        loading = _wait(lambda: _seeding_backends(db_url, "%COPY messages%") > 0, 60)
         assert loading, proc.communicate(timeout=60)
         proc.send_signal(sig)
         _out, err = proc.communicate(timeout=30)

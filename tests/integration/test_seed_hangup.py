@@ -1,0 +1,105 @@
+"""Seeding work interrupted while it waits on the server: its connections are hung up, the
+server rolls back and ends their backends, the interrupt reaches the caller."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from hotelbot_cli.seed import hangup
+from hotelbot_cli.settings import libpq_url
+
+
+def _wait(predicate: object, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _sleeping(url: URL, pids: list[int]) -> int:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s) AND query LIKE '%%sleep%%'",
+            (pids,),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _alive(url: URL, pids: list[int]) -> int:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here, whatever handler the test runner installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("sigint_raises")
+def test_an_interrupt_hangs_up_and_the_server_rolls_back(db_url: URL) -> None:
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as setup:
+        setup.execute("CREATE TABLE written (x int)")
+    writer = psycopg.connect(libpq_url(db_url))
+    streamer = psycopg.connect(libpq_url(db_url), autocommit=True)
+    pids = [writer.info.backend_pid, streamer.info.backend_pid]
+    for conn in (writer, streamer):  # as the seed's sessions: pg_sleep reads no socket
+        conn.execute("SET client_connection_check_interval = '100ms'")
+
+    def work() -> None:  # a transaction that wrote, and a long read on the other connection
+        writer.execute("INSERT INTO written VALUES (1)")
+        threading.Thread(target=lambda: _ignore(streamer, "SELECT pg_sleep(60)")).start()
+        writer.execute("SELECT pg_sleep(60)")
+
+    def interrupt() -> None:
+        if _wait(lambda: _sleeping(db_url, pids) == 2):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            hangup.run(work, (writer, streamer))
+        assert _wait(lambda: _alive(db_url, pids) == 0)  # both backends ended, not cancelled
+        with psycopg.connect(libpq_url(db_url)) as check:
+            assert check.execute("SELECT count(*) FROM written").fetchone() == (0,)
+        with pytest.raises(psycopg.OperationalError):
+            writer.execute("SELECT 1")
+    finally:
+        writer.close()
+        streamer.close()
+
+
+def _ignore(conn: psycopg.Connection, query: str) -> None:
+    with contextlib.suppress(psycopg.OperationalError):  # hung up
+        conn.execute(query)
+
+
+def test_the_work_s_result_and_errors_reach_the_caller(db_url: URL) -> None:
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        assert hangup.run(lambda: conn.execute("SELECT 41 + 1").fetchone(), (conn,)) == (42,)
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            hangup.run(lambda: conn.execute("SELECT 1 / 0"), (conn,))
+        assert conn.execute("SELECT 1").fetchone() == (1,)  # an error hangs nothing up
+
+
+def test_hanging_up_a_closed_connection_does_nothing(db_url: URL) -> None:
+    conn = psycopg.connect(libpq_url(db_url))
+    conn.close()
+    hangup.hang_up(conn)
+    assert conn.closed
