@@ -38,6 +38,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "db create-login": (
         "HOTELBOT_APP_PASSWORD=… hotelbot db create-login hotelbot_bot --env-file bot.env",
     ),
+    "db distribute": ("hotelbot db distribute --dry-run", "hotelbot db distribute --json"),
     "db lint": ("hotelbot db lint", "hotelbot db lint 009 010 --json"),
     "server start": ("hotelbot server start",),
     "server stop": ("hotelbot server stop",),
