@@ -110,16 +110,31 @@ UPSERT_GUEST_SQL = (
     " RETURNING id, (xmax = 0) AS created"
 )
 
-#: Find-or-open as two single-shard statements in one round trip (no data-modifying CTE,
-#: which Citus runs through the coordinator): the partial unique index on the active
-#: conversation is the arbiter, so the INSERT writes nothing when one exists (or waits for a
-#: concurrent opener to commit), and the SELECT after it sees whichever row is active.
+#: One node: find-or-open in one statement (a data-modifying CTE).
 OPEN_CONVERSATION_SQL = (
+    "WITH found AS ("
+    " SELECT id FROM conversations"
+    " WHERE hotel_id = %(hid)s AND guest_id = %(gid)s AND status = 'active'"
+    " ORDER BY last_message_at DESC NULLS LAST LIMIT 1),"
+    " opened AS ("
+    " INSERT INTO conversations (hotel_id, guest_id, status, last_message_at)"
+    " SELECT %(hid)s, %(gid)s, 'active', now() WHERE NOT EXISTS (SELECT 1 FROM found)"
+    " ON CONFLICT (hotel_id, guest_id) WHERE status = 'active' DO NOTHING"
+    " RETURNING id)"
+    " SELECT id, false AS opened FROM found UNION ALL SELECT id, true FROM opened"
+)
+#: Citus runs a data-modifying CTE through the coordinator: there, find-or-open is two
+#: single-shard statements in one round trip. The partial unique index on the active
+#: conversation is the arbiter, so the INSERT writes nothing when one exists (or waits for a
+#: concurrent opener to commit), and FIND_ACTIVE_CONVERSATION_SQL after it sees whichever
+#: row is active.
+OPEN_CONVERSATION_INSERT_SQL = (
     "INSERT INTO conversations (hotel_id, guest_id, status, last_message_at)"
     " VALUES (%(hid)s, %(gid)s, 'active', now())"
     " ON CONFLICT (hotel_id, guest_id) WHERE status = 'active' DO NOTHING"
     " RETURNING id"
 )
+#: After losing a race to open it (one node), or after the INSERT above (Citus).
 FIND_ACTIVE_CONVERSATION_SQL = (
     "SELECT id, false AS opened FROM conversations"
     " WHERE hotel_id = %(hid)s AND guest_id = %(gid)s AND status = 'active'"
@@ -233,12 +248,17 @@ def _upsert_guest(t: Target, r: random.Random, _c: Context, _tenant: bool) -> Pl
     return rows[0][0][0]
 
 
-def _open_conversation(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
+def _open_conversation(t: Target, _r: random.Random, c: Context, _tenant: bool) -> Plan:
     params = {"hid": t.hotel_id, "gid": t.guest_id}
-    rows = yield Batch(
-        (Stmt(OPEN_CONVERSATION_SQL, params), Stmt(FIND_ACTIVE_CONVERSATION_SQL, params))
-    )
-    return rows[1][0][0]
+    if c.propagate:  # Citus: two single-shard statements, one round trip
+        rows = yield Batch(
+            (Stmt(OPEN_CONVERSATION_INSERT_SQL, params), Stmt(FIND_ACTIVE_CONVERSATION_SQL, params))
+        )
+        return rows[1][0][0]
+    rows = yield Batch((Stmt(OPEN_CONVERSATION_SQL, params),))
+    if not rows[0]:  # another transaction opened it at the same moment: read the winner's
+        rows = yield Batch((Stmt(FIND_ACTIVE_CONVERSATION_SQL, params),))
+    return rows[0][0][0]
 
 
 def _store_message(t: Target, r: random.Random, _c: Context, _tenant: bool) -> Plan:

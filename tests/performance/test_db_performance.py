@@ -14,7 +14,7 @@ import pytest
 
 from hotelbot_cli.bench import workload as w
 from hotelbot_cli.bench.explain import check_indexes, plan_usage
-from hotelbot_cli.db.tenant import tenant_statements
+from hotelbot_cli.db.tenant import signing_key, tenant_statements
 from hotelbot_cli.settings import libpq_url
 from tests.performance.conftest import make_dataset
 
@@ -68,6 +68,20 @@ def test_operation(benchmark, conn, targets, name) -> None:
     assert conn.execute(
         "SELECT current_user, current_setting('app.current_hotel_id', true)"
     ).fetchone() in (("postgres", None), ("postgres", ""))
+
+
+@pytest.mark.parametrize("name", ["open_conversation", "notify_staff"])
+def test_citus_forms_do_the_same_on_one_node(conn, targets, name) -> None:
+    """The single-shard statements bench sends on Citus (propagate=True) are plain SQL:
+    on one node they give what the one-statement forms give (the tenant bound by SET LOCAL)."""
+    op = w.OPERATIONS[name]
+    target = targets[0]
+    key = signing_key(conn)  # a Citus tenant is signed by the client
+    ctx = w.Context(w.find_resolve_function(conn), tenant_key=key, propagate=True)
+    result = w.run_operation(conn, op, target, random.Random(7), ctx)
+    _check(name, result, conn, target)
+    if name == "open_conversation":  # the same active conversation either way
+        assert result == w.run_operation(conn, op, target, random.Random(7), w.Context())
 
 
 def test_tenant_mode_sees_only_its_hotel(conn, targets) -> None:
