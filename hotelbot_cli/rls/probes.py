@@ -41,6 +41,8 @@ from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.config import RlsConfig
 from hotelbot_cli.rls.report import CheckResult
 
+#: How long ago the probe's expired signature ran out: past any clock skew.
+EXPIRED_BY_S = 3600
 _TEXT = {"text", "character varying", "character", "name", "citext"}
 _INT = {"integer", "bigint", "smallint"}
 _NOW = {"timestamp with time zone", "timestamp without time zone", "date", "time without time zone"}
@@ -297,7 +299,7 @@ class Prober:
         #: Root rows (tenants) committed as fixture on a distributed schema, to remove.
         self.committed_roots: list[str] = []
 
-    def binding(self, tenant: str | None, forge: str | None = None) -> str:
+    def binding(self, tenant: str | None, forge: str | None = None, ttl: int | None = None) -> str:
         """The statements that make this transaction the app role for ``tenant``: what the
         library sends for a real tenant id; unset, empty and malformed values (a forgotten or
         forged tenant) are set by hand. One string, so it costs one round trip."""
@@ -309,6 +311,7 @@ class Prober:
                 tenant if bound else None,
                 self.app_role,
                 key=self.key,
+                ttl=ttl,
                 propagate=propagates_set_local(self.conn),
             )
         else:
@@ -350,9 +353,12 @@ class Prober:
         query: Any,
         params: Any = None,
         after: Callable[[], Any] | None = None,
+        *,
         forge: str | None = None,
+        ttl: int | None = None,
     ) -> Any:
         """(rowcount, first row) or the psycopg error; ``after`` runs as the checker, inside.
+        ``ttl`` signs the tenant for that many seconds (negative: already expired).
 
         On one node: savepoint and binding go in one round trip, the statement in a second,
         the rollback to the savepoint in a third. On Citus the probe is a transaction of its
@@ -362,12 +368,12 @@ class Prober:
         conn = self.conn
         if self.distributed:
             conn.rollback()
-            start = self.binding(tenant, forge)
+            start = self.binding(tenant, forge, ttl)
 
             def undo() -> None:
                 conn.rollback()
         else:
-            start = "SAVEPOINT rls_probe; " + self.binding(tenant, forge)
+            start = "SAVEPOINT rls_probe; " + self.binding(tenant, forge, ttl)
 
             def undo() -> None:
                 conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
@@ -621,6 +627,19 @@ def probe_table(
                 " hotelbot_current_hotel_id() (revision 009), not the bare setting",
             )
         )
+        if seen == 0 and not isinstance(forged, psycopg.Error):
+            # The policies verify signatures: a signature of B's own that has expired (one
+            # that leaked an hour ago, say) must open nothing either.
+            stale = prober.run(b, count + wb, pb, ttl=-EXPIRED_BY_S)
+            opened = 0 if isinstance(stale, psycopg.Error) else stale[1][0]
+            add(
+                "probe-expired-signature",
+                opened == 0,
+                f"tenant B bound with its own signature, expired {EXPIRED_BY_S} s ago,"
+                f" sees {opened} of B's row(s)",
+                "hotelbot_current_hotel_id() must return NULL for an expired signature:"
+                " re-create it with revision 011's body (its expires < now() test)",
+            )
     writable = _updatable_column(prober, shape)
     touch = sql.SQL("UPDATE {} SET {} = {} WHERE ").format(
         table, sql.Identifier(writable), sql.Identifier(writable)

@@ -124,6 +124,12 @@ CHECKS: tuple[CheckInfo, ...] = (
         "compare policies with the signature-verifying hotelbot_current_hotel_id(), never the bare setting",
     ),
     CheckInfo(
+        "probe-expired-signature",
+        _P,
+        "where the policies verify the signature: tenant B bound with its own signature that expired an hour ago sees none of B's rows",
+        "hotelbot_current_hotel_id() must return NULL for an expired signature (revision 011's body)",
+    ),
+    CheckInfo(
         "bot-login",
         _A,
         "the bot's login (HOTELBOT_APP_DATABASE_URL, when set) is LOGIN, granted the app role and nothing else: no attribute, membership, owned object or direct grant outside the policies",

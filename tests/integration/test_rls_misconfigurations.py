@@ -584,6 +584,26 @@ def test_a_clean_database_has_no_warnings(db_url: URL) -> None:
     assert report.ok and not [r for r in report.results if r.status == "warn"]
 
 
+def test_a_verifier_that_accepts_expired_signatures_fails(db_url: URL) -> None:
+    """The verifier's expiry test dropped: forging still fails (the MAC holds), but a
+    signature that leaked once opens its hotel forever. rls-check fails and names it."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        (body,) = conn.execute(
+            "SELECT pg_get_functiondef('public.hotelbot_current_hotel_id()'::regprocedure)"
+        ).fetchone()
+        lenient = body.replace("OR expires::bigint < extract(epoch FROM now())", "")
+        assert lenient != body  # revision 011's body has the expiry test
+        conn.execute(lenient)
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    assert not report.ok
+    stale = [r for r in report.failures() if r.id == "probe-expired-signature"]
+    assert {"guests", "hotels", "messages"} <= {r.table for r in stale}
+    assert all(r.fix and "expired" in r.fix for r in stale)
+    assert not [r for r in report.results if r.id == "probe-forged-tenant" and r.status != "pass"]
+
+
 def test_a_verifier_that_ignores_the_signature_is_named(db_url: URL) -> None:
     """The verifier's body replaced by one that trusts the bare setting: the policies still
     read the tenant setting, so only the probe that forges it inside A's transaction shows
