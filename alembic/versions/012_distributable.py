@@ -90,6 +90,8 @@ APP_UPDATES = {
     "triggers": "updated_at",
     "staff_notifications": "guest_id, message_id",
 }
+#: 006's trigger function, byte for byte: the downgrade re-creates exactly what 006 made (a
+#: revision cannot import another revision's module, so the text is copied, as 011 copies 009).
 TOUCH_FUNCTION = """
 CREATE OR REPLACE FUNCTION hotelbot_touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$

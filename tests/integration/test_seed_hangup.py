@@ -7,24 +7,15 @@ import contextlib
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from sqlalchemy.engine import URL
+from waiting import wait_until
 
 from hotelbot_cli.seed import hangup
 from hotelbot_cli.settings import libpq_url
-
-
-def _wait(predicate: object, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _sleeping(url: URL, pids: list[int]) -> int:
@@ -68,14 +59,15 @@ def test_an_interrupt_hangs_up_and_the_server_rolls_back(db_url: URL) -> None:
         writer.execute("SELECT pg_sleep(60)")
 
     def interrupt() -> None:
-        if _wait(lambda: _sleeping(db_url, pids) == 2):
+        if wait_until(lambda: _sleeping(db_url, pids) == 2, every=0.02):
             os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
     try:
         with pytest.raises(KeyboardInterrupt):
             hangup.run(work, (writer, streamer))
-        assert _wait(lambda: _alive(db_url, pids) == 0)  # both backends ended, not cancelled
+        # both backends ended, not cancelled
+        assert wait_until(lambda: _alive(db_url, pids) == 0, every=0.02)
         with psycopg.connect(libpq_url(db_url)) as check:
             assert check.execute("SELECT count(*) FROM written").fetchone() == (0,)
         with pytest.raises(psycopg.OperationalError):

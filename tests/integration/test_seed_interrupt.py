@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import psycopg
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
+from waiting import wait_until
 
 from hotelbot_cli.seed import SeedOptions, seed
 from hotelbot_cli.settings import libpq_url
@@ -41,15 +41,6 @@ def _seeding_backends(url: URL, query_like: str = "%") -> int:
         return int(row[0]) if row else 0
 
 
-def _wait(predicate: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_reseed_changes_nothing(engine: Engine, db_url: URL, sig: int) -> None:
     seed(engine, SeedOptions(hotels=2, guests_per_hotel=10))
@@ -63,7 +54,7 @@ def test_interrupted_reseed_changes_nothing(engine: Engine, db_url: URL, sig: in
         text=True,
     )
     try:
-        loading = _wait(lambda: _seeding_backends(db_url, "%COPY messages%") > 0, 60)
+        loading = wait_until(lambda: _seeding_backends(db_url, "%COPY messages%") > 0, 60)
         assert loading, proc.communicate(timeout=60)
         proc.send_signal(sig)
         _out, err = proc.communicate(timeout=30)
@@ -75,5 +66,5 @@ def test_interrupted_reseed_changes_nothing(engine: Engine, db_url: URL, sig: in
     if sig == signal.SIGINT:
         assert proc.returncode == 130, err
     # the server notices the dead client (client_connection_check_interval) and rolls back
-    assert _wait(lambda: _seeding_backends(db_url) == 0, 30)
+    assert wait_until(lambda: _seeding_backends(db_url) == 0, 30)
     assert _state(db_url) == before
