@@ -17,7 +17,7 @@ through the normal tables (so triggers and rules fired as in production):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import Connection, sql
@@ -187,75 +187,81 @@ def _snapshot(conn: Connection[Any], shapes: list[Shape], tenant: str) -> dict[s
     return {name: text for name, text in rows}
 
 
-def _actions(
-    prober: Prober, shapes: list[Shape], fixture: Fixture
-) -> list[tuple[str, str, sql.Composable, list[Any]]]:
-    """(check id, description, statement, params) of what tenant A tries."""
-    a, b = fixture.hotel_a, fixture.hotel_b
-    acts: list[tuple[str, str, sql.Composable, list[Any]]] = []
+class Action(NamedTuple):
+    """One write tenant A tries, and the check whose verdict it feeds."""
+
+    check_id: str
+    what: str
+    statement: sql.Composable
+    params: list[Any]
+
+
+def _writes(
+    s: Shape,
+    fixture: Fixture,
+    *,
+    check_id: str,
+    whose: str,
+    where: tuple[sql.Composable, list[Any]],
+    overrides: dict[str, Any],
+    writable: str,
+) -> list[Action]:
+    """The insert, update and delete tenant A may try on ``s`` (as its privileges allow).
+
+    ``where`` picks the row updated and deleted; ``overrides`` are column values the
+    inserted row takes (e.g. tenant B's natural key); ``whose`` names the target; the
+    update sets ``writable`` (a column the app role may update) to itself.
+    """
+    t = s.table
+    acts: list[Action] = []
+    if "INSERT" in t.privileges:
+        try:
+            values = _fresh_row(s, fixture, fixture.hotel_a) | overrides
+            acts.append(
+                Action(check_id, f"insert {whose}", _insert_sql(s, values), list(values.values()))
+            )
+        except ProbeError:
+            pass
+    clause, params = where
+    if "UPDATE" in t.privileges:
+        column = sql.Identifier(writable)
+        touch = sql.SQL("UPDATE {} SET {} = {} WHERE ").format(_ident(t), column, column)
+        acts.append(Action(check_id, f"update {whose}", touch + clause, params))
+    if "DELETE" in t.privileges:
+        delete = sql.SQL("DELETE FROM {} WHERE ").format(_ident(t))
+        acts.append(Action(check_id, f"delete {whose}", delete + clause, params))
+    return acts
+
+
+def _actions(prober: Prober, shapes: list[Shape], fixture: Fixture) -> list[Action]:
+    """What tenant A tries: writes to its own rows, then writes naming B's natural keys."""
+    acts: list[Action] = []
     for s in shapes:
         t = s.table
-        table = _ident(t)
+        row_a = fixture.rows[(t.oid, fixture.hotel_a)]
+        row_b = fixture.rows[(t.oid, fixture.hotel_b)]
         writable = _updatable_column(prober, s)
-        touch = sql.SQL("UPDATE {} SET {} = {} WHERE ").format(
-            table, sql.Identifier(writable), sql.Identifier(writable)
+        own = _where(s, row_a, s.pk or [str(t.column)])
+        acts += _writes(
+            s,
+            fixture,
+            check_id="probe-write-effects",
+            whose=f"of its {t.display} row",
+            where=own,
+            overrides={},
+            writable=writable,
         )
-        row_a = fixture.rows[(t.oid, a)]
-        row_b = fixture.rows[(t.oid, b)]
-        if "INSERT" in t.privileges:
-            try:
-                values = _fresh_row(s, fixture, a)
-                acts.append(
-                    (
-                        "probe-write-effects",
-                        f"insert into {t.display}",
-                        _insert_sql(s, values),
-                        list(values.values()),
-                    )
-                )
-            except ProbeError:
-                pass
-        key = s.pk or [str(t.column)]
-        wa, pa = _where(s, row_a, key)
-        if "UPDATE" in t.privileges:
-            acts.append(("probe-write-effects", f"update of its {t.display} row", touch + wa, pa))
-        if "DELETE" in t.privileges:
-            acts.append(
-                (
-                    "probe-write-effects",
-                    f"delete of its {t.display} row",
-                    sql.SQL("DELETE FROM {} WHERE ").format(table) + wa,
-                    pa,
-                )
-            )
         for natural in s.natural:
-            wn, pn = _where(s, row_b, natural)
-            named = f"{t.display} ({', '.join(natural)}) of tenant B"
-            if "INSERT" in t.privileges:
-                try:
-                    values = _fresh_row(s, fixture, a)
-                    values.update({c: _param(row_b[c]) for c in natural})
-                    acts.append(
-                        (
-                            "probe-natural-key",
-                            f"insert with {named}",
-                            _insert_sql(s, values),
-                            list(values.values()),
-                        )
-                    )
-                except ProbeError:
-                    pass
-            if "UPDATE" in t.privileges:
-                acts.append(("probe-natural-key", f"update by {named}", touch + wn, pn))
-            if "DELETE" in t.privileges:
-                acts.append(
-                    (
-                        "probe-natural-key",
-                        f"delete by {named}",
-                        sql.SQL("DELETE FROM {} WHERE ").format(table) + wn,
-                        pn,
-                    )
-                )
+            named = f"with {t.display} ({', '.join(natural)}) of tenant B"
+            acts += _writes(
+                s,
+                fixture,
+                check_id="probe-natural-key",
+                whose=named,
+                where=_where(s, row_b, natural),
+                overrides={c: _param(row_b[c]) for c in natural},
+                writable=writable,
+            )
     return acts
 
 
