@@ -15,7 +15,7 @@ import itertools
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,23 +155,25 @@ class _Stop:
 # --- sync workers ------------------------------------------------------------------------------
 
 
+def _schedule(
+    plan: _Plan, rng: random.Random, stop: _Stop | None
+) -> Iterator[tuple[workload.Operation, workload.Target]]:
+    """What one worker runs next: during warm-up (``stop`` None) every operation
+    ``warmup`` times, then weighted picks until ``stop`` says the run is over."""
+    picker = workload.TargetPicker(plan.targets, rng)
+    if stop is None:
+        for op in [op for op in plan.ops for _ in range(plan.options.warmup)][::-1]:
+            yield op, picker.pick()
+        return
+    pick_op = workload.weighted_cycle(plan.ops, rng)
+    while stop.more():
+        yield pick_op(), picker.pick()
+
+
 def _sync_worker(engine: Any, plan: _Plan, index: int, tally: _Tally, stop: _Stop | None) -> None:
     rng = random.Random(plan.options.seed * 1000 + index)
-    picker = workload.TargetPicker(plan.targets, rng)
-    pick_op = workload.weighted_cycle(plan.ops, rng)
-    if stop is None:  # warm-up: every operation a few times
-        queue = [op for op in plan.ops for _ in range(plan.options.warmup)]
     perf = time.perf_counter_ns
-    while True:
-        if stop is None:
-            if not queue:
-                return
-            op = queue.pop()
-        elif stop.more():
-            op = pick_op()
-        else:
-            return
-        target = picker.pick()
+    for op, target in _schedule(plan, rng, stop):
         start = perf()
         try:
             raw = raw_connection(engine)
@@ -209,20 +211,8 @@ async def _async_worker(
     aengine: Any, plan: _Plan, index: int, tally: _Tally, stop: _Stop | None
 ) -> None:
     rng = random.Random(plan.options.seed * 1000 + index)
-    picker = workload.TargetPicker(plan.targets, rng)
-    pick_op = workload.weighted_cycle(plan.ops, rng)
-    queue = [op for op in plan.ops for _ in range(plan.options.warmup)] if stop is None else []
     perf = time.perf_counter_ns
-    while True:
-        if stop is None:
-            if not queue:
-                return
-            op = queue.pop()
-        elif stop.more():
-            op = pick_op()
-        else:
-            return
-        target = picker.pick()
+    for op, target in _schedule(plan, rng, stop):
         start = perf()
         try:
             async with aengine.connect() as conn:
