@@ -104,7 +104,7 @@ def run_checks(
     if probes and found.app_oid is not None and found.reachable:
         from hotelbot_cli.rls.probes import run_probes
 
-        if distributed:  # probes end transactions there (see rls.probes.Prober)
+        if distributed:  # probes end transactions there (see rls.prober.Prober)
             results += _timed(lambda: run_probes(conn, cfg, found))
         else:
             conn.execute("SAVEPOINT rls_probes")

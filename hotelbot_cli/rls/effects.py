@@ -23,20 +23,18 @@ import psycopg
 from psycopg import Connection, sql
 
 from hotelbot_cli.rls.catalog import ROLES_CTE, TenantTable, command_judgements
-from hotelbot_cli.rls.probes import (
+from hotelbot_cli.rls.prober import Prober, describe_outcome, updatable_column
+from hotelbot_cli.rls.report import CheckResult
+from hotelbot_cli.rls.rows import (
     Fixture,
     ProbeError,
-    Prober,
     Shape,
-    _fresh_row,
-    _ident,
-    _insert_sql,
-    _outcome,
-    _param,
-    _updatable_column,
-    _where,
+    fresh_row,
+    ident,
+    insert_sql,
+    param,
+    row_filter,
 )
-from hotelbot_cli.rls.report import CheckResult
 
 
 def _view_inputs(conn: Connection[Any], oid: int) -> tuple[list[int], bool]:
@@ -97,7 +95,7 @@ def routine_jobs(conn: Connection[Any], rels: list[TenantTable]) -> None:
             continue
         conn.execute("SAVEPOINT rls_job")
         try:
-            conn.execute(statement.format(_ident(t)))
+            conn.execute(statement.format(ident(t)))
             conn.execute("RELEASE SAVEPOINT rls_job")
         except psycopg.Error:
             conn.execute("ROLLBACK TO SAVEPOINT rls_job")
@@ -117,7 +115,7 @@ def canary_search(prober: Prober, found: Any, fixture: Fixture) -> list[CheckRes
         text = sql.SQL("concat_ws(' ', {})").format(
             sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns)
         )
-        query = sql.SQL("SELECT count(*) FROM {} t WHERE {} LIKE ANY(%s)").format(_ident(t), text)
+        query = sql.SQL("SELECT count(*) FROM {} t WHERE {} LIKE ANY(%s)").format(ident(t), text)
         seen = []
         for label, tenant in (("tenant A", fixture.hotel_a), ("no tenant", None)):
             outcome = prober.run(tenant, query, [patterns])
@@ -178,7 +176,7 @@ def _snapshot(conn: Connection[Any], shapes: list[Shape], tenant: str) -> dict[s
                 " to_jsonb(t)::text), '[]')::text FROM {} t WHERE {} = %(t)s::{})"
             ).format(
                 sql.Literal(s.table.display),
-                _ident(s.table),
+                ident(s.table),
                 sql.Identifier(col),
                 sql.SQL(s.type_of(col)),
             )
@@ -216,19 +214,19 @@ def _writes(
     acts: list[Action] = []
     if "INSERT" in t.privileges:
         try:
-            values = _fresh_row(s, fixture, fixture.hotel_a) | overrides
+            values = fresh_row(s, fixture, fixture.hotel_a) | overrides
             acts.append(
-                Action(check_id, f"insert {whose}", _insert_sql(s, values), list(values.values()))
+                Action(check_id, f"insert {whose}", insert_sql(s, values), list(values.values()))
             )
         except ProbeError:
             pass
     clause, params = where
     if "UPDATE" in t.privileges:
         column = sql.Identifier(writable)
-        touch = sql.SQL("UPDATE {} SET {} = {} WHERE ").format(_ident(t), column, column)
+        touch = sql.SQL("UPDATE {} SET {} = {} WHERE ").format(ident(t), column, column)
         acts.append(Action(check_id, f"update {whose}", touch + clause, params))
     if "DELETE" in t.privileges:
-        delete = sql.SQL("DELETE FROM {} WHERE ").format(_ident(t))
+        delete = sql.SQL("DELETE FROM {} WHERE ").format(ident(t))
         acts.append(Action(check_id, f"delete {whose}", delete + clause, params))
     return acts
 
@@ -240,8 +238,8 @@ def _actions(prober: Prober, shapes: list[Shape], fixture: Fixture) -> list[Acti
         t = s.table
         row_a = fixture.rows[(t.oid, fixture.hotel_a)]
         row_b = fixture.rows[(t.oid, fixture.hotel_b)]
-        writable = _updatable_column(prober, s)
-        own = _where(s, row_a, s.pk or [str(t.column)])
+        writable = updatable_column(prober, s)
+        own = row_filter(s, row_a, s.pk or [str(t.column)])
         acts += _writes(
             s,
             fixture,
@@ -258,8 +256,8 @@ def _actions(prober: Prober, shapes: list[Shape], fixture: Fixture) -> list[Acti
                 fixture,
                 check_id="probe-natural-key",
                 whose=named,
-                where=_where(s, row_b, natural),
-                overrides={c: _param(row_b[c]) for c in natural},
+                where=row_filter(s, row_b, natural),
+                overrides={c: param(row_b[c]) for c in natural},
                 writable=writable,
             )
     return acts
@@ -284,7 +282,9 @@ def write_effects(prober: Prober, shapes: list[Shape], fixture: Fixture) -> list
         result, after = outcome
         diff = [name for name in before if before[name] != after.get(name)]
         if diff:
-            changed[check_id].append(f"{what} ({_outcome(result)}) changed B's {', '.join(diff)}")
+            changed[check_id].append(
+                f"{what} ({describe_outcome(result)}) changed B's {', '.join(diff)}"
+            )
     return [
         CheckResult(
             check_id,
