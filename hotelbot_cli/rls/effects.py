@@ -119,8 +119,8 @@ def canary_search(prober: Prober, found: Any, fixture: Fixture) -> list[CheckRes
         seen = []
         for label, tenant in (("tenant A", fixture.hotel_a), ("no tenant", None)):
             outcome = prober.run(tenant, query, [patterns])
-            if not isinstance(outcome, psycopg.Error) and outcome[1][0]:
-                seen.append(f"{label} finds {outcome[1][0]} row(s)")
+            if outcome.error is None and outcome.value:
+                seen.append(f"{label} finds {outcome.value} row(s)")
         results.append(
             CheckResult(
                 "probe-canary",
@@ -146,7 +146,7 @@ def canary_search(prober: Prober, found: Any, fixture: Fixture) -> list[CheckRes
         " AND concat_ws(' ', most_common_vals::text, histogram_bounds::text) LIKE ANY(%s)",
         [exposed, patterns],
     )
-    where = None if isinstance(stats, psycopg.Error) else stats[1][0]
+    where = None if stats.error is not None else stats.value
     results.append(
         CheckResult(
             "probe-canary",
@@ -277,13 +277,12 @@ def write_effects(prober: Prober, shapes: list[Shape], fixture: Fixture) -> list
             params,
             after=lambda: _snapshot(conn, shapes, fixture.hotel_b),
         )
-        if isinstance(outcome, psycopg.Error):
+        if not outcome.checked:
             continue
-        result, after = outcome
-        diff = [name for name in before if before[name] != after.get(name)]
+        diff = [name for name in before if before[name] != outcome.after.get(name)]
         if diff:
             changed[check_id].append(
-                f"{what} ({describe_outcome(result)}) changed B's {', '.join(diff)}"
+                f"{what} ({describe_outcome(outcome)}) changed B's {', '.join(diff)}"
             )
     return [
         CheckResult(

@@ -8,8 +8,10 @@ the app role, so triggers fire as in production) and removes it.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -60,6 +62,29 @@ def _is_uuid(value: str | None) -> bool:
     except UsageError:
         return False
     return value is not None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one probe statement did: refused with ``error``, or touched ``rowcount`` rows
+    with ``row`` first. ``after`` is what the checker read afterwards; ``checked`` is False
+    when that read itself failed (``error`` is then the checker's)."""
+
+    error: psycopg.Error | None = None
+    rowcount: int = 0
+    row: tuple[Any, ...] | None = None
+    after: Any = None
+    checked: bool = True
+
+    @property
+    def value(self) -> Any:
+        """The first column of the first row (a count, say); None without a row."""
+        return None if self.row is None else self.row[0]
+
+    @property
+    def count(self) -> int:
+        """A ``SELECT count(*)`` probe's count; 0 when the statement was refused."""
+        return 0 if self.error is not None else int(self.value or 0)
 
 
 class Prober:
@@ -143,8 +168,9 @@ class Prober:
         *,
         forge: str | None = None,
         ttl: int | None = None,
-    ) -> Any:
-        """(rowcount, first row) or the psycopg error; ``after`` runs as the checker, inside.
+    ) -> Outcome:
+        """What ``query`` did as the app role for ``tenant``; ``after`` runs as the checker,
+        inside the probe, and its result is the outcome's ``after``.
         ``ttl`` signs the tenant for that many seconds (negative: already expired).
 
         On one node: savepoint and binding go in one round trip, the statement in a second,
@@ -169,19 +195,21 @@ class Prober:
         try:
             try:
                 cur = conn.execute(query, params)
-                outcome: Any = (cur.rowcount, cur.fetchone() if cur.description else None)
+                outcome = Outcome(
+                    rowcount=cur.rowcount, row=cur.fetchone() if cur.description else None
+                )
             except psycopg.Error as exc:
                 if after is None:
-                    return exc
+                    return Outcome(error=exc)
                 undo()
-                outcome = exc
+                outcome = Outcome(error=exc)
             if after is None:
                 return outcome
             self._as_checker()
             try:
-                return outcome, after()
+                return dataclasses.replace(outcome, after=after())
             except psycopg.Error as exc:
-                return exc
+                return Outcome(error=exc, checked=False)
         finally:
             undo()
 
@@ -311,20 +339,21 @@ def _insert_probe_row(
     raise last
 
 
-def refused(outcome: Any, *sqlstates: str) -> bool:
+def refused(outcome: Outcome, *sqlstates: str) -> bool:
     """A write was refused: no row touched, or any error but an integrity one (class 23), which
     comes after rows were reached (unless listed in ``sqlstates``)."""
-    if isinstance(outcome, psycopg.Error):
-        state = outcome.sqlstate or ""
+    if outcome.error is not None:
+        state = outcome.error.sqlstate or ""
         return not state.startswith("23") or state in sqlstates
-    return bool(outcome[0] == 0)
+    return outcome.rowcount == 0
 
 
-def describe_outcome(outcome: Any) -> str:
-    if isinstance(outcome, psycopg.Error):
-        word = "refused" if outcome.sqlstate == "42501" else "error"
-        return f"{word} ({outcome.sqlstate}: {first_line(outcome)})"
-    return f"{outcome[0]} row(s)"
+def describe_outcome(outcome: Outcome) -> str:
+    error = outcome.error
+    if error is not None:
+        word = "refused" if error.sqlstate == "42501" else "error"
+        return f"{word} ({error.sqlstate}: {first_line(error)})"
+    return f"{outcome.rowcount} row(s)"
 
 
 def matched_rows(conn: Connection[Any], table: TenantTable, where: Any, params: Any) -> int:

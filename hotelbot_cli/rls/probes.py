@@ -28,6 +28,7 @@ from psycopg import Connection, sql
 from hotelbot_cli.db.tenant import TENANT_SETTING
 from hotelbot_cli.rls.config import RlsConfig
 from hotelbot_cli.rls.prober import (
+    Outcome,
     Prober,
     build_fixture,
     describe_outcome,
@@ -81,9 +82,9 @@ def probe_table(
     own = prober.run(a, count + wa, pa)
     add(
         "probe-read-own",
-        not isinstance(own, psycopg.Error) and own[1][0] == 1,
+        own.error is None and own.value == 1,
         "tenant A reads its own row: "
-        + (describe_outcome(own) if isinstance(own, psycopg.Error) else str(own[1][0])),
+        + (describe_outcome(own) if own.error is not None else str(own.value)),
         f"GRANT SELECT ON {t.display} TO {prober.app_role} and check the USING clause",
     )
     other = prober.run(
@@ -94,18 +95,18 @@ def probe_table(
         + sql.SQL(")"),
         [a, *pb],
     )
-    leaked = isinstance(other, psycopg.Error) is False and other[1][0] > 0
+    leaked = other.error is None and other.value > 0
     add(
         "probe-read-other",
         not leaked,
-        f"tenant A sees {other[1][0]} row(s) of other tenants"
+        f"tenant A sees {other.value} row(s) of other tenants"
         if leaked
         else "tenant A sees no row of another tenant",
         f"ENABLE and FORCE row level security on {t.display} with a tenant-bound USING",
     )
     if prober.cfg.tenant_setting == TENANT_SETTING:  # the library signs its tenant
         forged = prober.run(a, count + wb, pb, forge=b)
-        seen = 0 if isinstance(forged, psycopg.Error) else forged[1][0]
+        seen = forged.count
         # A warning, not a failure: honest code never forges its tenant (the threat model
         # of the other probes); SQL injected into a request can, unless the tenant is signed.
         results.append(
@@ -122,11 +123,11 @@ def probe_table(
                 " hotelbot_current_hotel_id() (revision 009), not the bare setting",
             )
         )
-        if seen == 0 and not isinstance(forged, psycopg.Error):
+        if seen == 0 and forged.error is None:
             # The policies verify signatures: a signature of B's own that has expired (one
             # that leaked an hour ago, say) must open nothing either.
             stale = prober.run(b, count + wb, pb, ttl=-EXPIRED_BY_S)
-            opened = 0 if isinstance(stale, psycopg.Error) else stale[1][0]
+            opened = stale.count
             add(
                 "probe-expired-signature",
                 opened == 0,
@@ -181,7 +182,7 @@ def probe_table(
         ins = prober.run(a, insert_sql(shape, values), list(values.values()))
         add(
             "probe-insert-other",
-            isinstance(ins, psycopg.Error),
+            ins.error is not None,
             f"INSERT of a row for tenant B: {describe_outcome(ins)}",
             f"bind WITH CHECK on {t.display} to the current tenant",
         )
@@ -224,10 +225,10 @@ def _cross_reference(
         try:
             row = fixture_for(a)
             row.update(dict(zip(own_cols, values, strict=True)))
-            ins: Any = prober.run(a, insert_sql(shape, row), list(row.values()))
+            ins = prober.run(a, insert_sql(shape, row), list(row.values()))
         except ProbeError:
-            ins = (0, None)
-        ok = refused(upd, "23503") and (isinstance(ins, psycopg.Error) or ins[0] == 0)
+            ins = Outcome()
+        ok = refused(upd, "23503") and (ins.error is not None or ins.rowcount == 0)
         results.append(
             CheckResult(
                 "probe-cross-reference",
@@ -274,10 +275,10 @@ def _no_tenant(
         dele = prober.run(tenant, sql.SQL("DELETE FROM {} WHERE ").format(table) + wa, pa)
         try:
             values = fixture_for(a)
-            ins: Any = prober.run(tenant, insert_sql(shape, values), list(values.values()))
+            ins = prober.run(tenant, insert_sql(shape, values), list(values.values()))
         except ProbeError:
-            ins = (0, None)
-        rows = 0 if isinstance(seen, psycopg.Error) else seen[1][0]
+            ins = Outcome()
+        rows = seen.count
         ok = rows == 0 and refused(upd) and refused(dele) and refused(ins)
         results.append(
             CheckResult(
@@ -295,7 +296,7 @@ def _no_tenant(
             )
         )
     bad = prober.run("not-a-uuid", sql.SQL("SELECT count(*) FROM {}").format(table))
-    ok = isinstance(bad, psycopg.Error) or bad[1][0] == 0
+    ok = bad.error is not None or bad.value == 0
     results.append(
         CheckResult(
             "probe-malformed-tenant",
@@ -303,7 +304,7 @@ def _no_tenant(
             t.display,
             "pass" if ok else "fail",
             "tenant 'not-a-uuid': "
-            + (describe_outcome(bad) if isinstance(bad, psycopg.Error) else str(bad[1][0]))
+            + (describe_outcome(bad) if bad.error is not None else str(bad.value))
             + " (an error or no rows is right)",
             None if ok else "cast the setting to the tenant column's type in the policy",
         )
@@ -322,7 +323,7 @@ def probe_token(prober: Prober, fixture: Fixture, root: Shape) -> CheckResult:
         sql.SQL("SELECT count(*) FROM {} WHERE green_api_token = %s").format(ident(root.table)),
         [fixture.token_b],
     )
-    ok = isinstance(found, psycopg.Error) or found[1][0] == 0
+    ok = found.error is not None or found.value == 0
     return CheckResult(
         "probe-token",
         "probe",
