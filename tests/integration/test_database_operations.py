@@ -157,7 +157,7 @@ def test_tenant_session_can_assume_a_role(engine: Engine) -> None:
     with tenant_session(uuid.uuid4(), session_factory(engine), role="hb_probe_role") as session:
         assert session.scalar(text("SELECT current_user")) == "hb_probe_role"
     with engine.connect() as conn:
-        assert conn.scalar(text("SELECT current_user")) == "postgres"
+        assert conn.scalar(text("SELECT current_user")) == engine.url.username
 
 
 @pytest.mark.parametrize("bad", ["", "not-a-uuid", "1; DROP TABLE hotels", None, 42])

@@ -14,13 +14,15 @@ from hotelbot_cli.settings import libpq_url
 
 
 def test_008_keeps_the_latest_active_conversation_as_a_non_superuser_owner(
-    owner_db_url: URL,
+    owner_db_url: URL, server_url: URL
 ) -> None:
+    # The data goes in as the server's superuser (whoever TEST_DATABASE_URL names).
+    db_as_superuser = owner_db_url.set(username=server_url.username, password=server_url.password)
     owner = create_engine(owner_db_url, poolclass=NullPool)
     migrations.upgrade(owner, "007")
     now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     # The owner is bound by FORCE row level security: the data goes in as the superuser.
-    with psycopg.connect(libpq_url(owner_db_url.set(username="postgres"))) as conn:
+    with psycopg.connect(libpq_url(db_as_superuser)) as conn:
         hotel = conn.execute(
             "INSERT INTO hotels (name, whatsapp_number) VALUES ('H', '+74950000008') RETURNING id"
         ).fetchone()[0]
@@ -38,7 +40,7 @@ def test_008_keeps_the_latest_active_conversation_as_a_non_superuser_owner(
         ]
     migrations.upgrade(owner, "008")
     owner.dispose()
-    with psycopg.connect(libpq_url(owner_db_url.set(username="postgres"))) as conn:
+    with psycopg.connect(libpq_url(db_as_superuser)) as conn:
         active = conn.execute("SELECT id FROM conversations WHERE status = 'active'").fetchall()
         forced = conn.execute(
             "SELECT relforcerowsecurity FROM pg_class WHERE oid = 'conversations'::regclass"
