@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotelbot_cli.citus import DISTRIBUTION_COLUMN, citus_version
 from hotelbot_cli.errors import DatabaseError, HotelbotError, LockTimeout
+from hotelbot_cli.models import TENANT_TABLES
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 #: The reference table and the tenant tables, in the order they are distributed
 #: (the first tenant table is the colocation group's anchor).
 REFERENCE = "hotels"
-TENANT_TABLES = ("guests", "triggers", "conversations", "messages", "staff_notifications")
 APP_ROLE = "app_user"
 KEY_TABLE = "hotelbot_private.tenant_key"
 #: The key table as revision 009 creates it; workers get the same table, local to them.

@@ -14,8 +14,9 @@ from hotelbot_cli.models.message import Conversation, Message
 from hotelbot_cli.models.notification import StaffNotification
 from hotelbot_cli.models.trigger import Trigger
 
-#: Tables that belong to one hotel (carry hotel_id), in dependency order.
-TENANT_TABLES = ("guests", "triggers", "conversations", "messages", "staff_notifications")
+#: Tables that belong to one hotel (carry hotel_id), in dependency order: read from the
+#: models, so a new tenant table is distributed (Citus) without another list to keep.
+TENANT_TABLES = tuple(t.name for t in Base.metadata.sorted_tables if "hotel_id" in t.c)
 
 __all__ = [
     "TENANT_TABLES",

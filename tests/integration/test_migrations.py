@@ -423,3 +423,34 @@ def test_check_leaves_no_app_user_role_on_a_server_that_had_none(tmp_path: Path)
     finally:
         engine.dispose()
         embedded.stop(pgdata)
+
+
+def test_tenant_tables_are_the_migrated_tables_with_a_hotel_id_in_key_order(
+    engine: Engine,
+) -> None:
+    """``TENANT_TABLES`` (what Citus distributes) is read from the models: it must name
+    exactly the migrated tables that carry hotel_id, each after the tables it references."""
+    from hotelbot_cli.models import TENANT_TABLES
+
+    with engine.connect() as conn:
+        tables = set(
+            conn.scalars(
+                text(
+                    "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+                    " WHERE c.relnamespace = current_schema()::regnamespace"
+                    " AND c.relkind IN ('r', 'p') AND a.attname = 'hotel_id'"
+                    " AND NOT a.attisdropped"
+                )
+            )
+        )
+        references = conn.execute(
+            text(
+                "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint"
+                " WHERE contype = 'f' AND connamespace = current_schema()::regnamespace"
+            )
+        ).all()
+    assert set(TENANT_TABLES) == tables
+    order = {name: i for i, name in enumerate(TENANT_TABLES)}
+    for table, target in references:
+        if table in order and target in order and table != target:
+            assert order[target] < order[table], (table, target)
