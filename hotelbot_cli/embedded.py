@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hotelbot_cli.errors import ConfigError, ConnectionFailed
+from hotelbot_cli.errors import CheckFailed, ConfigError, ConnectionFailed
 
 DATABASE_NAME = "hotelbot"
 SUPERUSER = "postgres"
@@ -39,6 +39,15 @@ class ServerStatus:
     pid: int | None = None
     socket_dir: str | None = None
     version: str | None = None
+
+    def failure(self) -> CheckFailed | None:
+        """The verdict of ``server status``: a server that is not running fails it."""
+        return None if self.running else not_running()
+
+
+def not_running() -> CheckFailed:
+    """The one error for "the embedded server is not running" (exit 1)."""
+    return CheckFailed("the embedded server is not running", "run `hotelbot server start`")
 
 
 def default_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -244,6 +253,16 @@ def url(
     if info is None:
         return None
     return _uri(info, database)
+
+
+def running_url(
+    data_dir: str | os.PathLike[str] | None = None, database: str = DATABASE_NAME
+) -> str:
+    """The URL of the running embedded server; CheckFailed when it is not running."""
+    value = url(data_dir, database)
+    if value is None:
+        raise not_running()
+    return value
 
 
 def stop(data_dir: str | os.PathLike[str] | None = None) -> bool:

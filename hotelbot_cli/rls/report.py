@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from xml.etree import ElementTree as ET
 
-from hotelbot_cli.errors import UsageError
+from hotelbot_cli.errors import CheckFailed, UsageError
 
 SCHEMA_VERSION = 2
 Status = Literal["pass", "fail", "warn", "ignored", "skip"]
@@ -77,6 +77,17 @@ class RlsReport:
 
     def failures(self) -> list[CheckResult]:
         return [r for r in self.results if r.failed]
+
+    def failure(self) -> CheckFailed | None:
+        """The verdict: one line naming the failed check(s); one failure carries its fix."""
+        failed = self.failures()
+        if not failed:
+            return None
+        if len(failed) == 1:
+            (r,) = failed
+            return CheckFailed(f"{r.id} failed on {r.table or 'the database'}: {r.detail}", r.fix)
+        named = ", ".join(f"{r.id} on {r.table or 'the database'}" for r in failed)
+        return CheckFailed(f"{len(failed)} checks failed: {named}", "each fix is listed above")
 
     def to_dict(self) -> dict[str, Any]:
         return {
