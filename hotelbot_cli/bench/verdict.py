@@ -55,9 +55,9 @@ class BenchVerdict:
         """The report's document plus the comparison and threshold results, when there are any."""
         doc = rp.to_dict(self.report)
         if self.changes:
-            doc["comparison"] = rp._plain(list(self.changes))
+            doc["comparison"] = rp.jsonable(list(self.changes))
         if self.thresholds:
-            doc["thresholds"] = rp._plain(list(self.thresholds))
+            doc["thresholds"] = rp.jsonable(list(self.thresholds))
         return doc
 
 

@@ -38,7 +38,8 @@ def _report(result: object, verb: str, as_json: bool, extra: dict[str, Any] | No
                 "changed": result.before != result.after,
                 "steps": list(result.steps),
                 **(extra or {}),
-            }
+            },
+            f"db {verb}",
         )
         return
     for step in result.steps:
@@ -100,7 +101,8 @@ def current(
                 "current": list(status.current),
                 "heads": list(status.heads),
                 "at_head": status.at_head,
-            }
+            },
+            "db current",
         )
     else:
         label = ", ".join(status.current) or "base (empty)"
@@ -116,7 +118,7 @@ def history(as_json: JsonOption = False) -> None:
 
     revisions = migrations.history()
     if as_json:
-        out.emit_json(revisions)
+        out.emit_json({"revisions": revisions}, "db history")
         return
     out.table(
         "Migrations",
@@ -134,7 +136,7 @@ def heads(as_json: JsonOption = False) -> None:
     from hotelbot_cli import migrations
 
     if as_json:
-        out.emit_json({"heads": list(migrations.heads())})
+        out.emit_json({"heads": list(migrations.heads())}, "db heads")
         return
     for head in migrations.heads():
         out.line(head)
@@ -163,7 +165,8 @@ def check(as_json: JsonOption = False) -> None:
                     "differences": list(report.database_differences),
                 },
                 "notes": list(report.notes),
-            }
+            },
+            "db check",
         )
     else:
         for note in report.notes:
@@ -253,7 +256,8 @@ def distribute(
                 "tables": [{"table": t, "type": k, "shards": n} for t, k, n in report.tables],
                 "operator": list(plan.operator),
                 "seconds": round(report.seconds, 3),
-            }
+            },
+            "db distribute",
         )
         return
     for line in render_plan(plan, report.dry_run):

@@ -43,7 +43,8 @@ def lint(
                 "revisions": report.revisions,
                 "findings": report.findings,
                 "ignored": report.ignored,
-            }
+            },
+            "db lint",
         )
     else:
         for f in report.findings:

@@ -67,7 +67,7 @@ def rls_check(  # noqa: PLR0917 - one parameter per CLI option
         from hotelbot_cli.rls.registry import CHECKS
 
         if as_json:
-            out.emit_json(list(CHECKS))
+            out.emit_json({"checks": list(CHECKS)}, "rls-check --list-checks")
         else:
             for c in CHECKS:
                 out.line(f"{c.id} ({c.category}): {c.proves}. Fix: {c.fix}")

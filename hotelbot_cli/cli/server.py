@@ -39,7 +39,7 @@ def status(as_json: JsonOption = False) -> None:
     """Show whether the embedded server is initialised and running (exit 1 when not running)."""
     current = embedded.status()
     if as_json:
-        out.emit_json(current)
+        out.emit_json(current, "server status")
     else:
         out.table(
             None,
