@@ -54,7 +54,9 @@ def default_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where the embedded server keeps its cluster: explicit > HOTELBOT_DATA_DIR > platformdirs."""
     if data_dir is not None:
         return Path(data_dir).expanduser().resolve()
-    env = os.environ.get("HOTELBOT_DATA_DIR")
+    from hotelbot_cli.settings import data_dir_from_env
+
+    env = data_dir_from_env()
     if env:
         return Path(env).expanduser().resolve()
     import platformdirs
@@ -142,14 +144,11 @@ def _uri(info: Any, database: str) -> str:
     return uri + ("&" if "?" in uri else "?") + extra
 
 
-#: libpq's environment variables: meant for the user's servers, never for the embedded one.
-_LIBPQ_ENV = re.compile(r"^PG[A-Z_]+$")
-
-
 def libpq_env_names(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The PG* variables set in ``environ`` (default: this process's environment)."""
-    environ = os.environ if environ is None else environ
-    return sorted(name for name in environ if _LIBPQ_ENV.match(name))
+    """The PG* variables set in ``environ`` (settings owns the rule; kept for callers)."""
+    from hotelbot_cli.settings import libpq_env_names as names
+
+    return names(environ)
 
 
 @contextlib.contextmanager

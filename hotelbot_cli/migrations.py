@@ -205,13 +205,9 @@ def require_head(engine: Engine) -> None:
 
 def _lock_settings() -> tuple[float, int]:
     """(lock_timeout seconds, retries): HOTELBOT_MIGRATION_LOCK_TIMEOUT / _LOCK_RETRIES."""
-    import os
+    from hotelbot_cli import settings
 
-    from hotelbot_cli.settings import _env_number
-
-    timeout = _env_number(os.environ, "HOTELBOT_MIGRATION_LOCK_TIMEOUT", 2.0, minimum=0.01)
-    retries = int(_env_number(os.environ, "HOTELBOT_MIGRATION_LOCK_RETRIES", 5.0))
-    return timeout, retries
+    return settings.migration_lock_timeout(), settings.migration_lock_retries()
 
 
 class _Superseded(Exception):
