@@ -90,9 +90,11 @@ def rls_check(  # noqa: PLR0917 - one parameter per CLI option
         )
     failed = report.failures()
     if len(failed) > 1:  # one is named in full by the error line itself
-        for r in failed:
+        from hotelbot_cli.settings import redact_text
+
+        for r in failed:  # on stderr, so that --json users see them too (as out.error did)
             out.info(
-                f"{r.id} failed on {r.table or 'the database'}: {r.detail}"
+                redact_text(f"{r.id} failed on {r.table or 'the database'}: {r.detail}")
                 + (f" (fix: {r.fix})" if r.fix else "")
             )
     raise_if_failed(report)

@@ -77,3 +77,18 @@ def test_db_check_of_a_drifted_database_json_is_complete(cli, db_url: URL) -> No
     assert code == 1
     assert json.loads(out)["database"]["differences"]
     assert "the database differs from the models" in _one_error_line(err)
+
+
+def test_rls_check_with_several_failures_lists_each_then_one_error(cli, db_url: URL) -> None:
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute("GRANT TRUNCATE ON messages TO app_user")
+        conn.execute("GRANT TRUNCATE ON guests TO app_user")
+    code, out, err = cli("rls-check", "--json", url=db_url)
+    assert code == 1 and json.loads(out)["summary"]["fail"] == 2
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    (line,) = errors
+    assert line.startswith("error: 2 checks failed: table-privileges on ")
+    assert "on guests" in line and "on messages" in line
+    listed = [line for line in err.splitlines() if line.startswith("table-privileges failed on")]
+    assert len(listed) == 2 and all("(fix: " in line for line in listed)
