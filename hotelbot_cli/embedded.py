@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hotelbot_cli.errors import ConfigError, ConnectionFailed
+from hotelbot_cli.errors import CheckFailed, ConfigError, ConnectionFailed
 
 DATABASE_NAME = "hotelbot"
 SUPERUSER = "postgres"
@@ -40,12 +40,23 @@ class ServerStatus:
     socket_dir: str | None = None
     version: str | None = None
 
+    def failure(self) -> CheckFailed | None:
+        """The verdict of ``server status``: a server that is not running fails it."""
+        return None if self.running else not_running()
+
+
+def not_running() -> CheckFailed:
+    """The one error for "the embedded server is not running" (exit 1)."""
+    return CheckFailed("the embedded server is not running", "run `hotelbot server start`")
+
 
 def default_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where the embedded server keeps its cluster: explicit > HOTELBOT_DATA_DIR > platformdirs."""
     if data_dir is not None:
         return Path(data_dir).expanduser().resolve()
-    env = os.environ.get("HOTELBOT_DATA_DIR")
+    from hotelbot_cli.settings import data_dir_from_env
+
+    env = data_dir_from_env()
     if env:
         return Path(env).expanduser().resolve()
     import platformdirs
@@ -133,14 +144,11 @@ def _uri(info: Any, database: str) -> str:
     return uri + ("&" if "?" in uri else "?") + extra
 
 
-#: libpq's environment variables: meant for the user's servers, never for the embedded one.
-_LIBPQ_ENV = re.compile(r"^PG[A-Z_]+$")
-
-
 def libpq_env_names(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The PG* variables set in ``environ`` (default: this process's environment)."""
-    environ = os.environ if environ is None else environ
-    return sorted(name for name in environ if _LIBPQ_ENV.match(name))
+    """The PG* variables set in ``environ`` (settings owns the rule; kept for callers)."""
+    from hotelbot_cli.settings import libpq_env_names as names
+
+    return names(environ)
 
 
 @contextlib.contextmanager
@@ -244,6 +252,16 @@ def url(
     if info is None:
         return None
     return _uri(info, database)
+
+
+def running_url(
+    data_dir: str | os.PathLike[str] | None = None, database: str = DATABASE_NAME
+) -> str:
+    """The URL of the running embedded server; CheckFailed when it is not running."""
+    value = url(data_dir, database)
+    if value is None:
+        raise not_running()
+    return value
 
 
 def stop(data_dir: str | os.PathLike[str] | None = None) -> bool:

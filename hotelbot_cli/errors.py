@@ -6,6 +6,8 @@ Exit codes (documented in the README): 0 ok, 1 failed check or operation,
 
 from __future__ import annotations
 
+from typing import Protocol
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -63,4 +65,21 @@ class NotAtHead(HotelbotError):
 
 
 class CheckFailed(HotelbotError):
-    """A check ran and found problems (rls-check, db check, bench thresholds)."""
+    """A check ran and found problems (rls-check, db check, bench thresholds).
+
+    Raised after the findings were rendered in full: the CLI's one mapper turns it into
+    one ``error:`` line and exit 1, so no command exits by itself.
+    """
+
+
+class Verdict(Protocol):
+    """A library result that knows whether it passed: ``failure()`` is None when it did."""
+
+    def failure(self) -> CheckFailed | None: ...
+
+
+def raise_if_failed(result: Verdict) -> None:
+    """Raise ``result``'s CheckFailed, if any: the one way a finding becomes exit 1."""
+    failure = result.failure()
+    if failure is not None:
+        raise failure

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hotelbot_cli.errors import ConfigError, UsageError
+from hotelbot_cli.errors import CheckFailed, ConfigError, UsageError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -64,6 +64,18 @@ class LintReport:
     @property
     def ok(self) -> bool:
         return not self.findings
+
+    def failure(self) -> CheckFailed | None:
+        """The verdict of ``db lint``: a finding not ignored in pyproject.toml fails it."""
+        if self.ok:
+            return None
+        revisions = sorted({f.revision for f in self.findings})
+        rules = sorted({f.rule for f in self.findings})
+        return CheckFailed(
+            f"{len(self.findings)} lint finding(s) in revision(s) {', '.join(revisions)}:"
+            f" {', '.join(rules)}",
+            "make the migration lock-safe, or ignore the rule with a reason in pyproject.toml",
+        )
 
 
 @dataclass(frozen=True)

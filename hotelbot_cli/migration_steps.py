@@ -24,13 +24,14 @@ current transaction, so a fresh upgrade stays one transaction.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import text
+
+from hotelbot_cli import settings
 
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -42,24 +43,19 @@ RUNNER_KEY = "hotelbot_online_runner"
 BATCHED_MARKER = "-- hotelbot:batched"
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw.isdigit() else default
-
-
 #: Below this size (bytes, heap only) a table is rewritten/indexed in the transaction.
-SMALL_TABLE_BYTES = _env_int("HOTELBOT_MIGRATION_SMALL_TABLE_BYTES", 8 * 1024 * 1024)
+SMALL_TABLE_BYTES = settings.migration_small_table_bytes()
 #: Rows per backfill batch (one short transaction each).
-BATCH_ROWS = _env_int("HOTELBOT_MIGRATION_BATCH_ROWS", 5000)
+BATCH_ROWS = settings.migration_batch_rows()
 
 
 def lock_timeout_seconds() -> float:
-    """HOTELBOT_MIGRATION_LOCK_TIMEOUT (seconds, default 2): the longest any lock wait may queue."""
-    raw = os.environ.get("HOTELBOT_MIGRATION_LOCK_TIMEOUT", "").strip()
-    try:
-        return max(float(raw), 0.01) if raw else 2.0
-    except ValueError:
-        return 2.0
+    """HOTELBOT_MIGRATION_LOCK_TIMEOUT (seconds, default 2): the longest any lock wait may queue.
+
+    Parsed as ``hotelbot db upgrade`` parses it (a malformed value is a ConfigError), also
+    when plain Alembic runs the revisions.
+    """
+    return settings.migration_lock_timeout()
 
 
 #: Contexts whose current transaction already has our lock_timeout (offline, plain Alembic).

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hotelbot_cli.errors import DatabaseError, LockTimeout, NotAtHead, UsageError
+from hotelbot_cli.errors import CheckFailed, DatabaseError, LockTimeout, NotAtHead, UsageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -64,6 +64,34 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return len(self.heads) == 1 and not self.differences and not self.database_differences
+
+    def problems(self) -> list[str]:
+        """Each finding as one sentence (empty when the check passed)."""
+        found = (
+            [] if len(self.heads) == 1 else [f"{len(self.heads)} heads: {', '.join(self.heads)}"]
+        )
+        found += [f"models and migrations differ: {d}" for d in self.differences]
+        found += [f"the database differs from the models: {d}" for d in self.database_differences]
+        return found
+
+    def failure(self) -> CheckFailed | None:
+        """The verdict of ``db check``: one line naming every finding and what to do."""
+        problems = self.problems()
+        if not problems:
+            return None
+        if len(self.heads) != 1:
+            hint = "merge them into one"
+        elif self.differences:
+            hint = "run `hotelbot db revision --autogenerate -m '…'` and review the new file"
+        else:
+            hint = (
+                "the database was changed outside the migrations: undo that change, or make it"
+                " a revision (`hotelbot db revision --autogenerate`) so every database gets it"
+            )
+        message = problems[0] if len(problems) == 1 else f"{len(problems)} problems: "
+        if len(problems) > 1:
+            message += "; ".join(problems)
+        return CheckFailed(message, hint)
 
 
 def script_location() -> Path:
@@ -135,30 +163,51 @@ def current(engine: Engine) -> tuple[str, ...]:
     return revs
 
 
+@dataclass(frozen=True)
+class HeadStatus:
+    """Where the database is against the scripts' head(s): the one owner of "at head"."""
+
+    current: tuple[str, ...]
+    heads: tuple[str, ...]
+
+    @property
+    def at_head(self) -> bool:
+        return set(self.current) == set(self.heads)
+
+    def describe(self) -> str:
+        """``the database is at X, not at head Y`` (for an error line)."""
+        at = ", ".join(self.current) or "base (empty)"
+        return f"the database is at {at}, not at head {', '.join(self.heads)}"
+
+    def failure(self) -> CheckFailed | None:
+        """The verdict of ``db current --check``."""
+        if self.at_head:
+            return None
+        return CheckFailed(self.describe(), "run `hotelbot db upgrade`")
+
+
+def head_status(engine: Engine) -> HeadStatus:
+    """The database's revision(s) and the scripts' head(s), read-only."""
+    return HeadStatus(current(engine), heads())
+
+
 def is_at_head(engine: Engine) -> bool:
-    return set(current(engine)) == set(heads())
+    """True when the database is at every head of the migration scripts."""
+    return head_status(engine).at_head
 
 
 def require_head(engine: Engine) -> None:
     """Raise NotAtHead (saying which command to run) unless the database is at head."""
-    at = current(engine)
-    want = heads()
-    if set(at) != set(want):
-        raise NotAtHead(
-            f"the database is at {', '.join(at) or 'base (empty)'}, not at head {', '.join(want)}",
-            "run `hotelbot db upgrade` first",
-        )
+    status = head_status(engine)
+    if not status.at_head:
+        raise NotAtHead(status.describe(), "run `hotelbot db upgrade` first")
 
 
 def _lock_settings() -> tuple[float, int]:
     """(lock_timeout seconds, retries): HOTELBOT_MIGRATION_LOCK_TIMEOUT / _LOCK_RETRIES."""
-    import os
+    from hotelbot_cli import settings
 
-    from hotelbot_cli.settings import _env_number
-
-    timeout = _env_number(os.environ, "HOTELBOT_MIGRATION_LOCK_TIMEOUT", 2.0, minimum=0.01)
-    retries = int(_env_number(os.environ, "HOTELBOT_MIGRATION_LOCK_RETRIES", 5.0))
-    return timeout, retries
+    return settings.migration_lock_timeout(), settings.migration_lock_retries()
 
 
 class _Superseded(Exception):

@@ -1,11 +1,14 @@
 """Configuration from the environment, URL normalising and redacted display.
 
-Everything here is cheap to import: SQLAlchemy's URL type is imported only when
-a URL is actually parsed.
+The one place that reads hotelbot's environment variables (HOTELBOT_*, DATABASE_URL, the
+PG* ones it looks at): each has a typed accessor here, and a malformed value is one
+ConfigError naming the variable (exit 2), wherever it is read. Everything here is cheap to
+import: SQLAlchemy's URL type is imported only when a URL is actually parsed.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -73,6 +76,10 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def _environ(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None:
@@ -106,6 +113,117 @@ def debug_echo(env: Mapping[str, str]) -> bool:
     that is not a boolean is ignored instead of making every command fail.
     """
     return (env.get("DEBUG") or "").strip().lower() in _TRUE
+
+
+def env_text(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """A text variable, stripped; None when unset or blank (blank means "not set")."""
+    raw = _environ(env).get(name)
+    return raw.strip() if raw and raw.strip() else None
+
+
+def env_bool(name: str, default: bool, env: Mapping[str, str] | None = None) -> bool:
+    """A boolean variable (1/true/yes/on, 0/false/no/off); anything else is a ConfigError."""
+    return _env_bool(_environ(env), name, default)
+
+
+def env_number(
+    name: str, default: float, env: Mapping[str, str] | None = None, minimum: float = 0
+) -> float:
+    """A number variable, at least ``minimum``; blank is the default; else a ConfigError."""
+    return _env_number(_environ(env), name, default, minimum)
+
+
+def env_count(
+    name: str, default: int, env: Mapping[str, str] | None = None, minimum: int = 0
+) -> int:
+    """A whole-number variable (``5``, not ``5.5`` or ``five``); else a ConfigError."""
+    value = _env_number(_environ(env), name, default, minimum)
+    if not math.isfinite(value) or value != int(value):
+        raise ConfigError(f"{name}={_environ(env).get(name)!r} is not a whole number")
+    return int(value)
+
+
+def debug_requested(env: Mapping[str, str] | None = None) -> bool:
+    """HOTELBOT_DEBUG: 1/true/yes shows tracebacks; anything else does not.
+
+    Read before anything else, to decide how errors are shown: a malformed value must not
+    itself become an error nobody can debug, so it is ignored as DEBUG's is.
+    """
+    return (_environ(env).get("HOTELBOT_DEBUG") or "").strip().lower() in {"1", "true", "yes"}
+
+
+def database_url_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """DATABASE_URL (the owner's server), or None: the embedded server is used."""
+    return env_text("DATABASE_URL", env)
+
+
+def app_database_url_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """HOTELBOT_APP_DATABASE_URL: the bot's own login, or None."""
+    return env_text("HOTELBOT_APP_DATABASE_URL", env)
+
+
+def app_password_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """HOTELBOT_APP_PASSWORD for ``db create-login`` (as given, not stripped), or None."""
+    return _environ(env).get("HOTELBOT_APP_PASSWORD") or None
+
+
+def data_dir_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """HOTELBOT_DATA_DIR: the embedded server's data directory itself, or None."""
+    return _environ(env).get("HOTELBOT_DATA_DIR") or None
+
+
+def migration_lock_timeout(env: Mapping[str, str] | None = None) -> float:
+    """HOTELBOT_MIGRATION_LOCK_TIMEOUT: seconds any migration lock wait may queue (2)."""
+    return env_number("HOTELBOT_MIGRATION_LOCK_TIMEOUT", 2.0, env, minimum=0.01)
+
+
+def migration_lock_retries(env: Mapping[str, str] | None = None) -> int:
+    """HOTELBOT_MIGRATION_LOCK_RETRIES: retries of a step whose lock timed out (5)."""
+    return env_count("HOTELBOT_MIGRATION_LOCK_RETRIES", 5, env)
+
+
+def migration_small_table_bytes(env: Mapping[str, str] | None = None) -> int:
+    """HOTELBOT_MIGRATION_SMALL_TABLE_BYTES: below this a table is changed in one go (8 MB)."""
+    return env_count("HOTELBOT_MIGRATION_SMALL_TABLE_BYTES", 8 * 1024 * 1024, env)
+
+
+def migration_batch_rows(env: Mapping[str, str] | None = None) -> int:
+    """HOTELBOT_MIGRATION_BATCH_ROWS: rows per backfill batch (5000)."""
+    return env_count("HOTELBOT_MIGRATION_BATCH_ROWS", 5000, env, minimum=1)
+
+
+#: libpq's environment variables: meant for the user's servers, never for the embedded one.
+_LIBPQ_ENV = re.compile(r"^PG[A-Z_]+$")
+
+
+def libpq_env_names(env: Mapping[str, str] | None = None) -> list[str]:
+    """The PG* variables set in ``env`` (default: this process's environment)."""
+    return sorted(name for name in _environ(env) if _LIBPQ_ENV.match(name))
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """The SQL log's environment: HOTELBOT_ENV, _LOG_SQL, _SLOW_QUERY_MS, _SERVICE_NAME."""
+
+    environment: str
+    log_sql: bool
+    slow_ms: float | None  # None: the log's default
+    service: str | None  # None: the log's default
+
+
+def log_settings(env: Mapping[str, str] | None = None) -> LogSettings:
+    """What the SQL log reads from the environment (a malformed number is a ConfigError)."""
+    env = _environ(env)
+    raw_slow = env_text("HOTELBOT_SLOW_QUERY_MS", env)
+    return LogSettings(
+        environment=(env.get("HOTELBOT_ENV") or "production").strip().lower(),
+        log_sql=env_bool("HOTELBOT_LOG_SQL", False, env),
+        # a negative threshold is read as 0 (every statement is slow), as it always was
+        slow_ms=None
+        if raw_slow is None
+        else max(env_number("HOTELBOT_SLOW_QUERY_MS", 0, env, -math.inf), 0.0),
+        service=env_text("HOTELBOT_SERVICE_NAME", env),
+    )
 
 
 @dataclass(frozen=True)
@@ -147,16 +265,14 @@ class Settings:
             recycle=int(_env_number(env, "HOTELBOT_POOL_RECYCLE", 1800, minimum=-1)),
             pre_ping=_env_bool(env, "HOTELBOT_POOL_PRE_PING", True),
         )
-        url = env.get("DATABASE_URL") or None
-        app_url = env.get("HOTELBOT_APP_DATABASE_URL") or None
         return cls(
-            database_url=url.strip() if url else None,
+            database_url=database_url_from_env(env),
             pool=pool,
             echo=debug_echo(env),
             connect_timeout=int(_env_number(env, "HOTELBOT_CONNECT_TIMEOUT", 5, minimum=1)),
             lock_timeout=_env_number(env, "HOTELBOT_LOCK_TIMEOUT", 60.0),
-            data_dir=env.get("HOTELBOT_DATA_DIR") or None,
-            app_database_url=app_url.strip() if app_url else None,
+            data_dir=data_dir_from_env(env),
+            app_database_url=app_database_url_from_env(env),
             prepare_threshold=_prepare_threshold(env, kind),
         )
 
@@ -186,16 +302,15 @@ def _parse_key(raw: str) -> bytes:
     return key
 
 
-def tenant_key_from_env() -> bytes | None:
+def tenant_key_from_env(env: Mapping[str, str] | None = None) -> bytes | None:
     """The key that signs tenants (HOTELBOT_TENANT_KEY, hex), or None when not configured."""
-    raw = os.environ.get("HOTELBOT_TENANT_KEY")
+    raw = _environ(env).get("HOTELBOT_TENANT_KEY")
     return _parse_key(raw) if raw else None
 
 
-def tenant_ttl_from_env() -> int:
+def tenant_ttl_from_env(env: Mapping[str, str] | None = None) -> int:
     """Seconds a tenant signature stays valid (HOTELBOT_TENANT_TTL, default 300)."""
-    raw = os.environ.get("HOTELBOT_TENANT_TTL")
-    return 300 if not raw else int(_env_number(os.environ, "HOTELBOT_TENANT_TTL", 300, minimum=1))
+    return int(env_number("HOTELBOT_TENANT_TTL", 300, env, minimum=1))
 
 
 def split_user_info(rest: str) -> tuple[str | None, str]:
@@ -305,7 +420,7 @@ def libpq_default_database(username: str | None, env: Mapping[str, str] | None =
 
     The user name is the URL's, else PGUSER, else the operating-system user, as in libpq.
     """
-    env = os.environ if env is None else env
+    env = _environ(env)
     if env.get("PGDATABASE"):
         return env["PGDATABASE"]
     if username or env.get("PGUSER"):

@@ -59,9 +59,9 @@ def bot_login(admin: Any, owner_url: Any, app_role: str, given: str | None) -> I
     ``admin`` is an autocommit psycopg connection of a role that may create roles; without
     that right a UsageError says to set HOTELBOT_APP_DATABASE_URL.
     """
-    from hotelbot_cli.settings import normalize_url
+    from hotelbot_cli.settings import app_database_url_from_env, normalize_url
 
-    given = given or os.environ.get(APP_URL_ENV) or None
+    given = given or app_database_url_from_env()
     if given:
         url = normalize_url(given)
         _check(url, app_role)

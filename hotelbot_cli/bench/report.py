@@ -1,8 +1,10 @@
 """What a bench run reports, its versioned JSON shape, comparison with a baseline, thresholds.
 
-The JSON document is ``{"format": "hotelbot.bench", "version": 1, ...}``; its JSON
-Schema is ``report.schema.json`` beside this module. A document from a newer major
-version is refused rather than misread.
+The JSON document is ``{"schema_version": 2, "tool": "hotelbot bench", ...}`` (hotelbot's
+one envelope, :mod:`hotelbot_cli.envelope`); its JSON Schema is ``report.schema.json``
+beside this module. Reports saved before the envelope, ``{"format": "hotelbot.bench",
+"version": 1, ...}``, are still read (same fields); a newer version is refused rather
+than misread.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hotelbot_cli import envelope
 from hotelbot_cli.bench.explain import IndexCheck
 from hotelbot_cli.bench.reference import Reference
 from hotelbot_cli.errors import UsageError
 
-FORMAT = "hotelbot.bench"
-VERSION = 1
+#: The shape of the report: 2 is version 1's fields under the schema_version/tool envelope.
+VERSION = 2
+#: What marked a report before the envelope; ``--compare`` still reads such baselines.
+LEGACY_ENVELOPE = {"format": "hotelbot.bench", "version": 1}
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 
@@ -143,7 +148,12 @@ def _plain(value: Any) -> Any:
 
 def to_dict(report: BenchReport) -> dict[str, Any]:
     """The versioned JSON document of ``report``."""
-    return {"format": FORMAT, "version": VERSION, **_plain(report)}
+    return envelope.wrap("bench", _plain(report), VERSION)
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses (changes, threshold results) as plain JSON values."""
+    return _plain(value)
 
 
 def _build(cls: type, data: dict[str, Any]) -> Any:
@@ -157,14 +167,13 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
 
 def from_dict(data: dict[str, Any]) -> BenchReport:
     """Read a document written by :func:`to_dict` (this or an older minor shape)."""
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UsageError("not a hotelbot bench report", "write one with `hotelbot bench --json`")
-    version = data.get("version")
-    if not isinstance(version, int) or version > VERSION:
-        raise UsageError(
-            f"bench report version {version!r} is newer than this hotelbot reads ({VERSION})",
-            "upgrade hotelbot or re-run the baseline",
-        )
+    envelope.read(
+        data,
+        "bench",
+        VERSION,
+        legacy=LEGACY_ENVELOPE,
+        hint="write one with `hotelbot bench --json`",
+    )
     try:
         return BenchReport(
             started_at=data["started_at"],

@@ -194,7 +194,19 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def emit_json(value: Any) -> None:
-    """Write ``value`` as indented JSON on stdout (no rich markup, no wrapping)."""
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+def emit_json(value: Any, command: str | None = None, version: int = 1) -> None:
+    """Write one JSON document on stdout, indented, under the one envelope.
+
+    ``command``: wrap ``value`` (a mapping) as that command's document, shape ``version``;
+    without it ``value`` is a library's own document and must carry the envelope already
+    (see :mod:`hotelbot_cli.envelope`), so no ``--json`` can leave without it.
+    """
+    from hotelbot_cli import envelope
+
+    doc = to_jsonable(value)
+    if command is not None:
+        doc = envelope.wrap(command, doc, version)
+    if not envelope.is_enveloped(doc):
+        raise TypeError("a --json document without the schema_version/tool envelope")
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()

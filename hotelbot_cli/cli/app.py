@@ -113,7 +113,9 @@ def root(  # noqa: PLR0917 - one parameter per global option
 
 
 def _debug_requested(argv: list[str]) -> bool:
-    return "--debug" in argv or os.environ.get("HOTELBOT_DEBUG", "").lower() in {"1", "true", "yes"}
+    from hotelbot_cli.settings import debug_requested
+
+    return "--debug" in argv or debug_requested()
 
 
 def _translate(exc: BaseException) -> HotelbotError | None:
@@ -132,9 +134,10 @@ def _ignore_libpq_env_for_embedded() -> None:
     (ours, psql's, pgbench's); they describe the user's own servers, so they are dropped.
     With DATABASE_URL set they apply as libpq documents (values the URL leaves out).
     """
-    if os.environ.get("DATABASE_URL", "").strip():
+    from hotelbot_cli.settings import database_url_from_env, libpq_env_names
+
+    if database_url_from_env() is not None:
         return
-    from hotelbot_cli.embedded import libpq_env_names
 
     for name in libpq_env_names():
         del os.environ[name]

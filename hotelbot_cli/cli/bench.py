@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -279,7 +279,8 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
     """
     from hotelbot_cli.bench import report as rp
     from hotelbot_cli.bench.runner import BenchOptions, Progress, run_bench
-    from hotelbot_cli.errors import UsageError
+    from hotelbot_cli.bench.verdict import judge
+    from hotelbot_cli.errors import UsageError, raise_if_failed
 
     if duration is not None and iterations is not None:
         raise UsageError("give --duration or --iterations, not both")
@@ -319,33 +320,23 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
 
         report = run_bench(None, options, progress)
 
-    doc: dict[str, Any] = rp.to_dict(report)
-    changes = rp.compare(report, baseline, tolerance) if baseline else []
-    results = rp.evaluate(report, thresholds) if thresholds else []
-    if changes:
-        doc["comparison"] = out.to_jsonable(changes)
-    if results:
-        doc["thresholds"] = out.to_jsonable(results)
+    verdict = judge(
+        report,
+        thresholds=thresholds,
+        baseline=baseline,
+        tolerance=tolerance,
+        fail_on_regression=fail_on_regression,
+    )
     if output:
         output.write_text(rp.dumps(report), encoding="utf-8")
     if as_json:
-        out.emit_json(doc)
+        out.emit_json(verdict.to_dict())
     else:
         _render(report)
         if baseline is not None:
-            _render_changes(changes, str(compare))
-        if results:
-            _render_thresholds(results)
+            _render_changes(list(verdict.changes), str(compare))
+        if verdict.thresholds:
+            _render_thresholds(list(verdict.thresholds))
         if output:
             out.info(f"report written to {output}")
-    failed = [r for r in results if r.failed]
-    regressions = [c for c in changes if c.regression]
-    if failed:
-        out.error(
-            f"{len(failed)} threshold(s) failed: "
-            + "; ".join(f"{r.text} ({r.subject})" for r in failed)
-        )
-    if regressions and fail_on_regression:
-        out.error("regression in " + ", ".join(c.name for c in regressions))
-    if failed or (regressions and fail_on_regression):
-        raise typer.Exit(1)
+    raise_if_failed(verdict)

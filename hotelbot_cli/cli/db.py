@@ -11,7 +11,7 @@ import typer
 from hotelbot_cli.cli import _output as out
 from hotelbot_cli.cli import db_stats, login
 from hotelbot_cli.cli._common import JsonOption, engine, lock_timeout
-from hotelbot_cli.errors import UsageError
+from hotelbot_cli.errors import UsageError, raise_if_failed
 
 app = typer.Typer(
     help="Migrations: upgrade, downgrade, current, history, check…", no_args_is_help=True
@@ -38,7 +38,8 @@ def _report(result: object, verb: str, as_json: bool, extra: dict[str, Any] | No
                 "changed": result.before != result.after,
                 "steps": list(result.steps),
                 **(extra or {}),
-            }
+            },
+            f"db {verb}",
         )
         return
     for step in result.steps:
@@ -93,20 +94,21 @@ def current(
     """Show the revision the database is at (read-only: writes nothing)."""
     from hotelbot_cli import migrations
 
-    revs = migrations.current(engine())
-    head = migrations.heads()
-    at_head = set(revs) == set(head)
+    status = migrations.head_status(engine())
     if as_json:
-        out.emit_json({"current": list(revs), "heads": list(head), "at_head": at_head})
-    else:
-        label = ", ".join(revs) or "base (empty)"
-        out.line(f"{label}{' (head)' if at_head else ''}")
-    if check and not at_head:
-        out.error(
-            f"the database is at {', '.join(revs) or 'base'}, not at head {', '.join(head)}",
-            "run `hotelbot db upgrade`",
+        out.emit_json(
+            {
+                "current": list(status.current),
+                "heads": list(status.heads),
+                "at_head": status.at_head,
+            },
+            "db current",
         )
-        raise typer.Exit(1)
+    else:
+        label = ", ".join(status.current) or "base (empty)"
+        out.line(f"{label}{' (head)' if status.at_head else ''}")
+    if check:
+        raise_if_failed(status)
 
 
 @app.command()
@@ -116,7 +118,7 @@ def history(as_json: JsonOption = False) -> None:
 
     revisions = migrations.history()
     if as_json:
-        out.emit_json(revisions)
+        out.emit_json({"revisions": revisions}, "db history")
         return
     out.table(
         "Migrations",
@@ -134,7 +136,7 @@ def heads(as_json: JsonOption = False) -> None:
     from hotelbot_cli import migrations
 
     if as_json:
-        out.emit_json({"heads": list(migrations.heads())})
+        out.emit_json({"heads": list(migrations.heads())}, "db heads")
         return
     for head in migrations.heads():
         out.line(head)
@@ -163,7 +165,8 @@ def check(as_json: JsonOption = False) -> None:
                     "differences": list(report.database_differences),
                 },
                 "notes": list(report.notes),
-            }
+            },
+            "db check",
         )
     else:
         for note in report.notes:
@@ -171,20 +174,7 @@ def check(as_json: JsonOption = False) -> None:
         if report.ok:
             checked = " and the database" if report.database_compared else ""
             out.line(f"OK: models match the migrations{checked} (head {report.heads[0]}).")
-    if report.ok:
-        return
-    if len(report.heads) != 1:
-        out.error(f"{len(report.heads)} heads: {', '.join(report.heads)}", "merge them into one")
-    for diff in report.differences:
-        out.error(f"models and migrations differ: {diff}")
-    for diff in report.database_differences:
-        out.error(f"the database differs from the models: {diff}")
-    if report.differences:
-        out.info("Run `hotelbot db revision --autogenerate -m '…'` and review the new file.")
-    if report.database_differences:
-        out.info("The database was changed outside the migrations: undo that change, or make it")
-        out.info("a revision (`hotelbot db revision --autogenerate`) so every database gets it.")
-    raise typer.Exit(1)
+    raise_if_failed(report)
 
 
 @app.command()
@@ -266,7 +256,8 @@ def distribute(
                 "tables": [{"table": t, "type": k, "shards": n} for t, k, n in report.tables],
                 "operator": list(plan.operator),
                 "seconds": round(report.seconds, 3),
-            }
+            },
+            "db distribute",
         )
         return
     for line in render_plan(plan, report.dry_run):

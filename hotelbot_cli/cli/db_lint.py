@@ -8,6 +8,7 @@ import typer
 
 from hotelbot_cli.cli import _output as out
 from hotelbot_cli.cli._common import JsonOption
+from hotelbot_cli.errors import raise_if_failed
 
 
 def lint(
@@ -42,7 +43,8 @@ def lint(
                 "revisions": report.revisions,
                 "findings": report.findings,
                 "ignored": report.ignored,
-            }
+            },
+            "db lint",
         )
     else:
         for f in report.findings:
@@ -54,5 +56,4 @@ def lint(
             f"{len(report.findings)} finding(s) in {len(report.revisions)} revision(s);"
             f" {len(report.ignored)} ignored with a reason in pyproject.toml"
         )
-    if not report.ok:
-        raise typer.Exit(1)
+    raise_if_failed(report)

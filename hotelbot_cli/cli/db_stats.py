@@ -214,7 +214,7 @@ def stats(
     if watch is None:
         snap = monitor.snapshot(eng, long_running_s=long_running, top=top)
         if as_json:
-            out.emit_json(snap)
+            out.emit_json(monitor.to_document(snap))
         else:
             out.console.print(render(snap))
         return

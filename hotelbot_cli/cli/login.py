@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -29,8 +28,9 @@ def create_login(
     The password comes from HOTELBOT_APP_PASSWORD or a prompt; it is never echoed.
     """
     from hotelbot_cli.db.login import create_login as make
+    from hotelbot_cli.settings import app_password_from_env
 
-    password = os.environ.get(PASSWORD_ENV) or typer.prompt(
+    password = app_password_from_env() or typer.prompt(
         f"Password for {name}", hide_input=True, confirmation_prompt=True, err=True
     )
     result = make(engine(), name, password, env_file=env_file)

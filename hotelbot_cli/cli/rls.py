@@ -9,6 +9,7 @@ import typer
 
 from hotelbot_cli.cli import _output as out
 from hotelbot_cli.cli._common import JsonOption, engine
+from hotelbot_cli.errors import raise_if_failed
 
 _STYLE = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "ignored": "IGNORED", "skip": "SKIP"}
 
@@ -66,7 +67,7 @@ def rls_check(  # noqa: PLR0917 - one parameter per CLI option
         from hotelbot_cli.rls.registry import CHECKS
 
         if as_json:
-            out.emit_json(list(CHECKS))
+            out.emit_json({"checks": list(CHECKS)}, "rls-check --list-checks")
         else:
             for c in CHECKS:
                 out.line(f"{c.id} ({c.category}): {c.proves}. Fix: {c.fix}")
@@ -87,10 +88,16 @@ def rls_check(  # noqa: PLR0917 - one parameter per CLI option
         _render(
             report, "rls-check --self-test" if self_test else "rls-check", verbose, failures_only
         )
-    if not report.ok:
-        for r in report.failures():
-            out.error(f"{r.id} failed on {r.table or 'the database'}: {r.detail}", r.fix)
-        raise typer.Exit(1)
+    failed = report.failures()
+    if len(failed) > 1:  # one is named in full by the error line itself
+        from hotelbot_cli.settings import redact_text
+
+        for r in failed:  # on stderr, so that --json users see them too (as out.error did)
+            out.info(
+                redact_text(f"{r.id} failed on {r.table or 'the database'}: {r.detail}")
+                + (f" (fix: {r.fix})" if r.fix else "")
+            )
+    raise_if_failed(report)
 
 
 def _render(report: Any, title: str, verbose: bool, failures_only: bool) -> None:

@@ -99,7 +99,7 @@ def seed_command(  # noqa: PLR0917 - one parameter per CLI option
         report = run_seed(db, options)
     numbers = _numbers_to_try(options, report)
     if as_json:
-        out.emit_json({**out.to_jsonable(report), "try": numbers})
+        out.emit_json({**out.to_jsonable(report), "try": numbers}, "seed")
         return
     _summary(report)
     if numbers and not report.dry_run:

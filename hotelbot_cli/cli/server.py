@@ -7,6 +7,7 @@ import typer
 from hotelbot_cli import embedded
 from hotelbot_cli.cli import _output as out
 from hotelbot_cli.cli._common import JsonOption
+from hotelbot_cli.errors import raise_if_failed
 
 app = typer.Typer(
     help="The embedded PostgreSQL server (used when DATABASE_URL is unset).", no_args_is_help=True
@@ -38,7 +39,7 @@ def status(as_json: JsonOption = False) -> None:
     """Show whether the embedded server is initialised and running (exit 1 when not running)."""
     current = embedded.status()
     if as_json:
-        out.emit_json(current)
+        out.emit_json(current, "server status")
     else:
         out.table(
             None,
@@ -53,15 +54,10 @@ def status(as_json: JsonOption = False) -> None:
                 )
             ],
         )
-    if not current.running:
-        raise typer.Exit(1)
+    raise_if_failed(current)
 
 
 @app.command()
 def url() -> None:
     """Print the connection URL of the running embedded server (exit 1 when not running)."""
-    value = embedded.url()
-    if value is None:
-        out.error("the embedded server is not running", "run `hotelbot server start`")
-        raise typer.Exit(1)
-    out.line(value)
+    out.line(embedded.running_url())

@@ -165,6 +165,15 @@ class DbStats:
     nodes: list[NodeStats] = field(default_factory=list)
 
 
+def to_document(stats: DbStats) -> dict[str, Any]:
+    """``stats`` as the ``db stats --json`` document, under hotelbot's one envelope."""
+    from dataclasses import asdict
+
+    from hotelbot_cli import envelope
+
+    return envelope.wrap("db stats", asdict(stats), stats.schema_version)
+
+
 def _nodes(conn: Connection) -> list[NodeStats]:
     """Shards and bytes per Citus node; the tables above then show the coordinator's shells."""
     if not _rows(conn, "SELECT 1 FROM pg_extension WHERE extname = 'citus'"):

@@ -25,6 +25,8 @@ from hotelbot_cli.observability.context import correlation_id_var, hotel_id_var
 from hotelbot_cli.observability.masking import mask_params, mask_text, scrub_sql, secret_values
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy import Engine
 
 LOGGER_NAME = "hotelbot.db"
@@ -60,22 +62,16 @@ class LogConfig:
     environment: str = "production"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> LogConfig:
-        env = dict(os.environ) if env is None else env
-        environment = (env.get("HOTELBOT_ENV") or "production").strip().lower()
-        raw_slow = (env.get("HOTELBOT_SLOW_QUERY_MS") or "").strip()
-        try:
-            slow = float(raw_slow) if raw_slow else DEFAULT_SLOW_MS
-        except ValueError:
-            from hotelbot_cli.errors import ConfigError
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LogConfig:
+        """The config the environment asks for (parsed by :func:`settings.log_settings`)."""
+        from hotelbot_cli.settings import log_settings
 
-            raise ConfigError(f"HOTELBOT_SLOW_QUERY_MS={raw_slow!r} is not a number") from None
-        log_sql = (env.get("HOTELBOT_LOG_SQL") or "").strip().lower() in {"1", "true", "yes", "on"}
+        found = log_settings(env)
         return cls(
-            service=(env.get("HOTELBOT_SERVICE_NAME") or DEFAULT_SERVICE).strip(),
-            slow_ms=max(slow, 0.0),
-            log_all=log_sql or environment in {"development", "dev"},
-            environment=environment,
+            service=found.service or DEFAULT_SERVICE,
+            slow_ms=DEFAULT_SLOW_MS if found.slow_ms is None else found.slow_ms,
+            log_all=found.log_sql or found.environment in {"development", "dev"},
+            environment=found.environment,
         )
 
 

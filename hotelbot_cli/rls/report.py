@@ -1,7 +1,8 @@
 """What ``rls-check`` found: one result per (check, table), ignores, JSON and JUnit renderings.
 
-The JSON shape is versioned (``schema_version``) and described by ``schema.json`` next to
-this module; a change that breaks a reader bumps the version.
+The JSON shape carries hotelbot's one envelope (``schema_version``, ``tool``; see
+:mod:`hotelbot_cli.envelope`) and is described by ``schema.json`` next to this module; a
+change that breaks a reader bumps the version.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 from xml.etree import ElementTree as ET
 
-from hotelbot_cli.errors import UsageError
+from hotelbot_cli import envelope
+from hotelbot_cli.errors import CheckFailed, UsageError
 
 SCHEMA_VERSION = 2
 Status = Literal["pass", "fail", "warn", "ignored", "skip"]
@@ -78,10 +80,22 @@ class RlsReport:
     def failures(self) -> list[CheckResult]:
         return [r for r in self.results if r.failed]
 
+    def failure(self) -> CheckFailed | None:
+        """The verdict: one line naming the failed check(s); one failure carries its fix."""
+        failed = self.failures()
+        if not failed:
+            return None
+        if len(failed) == 1:
+            (r,) = failed
+            return CheckFailed(f"{r.id} failed on {r.table or 'the database'}: {r.detail}", r.fix)
+        named = ", ".join(f"{r.id} on {r.table or 'the database'}" for r in failed)
+        return CheckFailed(f"{len(failed)} checks failed: {named}", "each fix is listed above")
+
     def to_dict(self) -> dict[str, Any]:
+        return envelope.wrap("rls-check", self._payload(), SCHEMA_VERSION)
+
+    def _payload(self) -> dict[str, Any]:
         return {
-            "schema_version": SCHEMA_VERSION,
-            "tool": "hotelbot rls-check",
             "database": self.database,
             "app_role": self.app_role,
             "server_version": self.server_version,

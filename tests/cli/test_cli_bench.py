@@ -39,7 +39,7 @@ def test_full_run_json_round_trips_through_compare(cli, db_url, tmp_path) -> Non
     )
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["format"] == "hotelbot.bench"
+    assert doc["schema_version"] == 2 and doc["tool"] == "hotelbot bench"
     assert json.loads(out_file.read_text())["operations"] == doc["operations"]
     ops = {o["name"]: o for o in doc["operations"]}
     assert len(ops) == 10 and sum(o["count"] for o in ops.values()) == 300

@@ -83,7 +83,13 @@ def test_upgrade_current_downgrade_cycle(cli, empty_db_url: URL) -> None:
     code, out, _ = cli("db", "current", "--check")
     assert code == 0 and out.strip() == f"{HEAD} (head)"
     code, out, _ = cli("db", "current", "--json")
-    assert json.loads(out) == {"current": [HEAD], "heads": [HEAD], "at_head": True}
+    assert json.loads(out) == {
+        "schema_version": 1,
+        "tool": "hotelbot db current",
+        "current": [HEAD],
+        "heads": [HEAD],
+        "at_head": True,
+    }
     code, out, _ = cli("db", "downgrade", "base")  # empty tables: nothing to confirm
     assert code == 0 and "base (empty)" in out
     code, out, _ = cli("db", "stamp", "002")
@@ -105,11 +111,11 @@ def test_json_of_upgrade_downgrade_stamp_matches_its_schema(cli, empty_db_url: U
     doc = valid(out, "db-migration")
     assert code == 0 and doc["command"] == "stamp" and doc["after"] == ["002"]
     code, out, _ = cli("db", "heads", "--json")
-    assert valid(out, "db-heads") == {"heads": [HEAD]}
+    assert valid(out, "db-heads")["heads"] == [HEAD]
     code, out, _ = cli("db", "current", "--json")
     assert valid(out, "db-current")["current"] == ["002"]
     code, out, _ = cli("db", "history", "--json")
-    assert valid(out, "db-history")[0]["is_head"] is True
+    assert valid(out, "db-history")["revisions"][0]["is_head"] is True
 
 
 def test_downgrade_minus_one_is_a_relative_revision(cli, db_url: URL) -> None:
@@ -154,7 +160,7 @@ def test_history_heads_check_sql(cli, db_url: URL) -> None:
     code, out, _ = cli("db", "history", url=db_url)
     assert code == 0 and "Create hotels" in out
     code, out, _ = cli("db", "history", "--json")
-    assert json.loads(out)[-1]["revision"] == "001"
+    assert json.loads(out)["revisions"][-1]["revision"] == "001"
     code, out, _ = cli("db", "heads")
     assert out.split() == [HEAD]
     code, out, _ = cli("db", "check")
@@ -357,9 +363,11 @@ def test_check_reports_a_model_change_without_a_migration(cli, db_url: URL) -> N
     finally:
         guests._columns.remove(nickname)
     assert code == 1 and out == ""
-    assert "error: models and migrations differ: add column guests.nickname" in err
-    assert "error: the database differs from the models: add column guests.nickname" in err
-    assert "hotelbot db revision --autogenerate" in err
+    # one error line (the mapper's, after the notes) names both findings and what to do
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: 2 problems: models and migrations differ: add column")
+    assert "the database differs from the models: add column guests.nickname" in line
+    assert "hotelbot db revision --autogenerate" in line
 
 
 def test_a_broken_pyproject_is_not_a_checkout(tmp_path: Path) -> None:

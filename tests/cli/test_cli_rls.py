@@ -110,7 +110,7 @@ def test_list_checks_and_unique_junit_names(cli, db_url: URL, tmp_path: Path) ->
     from hotelbot_cli.rls.registry import CHECKS
 
     code, out, _ = cli("rls-check", "--list-checks", "--json")
-    assert code == 0 and [c["id"] for c in json.loads(out)] == [c.id for c in CHECKS]
+    assert code == 0 and [c["id"] for c in json.loads(out)["checks"]] == [c.id for c in CHECKS]
     code, out, _ = cli("rls-check", "--list-checks")
     assert code == 0 and "probe-canary (probe)" in out
     junit = tmp_path / "rls.xml"

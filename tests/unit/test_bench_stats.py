@@ -59,15 +59,23 @@ def test_json_round_trip_and_schema() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     original = _report()
     doc = json.loads(rp.dumps(original))
-    assert doc["format"] == "hotelbot.bench" and doc["version"] == rp.VERSION
+    assert doc["schema_version"] == rp.VERSION == 2 and doc["tool"] == "hotelbot bench"
     assert doc["db"]["cache_hit_ratio"] == pytest.approx(0.9)
     jsonschema.validate(doc, rp.schema())
     assert rp.from_dict(doc) == original
+    # a baseline saved before the envelope (format/version 1, same fields) still reads
+    legacy = {"format": "hotelbot.bench", "version": 1}
+    legacy.update({k: v for k, v in doc.items() if k not in {"schema_version", "tool"}})
+    assert rp.from_dict(legacy) == original
 
 
 def test_from_dict_refuses_other_documents(tmp_path) -> None:
-    with pytest.raises(UsageError, match="not a hotelbot bench report"):
+    with pytest.raises(UsageError, match="not a hotelbot bench document"):
         rp.from_dict({"format": "x"})
+    with pytest.raises(UsageError, match="not a hotelbot bench document"):
+        rp.from_dict({"schema_version": 1, "tool": "hotelbot rls-check"})
+    with pytest.raises(UsageError, match="newer"):
+        rp.from_dict({"schema_version": 3, "tool": "hotelbot bench"})
     with pytest.raises(UsageError, match="newer"):
         rp.from_dict({"format": "hotelbot.bench", "version": 99})
     with pytest.raises(UsageError, match="malformed"):

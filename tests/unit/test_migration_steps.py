@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hotelbot_cli import migration_steps as steps
+from hotelbot_cli.errors import ConfigError
 
 
 def test_create_index_needs_a_plain_named_definition() -> None:
@@ -21,6 +22,7 @@ def test_lock_timeout_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOTELBOT_MIGRATION_LOCK_TIMEOUT", "0.5")
     assert steps.lock_timeout_seconds() == 0.5
     monkeypatch.setenv("HOTELBOT_MIGRATION_LOCK_TIMEOUT", "soon")
-    assert steps.lock_timeout_seconds() == 2.0
+    with pytest.raises(ConfigError, match="HOTELBOT_MIGRATION_LOCK_TIMEOUT='soon'"):
+        steps.lock_timeout_seconds()  # as `hotelbot db upgrade` reads it: no silent default
     monkeypatch.delenv("HOTELBOT_MIGRATION_LOCK_TIMEOUT")
     assert steps.lock_timeout_seconds() == 2.0
