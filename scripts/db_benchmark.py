@@ -18,8 +18,10 @@ throwaway embedded server is used.
 reference measured in the same run), passing any further options through.
 
 ``growth`` seeds the dataset and the same with ``--factor`` (10) times the messages
-per conversation, benchmarks each (same seed, same duration) and prints every
-operation's p50 on the big one ÷ on the small one: indexed operations stay flat.
+per conversation, benchmarks them alternately ``--rounds`` (2) times (same seed, same
+duration) and prints every operation's median p50 on the big one ÷ on the small one, then
+how many rows per hotel the windowed operations (``sentiment_7d``, ``due_guests``) read on
+each: an indexed lookup stays flat, a count over a window that holds more rows cannot.
 
 ``scaling`` runs the hot-path lookup (``resolve_hotel``) at 1, 2, 4 and 8 clients, as
 threads of one process and as one process per client (``bench --processes``), against
@@ -32,6 +34,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,38 +110,71 @@ def _bench_json(url: URL, *argv: str) -> dict[str, Any]:
     return dict(json.loads(proc.stdout))
 
 
+def _window_rows(url: URL) -> dict[str, float]:
+    """Per hotel, on average: the messages ``sentiment_7d`` counts and the guests ``due_guests``
+    returns (24 h ago), read with the operations' own SQL. A windowed count can stay flat only
+    if its window does not hold more rows; this says whether it does."""
+    from hotelbot_cli.bench.workload import DUE_GUESTS_SQL, SENTIMENT_7D_SQL
+
+    counted = due = 0
+    with psycopg.connect(libpq_url(url)) as conn:
+        hotels = [row[0] for row in conn.execute("SELECT id FROM hotels")]
+        for hid in hotels:
+            counted += sum(n for _kind, n in conn.execute(SENTIMENT_7D_SQL, {"hid": hid}))
+            due += len(conn.execute(DUE_GUESTS_SQL, {"hid": hid, "hours": 24}).fetchall())
+    return {"sentiment_7d": counted / len(hotels), "due_guests": due / len(hotels)}
+
+
 def growth_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
-    reports = []
+    """Seed both datasets on one server, then bench them alternately ``--rounds`` times.
+
+    Alternating spreads whatever else the machine does over both sides: an operation that
+    reads only ``hotels`` (``resolve_hotel``) cannot depend on the messages, so its ratio is
+    the run's noise floor. Each side's p50 is the median of its rounds' p50s.
+    """
+    factors = (1, args.factor)
+    urls, windows = [], []
     with _server() as admin:
-        for factor in (1, args.factor):
+        for factor in factors:
             url = _create(admin, f"hotelbot_bench_growth_{factor}")
             _hotelbot(url, "db", "upgrade", capture_output=True)
             dataset = _dataset_args(args)
             dataset[-1] = str(args.messages_per_conversation * factor)
             _hotelbot(url, "seed", "--quiet", *dataset, capture_output=True)
-            reports.append(
-                _bench_json(
-                    url,
-                    "--duration",
-                    str(args.duration),
-                    "--no-reference",
-                    "--no-explain",
-                    *passthrough,
-                )
-            )
-    small, big = ({o["name"]: o for o in r["operations"]} for r in reports)
-    messages = [r["dataset"]["messages"] for r in reports]
-    print(f"growth: {messages[0]:,} -> {messages[1]:,} messages, p50 (main run)")
+            urls.append(url)
+            windows.append(_window_rows(url))
+        reports: list[list[dict[str, Any]]] = [[], []]
+        for _round in range(args.rounds):
+            for side, url in enumerate(urls):
+                bench = ("--duration", str(args.duration), "--no-reference", "--no-explain")
+                reports[side].append(_bench_json(url, *bench, *passthrough))
+    p50s = [_median_p50s(side) for side in reports]
+    messages = [side[0]["dataset"]["messages"] for side in reports]
+    print(
+        f"growth: {messages[0]:,} -> {messages[1]:,} messages, p50 (main run),"
+        f" median of {args.rounds} alternating round(s)"
+    )
     print(f"{'operation':24} {'small':>10} {'big':>10} {'big/small':>10}")
-    for name, op in small.items():
-        other = big.get(name)
-        if not other or not op["p50_ms"]:
+    for name, small in p50s[0].items():
+        big = p50s[1].get(name)
+        if not big or not small:
             continue
-        print(
-            f"{name:24} {op['p50_ms'] * 1000:8.0f}µs {other['p50_ms'] * 1000:8.0f}µs"
-            f" {other['p50_ms'] / op['p50_ms']:9.2f}×"
-        )
+        print(f"{name:24} {small * 1000:8.0f}µs {big * 1000:8.0f}µs {big / small:9.2f}×")
+    for name in windows[0]:
+        small, big = windows[0][name], windows[1][name]
+        share = f"{big / small:.2f}×" if small else "-"
+        print(f"rows per hotel read by {name}: {small:,.0f} -> {big:,.0f} ({share})")
     return 0
+
+
+def _median_p50s(reports: list[dict[str, Any]]) -> dict[str, float]:
+    """Each operation's median p50 (ms) over the rounds of one dataset."""
+    samples: dict[str, list[float]] = {}
+    for report in reports:
+        for op in report["operations"]:
+            if op["p50_ms"]:
+                samples.setdefault(op["name"], []).append(float(op["p50_ms"]))
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def scaling_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
@@ -354,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     growth.add_argument("--duration", type=float, default=10)
     growth.add_argument("--factor", type=int, default=10)
+    growth.add_argument(
+        "--rounds", type=int, default=2, help="alternating small/big bench rounds (median p50)"
+    )
     scaling = sub.add_parser(
         "scaling", help="lookup throughput at 1/2/4/8 clients vs pgbench -S (same clients)"
     )

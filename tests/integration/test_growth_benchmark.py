@@ -1,0 +1,74 @@
+"""The rows the growth benchmark says the windowed operations read are the rows they read.
+
+``scripts/db_benchmark.py growth`` explains a ratio by the rows per hotel in the window of
+``sentiment_7d`` and ``due_guests``; those figures must equal plain aggregates over the
+tables, or the explanation is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from hotelbot_cli.seed import SeedOptions, seed
+from hotelbot_cli.settings import libpq_url
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "db_benchmark.py"
+
+
+@pytest.fixture(scope="module")
+def db_benchmark() -> ModuleType:
+    """The script as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("db_benchmark", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("db_benchmark", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_window_rows_match_plain_aggregates(
+    db_benchmark: ModuleType, engine: Engine, db_url: URL
+) -> None:
+    # Anchored at the current hour, so the ops' now()-relative windows hold seeded rows.
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    seed(
+        engine,
+        SeedOptions(
+            hotels=3,
+            guests_per_hotel=40,
+            conversations_per_guest=2,
+            messages_per_conversation=12,
+            reference_time=now,
+        ),
+    )
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        hotels = conn.execute("SELECT count(*) FROM hotels").fetchone()[0]
+        messages = conn.execute(
+            "SELECT count(*) FROM messages WHERE created_at >= now() - interval '7 days'"
+        ).fetchone()[0]
+        due = conn.execute(
+            "SELECT count(*) FROM guests WHERE last_interaction >= now() - interval '25 hours'"
+            " AND last_interaction < now() - interval '24 hours'"
+        ).fetchone()[0]
+    assert messages > 0
+    rows = db_benchmark._window_rows(db_url)
+    assert rows == {"sentiment_7d": messages / hotels, "due_guests": due / hotels}
+
+
+def test_median_p50s_take_each_operations_median(db_benchmark: ModuleType) -> None:
+    rounds = [
+        {"operations": [{"name": "a", "p50_ms": 1.0}, {"name": "b", "p50_ms": 0}]},
+        {"operations": [{"name": "a", "p50_ms": 3.0}, {"name": "b", "p50_ms": 2.0}]},
+        {"operations": [{"name": "a", "p50_ms": 2.5}]},
+    ]
+    # An operation with no samples in a round (p50 0) is left out of that round.
+    assert db_benchmark._median_p50s(rounds) == {"a": 2.5, "b": 2.0}
