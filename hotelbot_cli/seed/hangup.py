@@ -23,36 +23,54 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-#: How long the caller waits for the worker after hanging up (it fails within one
-#: read or write; this only bounds a worker stuck outside the database).
-JOIN_SECONDS = 5.0
-
 
 def run(work: Callable[[], T], connections: Sequence[Any]) -> T:
     """``work()``, run in a thread; its result or its exception. Interrupted while waiting,
     hang up ``connections`` (psycopg connections ``work`` uses) and re-raise the interrupt:
-    the connections are then closed and must be discarded."""
+    the connections are then closed and must be discarded.
+
+    After the hang-up the caller waits for the worker however long it takes (it fails at
+    its next read or write), and a second interrupt does not cut that wait short: the
+    caller closes these connections next, and freeing a libpq connection that another
+    thread is still inside is a double free (a crash, not an exit code)."""
     outcome: list[Any] = []
     failure: list[BaseException] = []
+    finished = threading.Event()
 
     def target() -> None:
         try:
             outcome.append(work())
         except BaseException as exc:  # handed to the caller, re-raised there
             failure.append(exc)
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=target, name="seed-writer", daemon=True)
     worker.start()
     try:
-        worker.join()  # a lock wait: a signal's handler runs (and raises) here
+        finished.wait()  # a lock wait: a signal's handler runs (and raises) here
     except BaseException:
         for conn in connections:
             hang_up(conn)
-        worker.join(JOIN_SECONDS)
+        _wait_through_interrupts(finished)
         raise
     if failure:
         raise failure[0]
     return outcome[0]
+
+
+def _wait_through_interrupts(finished: threading.Event) -> None:
+    """Wait for the worker's end, whatever interrupts the wait.
+
+    An Event, not ``Thread.join``: on Python 3.11 a join interrupted by a signal marks the
+    thread stopped while it still runs (bpo-45274's fix releases its state lock), so every
+    later join returns at once and ``is_alive()`` says False.
+    """
+    while not finished.is_set():
+        try:
+            finished.wait()
+        except BaseException:  # noqa: S112 - a repeated Ctrl-C: keep waiting (see run)
+            continue
 
 
 def hang_up(conn: Any) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -95,3 +96,24 @@ def test_hanging_up_a_closed_connection_does_nothing(db_url: URL) -> None:
     conn.close()
     hangup.hang_up(conn)
     assert conn.closed
+
+
+def test_a_second_interrupt_still_waits_for_the_worker() -> None:
+    """The caller closes the work's connections once run() re-raises: never while the
+    worker may still be inside one of them, however often the user presses Ctrl-C."""
+    finished = threading.Event()
+
+    def work() -> None:
+        time.sleep(0.6)
+        finished.set()
+
+    def interrupt_twice() -> None:
+        time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_twice, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        hangup.run(work, ())
+    assert finished.is_set()
