@@ -14,6 +14,8 @@ import contextlib
 import logging
 import os
 import re
+import shutil
+import tempfile
 import threading
 import warnings
 from collections.abc import Iterator, Mapping
@@ -274,6 +276,21 @@ def stop(data_dir: str | os.PathLike[str] | None = None) -> bool:
     with _quiet_wheel(), _without_libpq_env():
         ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
     return True
+
+
+@contextlib.contextmanager
+def scratch_server(
+    parent: str | os.PathLike[str] | None = None, prefix: str = "hotelbot-"
+) -> Iterator[str]:
+    """A throwaway server in a new directory under ``parent`` (default: the system's temp
+    dir), its ``postgres`` database's URL; stopped and deleted afterwards. For tests and
+    benchmarks, which must never touch the user's data directory."""
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield start(home / "pgdata", database="postgres")
+    finally:
+        stop(home / "pgdata")
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _ensure_database(base_uri: str, database: str) -> None:

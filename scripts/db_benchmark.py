@@ -73,12 +73,8 @@ def _server() -> Iterator[URL]:
     if given:
         yield normalize_url(given)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="hotelbot-bench-"))
-    try:
-        yield normalize_url(embedded.start(tmp / "pgdata", database="postgres"))
-    finally:
-        embedded.stop(tmp / "pgdata")
-        shutil.rmtree(tmp, ignore_errors=True)
+    with embedded.scratch_server(prefix="hotelbot-bench-") as url:
+        yield normalize_url(url)
 
 
 def _dataset_args(args: argparse.Namespace) -> list[str]:

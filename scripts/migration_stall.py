@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -46,12 +44,8 @@ def _server() -> Iterator[URL]:
     if given:
         yield normalize_url(given)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="hotelbot-stall-"))
-    try:
-        yield normalize_url(embedded.start(tmp / "pgdata", database="postgres"))
-    finally:
-        embedded.stop(tmp / "pgdata")
-        shutil.rmtree(tmp, ignore_errors=True)
+    with embedded.scratch_server(prefix="hotelbot-stall-") as url:
+        yield normalize_url(url)
 
 
 def measure(admin: URL, messages: int) -> dict[str, object]:

@@ -10,10 +10,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -44,16 +42,14 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
     if given:
         yield normalize_url(given)
         return
-    pgdata = Path(tmp_path_factory.mktemp("embedded-pg")) / "data"
-    url = normalize_url(embedded.start(pgdata, database="postgres"))
-    with _admin(url) as conn:
-        # Durability is not under test: make the throwaway server fast.
-        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
-            conn.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
-        conn.execute("SELECT pg_reload_conf()")
-    yield url
-    embedded.stop(pgdata)
-    shutil.rmtree(pgdata, ignore_errors=True)
+    with embedded.scratch_server(tmp_path_factory.mktemp("embedded-pg")) as raw:
+        url = normalize_url(raw)
+        with _admin(url) as conn:
+            # Durability is not under test: make the throwaway server fast.
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
+            conn.execute("SELECT pg_reload_conf()")
+        yield url
 
 
 @pytest.fixture(scope="session")
