@@ -17,7 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
 
 from hotelbot_cli.bench import explain, reference, workload
 from hotelbot_cli.bench.report import (
@@ -30,6 +32,11 @@ from hotelbot_cli.bench.report import (
 from hotelbot_cli.bench.stats import ratio, summarize
 from hotelbot_cli.errors import HotelbotError, UsageError
 from hotelbot_cli.observability import instrument_driver, raw_connection
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from hotelbot_cli.settings import Settings
 
 TENANT_LOGINS = ("login", "set-role")
 
@@ -360,12 +367,15 @@ def _isolation(
 
 
 def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bottom
-    url: Any = None,
+    owner: Engine | URL | str | None = None,
     options: BenchOptions | None = None,
     progress: ProgressFn | None = None,
-    settings: Any = None,
+    settings: Settings | None = None,
 ) -> BenchReport:
-    """Benchmark the bot's workload against the database at ``url`` (default: configured)."""
+    """Benchmark the bot's workload on the database of ``owner``: the tables' owner (or a
+    superuser), as an Engine like every library entry point, or its URL (default: the
+    configured database). Bench makes its own engines from that login (a NullPool admin,
+    the measured pool, the async engine), so only the URL of an Engine is used."""
     from sqlalchemy.pool import NullPool
 
     from hotelbot_cli import migrations
@@ -375,6 +385,7 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
     from hotelbot_cli.observability.metrics import metrics_for
     from hotelbot_cli.settings import Settings
 
+    url = owner.url if isinstance(owner, Engine) else owner
     options = options or BenchOptions()
     options.validate()
     settings = settings or Settings.from_env()

@@ -108,8 +108,9 @@ def test_concurrent_messages_into_one_conversation(seeded) -> None:
 
 def test_mixed_load_has_no_deadlocks_or_errors(seeded) -> None:
     url, _, _ = seeded
+    owner = make_engine(url)  # an Engine, like every library entry point (a URL works too)
     report = run_bench(
-        url,
+        owner,
         BenchOptions(
             duration=None,
             iterations=1500,
@@ -119,6 +120,7 @@ def test_mixed_load_has_no_deadlocks_or_errors(seeded) -> None:
             explain=False,
         ),
     )
+    owner.dispose()
     assert report.total_ops == 1500
     assert all(o.errors == 0 for o in report.operations), [
         o.error_sample for o in report.operations
