@@ -150,9 +150,9 @@ def check(as_json: JsonOption = False) -> None:
     creates on the server for it is dropped again); the database itself is compared when it
     is at head, as `alembic check` does.
     """
-    from hotelbot_cli import migrations
+    from hotelbot_cli import migration_check
 
-    report = migrations.check(engine(), lock_timeout())
+    report = migration_check.check(engine(), lock_timeout())
     if as_json:
         out.emit_json(
             {
@@ -204,9 +204,11 @@ def revision(
     ] = None,
 ) -> None:
     """Create a new revision file in a source checkout (never in site-packages)."""
-    from hotelbot_cli import migrations
+    from hotelbot_cli import migration_authoring
 
-    path = migrations.revision(engine() if autogenerate else None, message, autogenerate, source)
+    path = migration_authoring.revision(
+        engine() if autogenerate else None, message, autogenerate, source
+    )
     out.line(f"Created {path}")
 
 

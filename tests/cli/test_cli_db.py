@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from hotelbot_cli import migrations
+from hotelbot_cli import migration_authoring, migrations
 from hotelbot_cli.settings import libpq_url
 
 HEAD = migrations.heads()[0]
@@ -374,6 +374,6 @@ def test_a_broken_pyproject_is_not_a_checkout(tmp_path: Path) -> None:
     (tmp_path / "alembic").mkdir()
     (tmp_path / "alembic" / "env.py").write_text("")
     (tmp_path / "pyproject.toml").write_text("[project\nname = 'hotelbot'")
-    assert migrations.find_checkout(tmp_path / "alembic") is None
+    assert migration_authoring.find_checkout(tmp_path / "alembic") is None
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'hotelbot'\n")
-    assert migrations.find_checkout(tmp_path / "alembic") == tmp_path.resolve()
+    assert migration_authoring.find_checkout(tmp_path / "alembic") == tmp_path.resolve()

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from hotelbot_cli import migration_lint, migrations
+from hotelbot_cli import migration_authoring, migration_lint, migrations
 from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.migration_lint import LintConfig, own_checks, split_statements
 from hotelbot_cli.settings import libpq_url
@@ -162,7 +162,7 @@ def test_missing_squawk_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_a_new_revision_from_the_template_is_lint_clean_and_points_at_the_patterns(
     blocking_006: Path,
 ) -> None:
-    path = migrations.revision(None, "add room numbers")
+    path = migration_authoring.revision(None, "add room numbers")
     body = path.read_text()
     assert "steps.backfill(" in body and "steps.create_index(" in body
     assert f"hotelbot db lint {path.name[:3]}" in body

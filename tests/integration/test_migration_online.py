@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from hotelbot_cli import migration_steps, migrations
+from hotelbot_cli import migration_check, migration_steps, migrations
 from hotelbot_cli.errors import DatabaseError
 from hotelbot_cli.settings import libpq_url
 
@@ -65,7 +65,7 @@ def test_005_to_head_with_200k_messages_never_stalls_the_bot(at_005: URL, lock_e
     )
     total, wrong = check_hotel_ids(dsn)
     assert total >= 200_000 and wrong == 0
-    assert migrations.check(engine).ok
+    assert migration_check.check(engine).ok
 
 
 def _hold(dsn: str, seconds: float, started: threading.Event) -> threading.Thread:
@@ -166,7 +166,7 @@ def test_killed_during_the_backfill_then_rerun_reaches_head_with_correct_data(
     result = migrations.upgrade(engine)
     assert result.after == migrations.heads()
     assert check_hotel_ids(dsn) == (60_000, 0)
-    assert migrations.check(engine).ok
+    assert migration_check.check(engine).ok
     with engine.connect() as conn:
         invalid = conn.scalar(text("SELECT count(*) FROM pg_index WHERE NOT indisvalid"))
         leftovers = conn.scalar(
@@ -321,5 +321,5 @@ def test_plain_alembic_runs_the_online_steps_too(
     engine = _engine(at_005)
     assert migrations.current(engine) == migrations.heads()
     assert check_hotel_ids(dsn) == (2_000, 0)
-    assert migrations.check(engine).ok
+    assert migration_check.check(engine).ok
     engine.dispose()

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from hotelbot_cli import migrations
+from hotelbot_cli import migration_authoring, migration_check, migrations
 from hotelbot_cli.errors import DatabaseError, LockTimeout, NotAtHead, UsageError
 
 #: Everything of ours a migration can create, as comparable text.
@@ -99,11 +99,11 @@ def test_every_revision_steps_down_and_up(empty_engine: Engine) -> None:
 
 
 def test_models_match_migrations(engine: Engine) -> None:
-    report = migrations.check(engine)
+    report = migration_check.check(engine)
     assert report.ok, report.differences
     assert report.heads == migrations.heads()
     with engine.connect() as conn:
-        assert migrations.compare(conn) == []
+        assert migration_check.compare(conn) == []
 
 
 def test_drift_is_reported_readably(engine: Engine) -> None:
@@ -112,7 +112,7 @@ def test_drift_is_reported_readably(engine: Engine) -> None:
         conn.execute(text("DROP INDEX ix_messages_hotel_id_created_at"))
         conn.execute(text("ALTER TABLE hotels ALTER COLUMN name TYPE varchar(100)"))
     with engine.connect() as conn:
-        diffs = migrations.compare(conn)
+        diffs = migration_check.compare(conn)
     assert "remove column guests.nickname" in diffs
     assert any(d.startswith("add index ix_messages_hotel_id_created_at on messages") for d in diffs)
     assert any("modify type hotels.name" in d for d in diffs)
@@ -220,19 +220,19 @@ def scratch_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_revision_creates_the_next_numbered_file(scratch_scripts: Path) -> None:
-    expected = migrations.next_revision_id()
-    path = migrations.revision(None, "add room numbers")
+    expected = migration_authoring.next_revision_id()
+    path = migration_authoring.revision(None, "add room numbers")
     assert path.parent == scratch_scripts / "versions"
     assert path.name == f"{expected}_add_room_numbers.py"
     assert f"down_revision: str | Sequence[str] | None = '{int(expected) - 1:03d}'" in (
         path.read_text()
     )
     with pytest.raises(UsageError):
-        migrations.revision(None, "  ")
+        migration_authoring.revision(None, "  ")
 
 
 def test_autogenerate_sees_model_changes_only(scratch_scripts: Path, engine: Engine) -> None:
-    path = migrations.revision(engine, "nothing changed", autogenerate=True)
+    path = migration_authoring.revision(engine, "nothing changed", autogenerate=True)
     upgrade_body = path.read_text().split("def upgrade")[1].split("def downgrade")[0]
     assert "pass" in upgrade_body and "op." not in upgrade_body
 
@@ -246,7 +246,7 @@ def test_check_reports_more_than_one_head(scratch_scripts: Path, engine: Engine)
         "branch_labels = None\ndepends_on = None\n\n"
         "def upgrade() -> None:\n    pass\n\ndef downgrade() -> None:\n    pass\n"
     )
-    report = migrations.check(engine)
+    report = migration_check.check(engine)
     assert not report.ok and len(report.heads) == 2
 
 
@@ -270,7 +270,7 @@ def test_check_without_createdb_compares_the_database_itself(db_url: URL) -> Non
             scratch_database(limited, "hb_never"),
         ):
             pass  # pragma: no cover - never reached
-        report = migrations.check(limited)
+        report = migration_check.check(limited)
         assert report.ok and report.differences == ()
     finally:
         limited.dispose()
@@ -306,13 +306,13 @@ def test_revision_from_an_installed_copy_refuses_outside_a_checkout(
     monkeypatch.chdir(elsewhere)
     before = sorted((installed_scripts / "versions").iterdir())
     with pytest.raises(UsageError, match="belongs in a source checkout") as caught:
-        migrations.revision(None, "add room numbers")
+        migration_authoring.revision(None, "add room numbers")
     assert "--source" in str(caught.value)
     assert sorted((installed_scripts / "versions").iterdir()) == before
     with pytest.raises(UsageError, match="installed copy"):
-        migrations.revision(None, "add room numbers", source=installed_scripts)
+        migration_authoring.revision(None, "add room numbers", source=installed_scripts)
     with pytest.raises(UsageError, match="holds no migration scripts"):
-        migrations.revision(None, "add room numbers", source=tmp_path)
+        migration_authoring.revision(None, "add room numbers", source=tmp_path)
 
 
 def test_revision_from_an_installed_copy_writes_into_the_checkout(
@@ -327,12 +327,12 @@ def test_revision_from_an_installed_copy_writes_into_the_checkout(
     )
     monkeypatch.chdir(checkout / "alembic" / "versions")  # found walking up
     before = sorted((installed_scripts / "versions").iterdir())
-    path = migrations.revision(None, "add room numbers")
+    path = migration_authoring.revision(None, "add room numbers")
     assert path.parent == checkout / "alembic" / "versions"
     assert path.name == f"{int(ahead) + 1:03d}_add_room_numbers.py"  # after the checkout's head
     assert f"'{ahead}'" in path.read_text()
     monkeypatch.chdir(tmp_path)
-    path = migrations.revision(None, "more rooms", source=checkout)
+    path = migration_authoring.revision(None, "more rooms", source=checkout)
     assert path.name == f"{int(ahead) + 2:03d}_more_rooms.py"
     assert sorted((installed_scripts / "versions").iterdir()) == before
 
@@ -343,7 +343,7 @@ def test_autogenerate_refuses_models_that_are_not_the_checkouts(
     checkout = make_checkout(tmp_path / "clone")
     (checkout / "hotelbot_cli").mkdir()
     with pytest.raises(UsageError, match="pip install -e"):
-        migrations.revision(engine, "from the models", autogenerate=True, source=checkout)
+        migration_authoring.revision(engine, "from the models", autogenerate=True, source=checkout)
     assert not list((checkout / "alembic" / "versions").glob("*from_the_models*"))
 
 
@@ -414,7 +414,7 @@ def test_check_leaves_no_app_user_role_on_a_server_that_had_none(tmp_path: Path)
         roles = "SELECT count(*) FROM pg_roles WHERE rolname = 'app_user'"
         with engine.connect() as conn:
             assert conn.scalar(text(roles)) == 0
-        report = migrations.check(engine)
+        report = migration_check.check(engine)
         assert report.ok, report
         assert any("dropped the role app_user" in note for note in report.notes)
         with engine.connect() as conn:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from hotelbot_cli import migrations, rls
+from hotelbot_cli import migration_check, migrations, rls
 from hotelbot_cli.db.tenant import tenant_statements
 from hotelbot_cli.errors import NotAtHead, UsageError
 from hotelbot_cli.seed import Mode, SeedOptions, seed
@@ -162,7 +162,7 @@ def test_same_seed_same_rows_and_rebuild_keeps_catalog(
         a != b
         for a, b in zip(checksums(urls[0]).values(), checksums(urls[2]).values(), strict=True)
     )
-    assert migrations.check(engines[0]).ok
+    assert migration_check.check(engines[0]).ok
     for e in engines:
         e.dispose()
 

@@ -8,8 +8,9 @@ from hotelbot_cli.bench import report as rp
 from hotelbot_cli.bench.verdict import judge
 from hotelbot_cli.embedded import ServerStatus
 from hotelbot_cli.errors import EXIT_FAILED, CheckFailed, raise_if_failed
+from hotelbot_cli.migration_check import CheckReport
 from hotelbot_cli.migration_lint import Finding, LintReport
-from hotelbot_cli.migrations import CheckReport, HeadStatus
+from hotelbot_cli.migrations import HeadStatus
 from hotelbot_cli.rls.report import CheckResult, RlsReport
 
 
