@@ -22,9 +22,11 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from hotelbot_cli.db.tenant import tenant_session
+from hotelbot_cli.models import TENANT_TABLES
 from hotelbot_cli.settings import libpq_url
 
-TABLES = ("guests", "triggers", "conversations", "messages", "staff_notifications")
+#: Read from the models, as in test_rls_policies.
+TABLES = TENANT_TABLES
 WRITABLE = {
     "guests": "name",
     "triggers": "priority",
