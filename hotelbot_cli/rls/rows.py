@@ -11,7 +11,7 @@ import random
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg import Connection, sql
 from psycopg.types.json import Jsonb
@@ -42,6 +42,15 @@ class Column:
     enum_first: str | None
 
 
+class ForeignKey(NamedTuple):
+    """A foreign key from a probed table to another tenant table."""
+
+    name: str
+    columns: list[str]
+    target_oid: int
+    target_columns: list[str]
+
+
 @dataclass
 class Shape:
     """What it takes to insert a row: columns, primary key, references, natural keys."""
@@ -49,7 +58,7 @@ class Shape:
     table: TenantTable
     columns: list[Column]
     pk: list[str]
-    refs: list[tuple[str, list[str], int, list[str]]] = field(default_factory=list)
+    refs: list[ForeignKey] = field(default_factory=list)
     natural: list[list[str]] = field(default_factory=list)  # unique keys, tenant column removed
 
     def type_of(self, column: str) -> str:
@@ -104,7 +113,7 @@ def shape_of(conn: Connection[Any], table: TenantTable, tenant_oids: set[int]) -
         if not k[0] and any(t != "uuid" for t in k[2]) and [c for c in k[1] if c != table.column]
     ]
     refs = [
-        (r[0], list(r[1]), r[2], list(r[3]))
+        ForeignKey(r[0], list(r[1]), r[2], list(r[3]))
         for r in conn.execute(
             """
             SELECT c.conname,
@@ -130,7 +139,7 @@ def insert_order(shapes: list[Shape]) -> list[Shape]:
     pending = sorted(shapes, key=lambda s: not s.table.root)
     while pending:
         ready = [
-            s for s in pending if all(r[2] in {d.table.oid for d in done} for r in s.refs)
+            s for s in pending if all(r.target_oid in {d.table.oid for d in done} for r in s.refs)
         ] or pending[:1]  # a cycle: take one and let its insert fail if it must
         for s in ready:
             pending.remove(s)
