@@ -217,6 +217,22 @@ CASES = {
         ],
         {("unbound-relation", "guest_audit"), ("probe-canary", "guest_audit")},
     ),
+    # A conversation's new message "touches" the guest through a definer trigger that
+    # forgot the hotel: every hotel's guest with that phone number is updated.
+    "definer-trigger-touches-every-hotel": (
+        [
+            "CREATE FUNCTION touch_guest() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
+            " SET search_path = public, pg_catalog, pg_temp AS"
+            " $$BEGIN UPDATE guests g SET last_interaction = now() FROM guests mine"
+            " WHERE mine.hotel_id = NEW.hotel_id AND mine.id = NEW.id AND g.phone = mine.phone;"
+            " RETURN NEW; END$$",
+            "REVOKE EXECUTE ON FUNCTION touch_guest() FROM PUBLIC",
+            "CREATE TRIGGER touch_guest AFTER UPDATE OF name ON guests FOR EACH ROW"
+            " WHEN (pg_trigger_depth() = 0) EXECUTE FUNCTION touch_guest()",
+        ],
+        # the probes' rows share no phone across hotels, so the catalog audit names it
+        {("security-definer", "touch_guest()")},
+    ),
     "child-keyed-by-parent-id": (
         [
             "CREATE UNIQUE INDEX guests_id_key ON guests (id)",  # single-column key: gone in 012
