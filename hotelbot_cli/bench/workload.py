@@ -28,7 +28,11 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hotelbot_cli.db.tenant import tenant_binding
+from hotelbot_cli.db.tenant import (
+    registered_signatures,
+    registered_signatures_async,
+    tenant_binding,
+)
 from hotelbot_cli.errors import UsageError
 
 APP_ROLE = "app_user"
@@ -430,18 +434,27 @@ def prefix(
     tenant: bool,
     role: str | None,
     ctx: Context | None = None,
+    *,
+    registered: set[str] | None = None,
 ) -> list[Stmt]:
     """Statements that open the transaction: BEGIN, then (tenant mode) the tenant binding.
 
     The binding is :func:`hotelbot_cli.db.tenant.tenant_binding`, the one the library's
-    ``tenant_session`` sends, so the bench measures the bot's real path.
+    ``tenant_session`` sends (``registered``: the connection's registered signatures), so
+    the bench measures the bot's real path.
     """
     ctx = ctx or Context()
     stmts = [Stmt("BEGIN")]
     if not tenant:
         return stmts
     if op.needs_tenant:
-        binding = tenant_binding(target.hotel_id, role, key=ctx.tenant_key, propagate=ctx.propagate)
+        binding = tenant_binding(
+            target.hotel_id,
+            role,
+            key=ctx.tenant_key,
+            propagate=ctx.propagate,
+            registered=registered,
+        )
         stmts += [Stmt(s, p or {}) for s, p in binding]
     elif role:
         stmts += [Stmt(s, p or {}) for s, p in tenant_binding(None, role, propagate=ctx.propagate)]
@@ -469,11 +482,12 @@ def run_operation(
     """
     plan = op.plan(target, rng, ctx, tenant)
     in_tx = False
+    registered = registered_signatures(conn) if tenant and not ctx.propagate else None
     control = conn.cursor()
     try:
         batch = next(plan)
         while True:
-            head = [] if in_tx else prefix(op, target, tenant, role, ctx)
+            head = [] if in_tx else prefix(op, target, tenant, role, ctx, registered=registered)
             with conn.pipeline():
                 for stmt in head:
                     control.execute(stmt.sql, stmt.params or None)
@@ -513,11 +527,14 @@ async def run_operation_async(
     """Async twin of :func:`run_operation` (psycopg AsyncConnection in autocommit mode)."""
     plan = op.plan(target, rng, ctx, tenant)
     in_tx = False
+    registered = None
+    if tenant and not ctx.propagate:
+        registered = await registered_signatures_async(conn)
     control = conn.cursor()
     try:
         batch = next(plan)
         while True:
-            head = [] if in_tx else prefix(op, target, tenant, role, ctx)
+            head = [] if in_tx else prefix(op, target, tenant, role, ctx, registered=registered)
             async with conn.pipeline():
                 for stmt in head:
                     await control.execute(stmt.sql, stmt.params or None)

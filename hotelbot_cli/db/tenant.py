@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -72,6 +73,41 @@ _SIGNATURES: dict[tuple[str, bytes, int], tuple[int, str]] = {}
 _SIGNATURES_MAX = 4096
 
 
+#: The cache of verified signatures (revision 013): a database that has it looks a
+#: registered signature up instead of running the verifier's body in every transaction.
+#: A catalog query, not to_regprocedure(): that one fails without USAGE on the schema.
+_HAS_CACHE = (
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"
+    " ON n.oid = p.pronamespace"
+    " WHERE n.nspname = 'hotelbot_private' AND p.proname = 'remember_tenant')"
+)
+#: psycopg connection -> the signatures it registered (None: its database has no cache).
+_REGISTERED: weakref.WeakKeyDictionary[Any, set[str] | None] = weakref.WeakKeyDictionary()
+
+
+def registered_signatures(raw: Any) -> set[str] | None:
+    """The signatures ``raw`` (a psycopg connection) registered; None without the cache.
+
+    Asked once per physical connection (one catalog query), like the Citus question. A
+    set per connection, not per process: a process may serve several databases. A
+    registration rolled back with its transaction stays in the set; its signature then
+    takes the verifier's path for the rest of its life (at most ``ttl/2``): slower, as safe.
+    """
+    if raw not in _REGISTERED:
+        row = raw.execute(_HAS_CACHE).fetchone()
+        _REGISTERED[raw] = set() if row and row[0] else None
+    return _REGISTERED[raw]
+
+
+async def registered_signatures_async(raw: Any) -> set[str] | None:
+    """:func:`registered_signatures` for a psycopg AsyncConnection (the same cache)."""
+    if raw not in _REGISTERED:
+        cursor = await raw.execute(_HAS_CACHE)
+        row = await cursor.fetchone()
+        _REGISTERED[raw] = set() if row and row[0] else None
+    return _REGISTERED[raw]
+
+
 def _signature(hid: str, key: bytes, ttl: int) -> str:
     now = int(time.time())
     cached = _SIGNATURES.get((hid, key, ttl))
@@ -95,6 +131,7 @@ def tenant_binding(
     key: bytes | None = None,
     ttl: int | None = None,
     propagate: bool = False,
+    registered: set[str] | None = None,
 ) -> Binding:
     """The statements (SQL, parameters) that bind the current transaction to ``hotel_id``.
 
@@ -111,6 +148,11 @@ def tenant_binding(
     owner signs on the server with ``hotelbot_private.sign_tenant()``, which the app role
     cannot call. The role comes last: everything before it runs as the login.
     ``ttl`` (default ``HOTELBOT_TENANT_TTL``, 300 s) bounds the signature's life.
+
+    ``registered`` (from :func:`registered_signatures`) is the connection's set of
+    signatures already in the database's cache: a client-signed one that is not there yet
+    is registered by one more statement (``hotelbot_private.remember_tenant``, after the role
+    switch: the app role may call it) and added to it.
     """
     hid, expires = "", 0
     if hotel_id is None:
@@ -122,6 +164,7 @@ def tenant_binding(
         values = None if key is None else (hid, _signature(hid, key, life))
         expires = int(time.time()) + life
     binding: Binding = []
+    remember: tuple[str, dict[str, Any]] | None = None
     if values is None:  # the owner, without the key: sign on the server
         if propagate:
             raise ConfigError(
@@ -135,9 +178,17 @@ def tenant_binding(
             (f"SET LOCAL {SIGNATURE_SETTING} = {_literal(values[1])}", None),
         ]
     else:
-        binding.append((_SET_SIGNED, {"hotel": values[0], "signature": values[1]}))
+        params = {"hotel": values[0], "signature": values[1]}
+        binding.append((_SET_SIGNED, params))
+        if registered is not None and values[0] and values[1] not in registered:
+            if len(registered) >= _SIGNATURES_MAX:
+                registered.clear()
+            registered.add(values[1])
+            remember = (_REMEMBER, params)
     if role:
         binding.append((f"SET LOCAL ROLE {_identifier(role)}", None))
+    if remember:  # last: the app role may call it, whoever the login is
+        binding.append(remember)
     return binding
 
 
@@ -145,6 +196,8 @@ _SET_SIGNED = (
     f"SELECT set_config('{TENANT_SETTING}', %(hotel)s, true),"
     f" set_config('{SIGNATURE_SETTING}', %(signature)s, true)"
 )
+#: Once per connection and signature: the statement that puts it in the cache.
+_REMEMBER = "SELECT hotelbot_private.remember_tenant(%(hotel)s::uuid, %(signature)s)"
 _SIGN_ON_SERVER = (
     f"SELECT set_config('{TENANT_SETTING}', %(hotel)s, true),"
     f" set_config('{SIGNATURE_SETTING}',"
@@ -159,11 +212,15 @@ def tenant_statements(
     key: bytes | None = None,
     ttl: int | None = None,
     propagate: bool = False,
+    registered: set[str] | None = None,
 ) -> list[str]:
     """:func:`tenant_binding` as literal SQL strings, for callers that send plain text
     (one string per statement; values validated and quoted)."""
     rendered = []
-    for sql_text, params in tenant_binding(hotel_id, role, key=key, ttl=ttl, propagate=propagate):
+    binding = tenant_binding(
+        hotel_id, role, key=key, ttl=ttl, propagate=propagate, registered=registered
+    )
+    for sql_text, params in binding:
         quoted = {
             k: str(v) if isinstance(v, int) else _literal(str(v)) for k, v in (params or {}).items()
         }
@@ -209,7 +266,7 @@ def _refuse_autocommit(raw: Any) -> None:
 
 def _unsigned(exc: Exception) -> Exception:
     """A login that may not sign on the server needs the key: say so, not 'permission denied'."""
-    if "hotelbot_private" in str(exc):
+    if "hotelbot_private" in str(exc) or "sign_tenant" in str(exc):  # schema, or (013) function
         return ConfigError(
             "this login cannot sign a tenant: HOTELBOT_TENANT_KEY is not set",
             "export the key that `hotelbot db create-login --env-file` wrote",
@@ -229,7 +286,9 @@ def set_tenant(connection: Connection, hotel_id: Any, role: str | None = None) -
     raw = connection.connection.driver_connection
     assert raw is not None
     _refuse_autocommit(raw)
-    binding = tenant_binding(hid, role or APP_ROLE, propagate=propagates_set_local(raw))
+    propagate = propagates_set_local(raw)
+    registered = None if propagate else registered_signatures(raw)
+    binding = tenant_binding(hid, role or APP_ROLE, propagate=propagate, registered=registered)
     try:
         with raw.pipeline():
             for statement, params in binding:
@@ -248,7 +307,8 @@ async def set_tenant_async(
     assert raw is not None
     _refuse_autocommit(raw)
     propagate = await citus.citus_version_async(raw) is not None
-    binding = tenant_binding(hid, role or APP_ROLE, propagate=propagate)
+    registered = None if propagate else await registered_signatures_async(raw)
+    binding = tenant_binding(hid, role or APP_ROLE, propagate=propagate, registered=registered)
     try:
         async with raw.pipeline():
             for statement, params in binding:

@@ -47,6 +47,16 @@ BUILTIN_REVIEWS = (
 )
 
 
+#: hotelbot's own non-tenant objects (the canary search still checks the claim).
+BUILTIN_NON_TENANT = (
+    NonTenant(
+        "hotelbot_private.verified_tenants",
+        "SHA-256 digests of verified tenant signatures and their expiry, read by the tenant "
+        "policies: a digest shows neither hotel nor signature (revision 013)",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class RlsConfig:
     """Names of the tenant mechanism; declared non-tenant objects; reviewed functions."""
@@ -63,7 +73,8 @@ class RlsConfig:
         return next((r for r in self.reviewed if r.function == signature), None)
 
     def declared(self, name: str) -> NonTenant | None:
-        return next((n for n in self.non_tenant if n.object == name), None)
+        """The project's declaration of ``name``, else hotelbot's own (always known)."""
+        return next((n for n in (*self.non_tenant, *BUILTIN_NON_TENANT) if n.object == name), None)
 
 
 _KEYS = {

@@ -4,7 +4,8 @@ A policy expression is *bound* when every row it admits has the tenant column eq
 the current tenant: a top-level conjunct ``<column> = <current tenant>`` (other ANDed
 conditions only narrow it), or an OR whose every branch is bound. The current tenant is
 ``current_setting('<tenant setting>'[, missing_ok])``, optionally through casts,
-``NULLIF(…, <constant>)`` and a scalar sub-select, or a call of a *tenant function*: a
+``NULLIF(…, <constant>)``, ``COALESCE`` of such values and a scalar sub-select without
+FROM (its WHERE only chooses between the value and NULL), or a call of a *tenant function*: a
 function (found in the catalog) that takes no argument and reads the tenant setting.
 A comparison with anything that mentions a column (``COALESCE(…, hotel_id)``), a
 constant or a negation is *unbound*. Shapes this module cannot decide (``IN (SELECT …)``,
@@ -138,14 +139,18 @@ def tenant_value(node: Any, ctx: Context, in_select: bool = False) -> Cost | Non
         return None
     if isinstance(node, ast.SubLink) and node.subLinkType == SubLinkType.EXPR_SUBLINK:
         sel = node.subselect
-        if (
+        if (  # a WHERE without FROM only chooses between the value and NULL (no rows)
             isinstance(sel, ast.SelectStmt)
             and not sel.fromClause
-            and not sel.whereClause
             and sel.targetList
             and len(sel.targetList) == 1
         ):
             return tenant_value(sel.targetList[0].val, ctx, True)
+        return None
+    if isinstance(node, ast.CoalesceExpr):  # the first non-NULL of tenant values is one
+        costs = [tenant_value(arg, ctx, in_select) for arg in node.args or ()]
+        if costs and all(cost is not None for cost in costs):
+            return max(costs, key=lambda cost: _RANK[cost])
         return None
     if isinstance(node, ast.FuncCall):
         funcname: Any = node.funcname

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,11 @@ from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
 from hotelbot_cli.db.tenant import (
+    SIGNATURE_SETTING,
     TENANT_SETTING,
     parse_hotel_id,
     propagates_set_local,
+    registered_signatures,
     signing_key,
     tenant_statements,
 )
@@ -111,7 +114,13 @@ class Prober:
         #: Root rows (tenants) committed as fixture on a distributed schema, to remove.
         self.committed_roots: list[str] = []
 
-    def binding(self, tenant: str | None, forge: str | None = None, ttl: int | None = None) -> str:
+    def binding(
+        self,
+        tenant: str | None,
+        forge: str | None = None,
+        ttl: int | None = None,
+        plant: str | None = None,
+    ) -> str:
         """The statements that make this transaction the app role for ``tenant``: what the
         library sends for a real tenant id; unset, empty and malformed values (a forgotten or
         forged tenant) are set by hand. One string, so it costs one round trip."""
@@ -125,6 +134,9 @@ class Prober:
                 key=self.key,
                 ttl=ttl,
                 propagate=propagates_set_local(self.conn),
+                # registered every time: each probe meets the policies as a bot whose
+                # signature is in the cache of verified signatures (revision 013)
+                registered=None if registered_signatures(self.conn) is None else set(),
             )
         else:
             bound = False
@@ -149,7 +161,35 @@ class Prober:
                 .format(sql.Literal(setting), sql.Literal(forge))
                 .as_string(self.conn)
             )
+        if plant is not None:
+            statements += self._planting(plant)
         return "; ".join(statements)
+
+    def _planting(self, other: str) -> list[str]:
+        """SQL injected into the tenant's transaction that tries to get a made-up signature
+        for ``other`` into the cache of verified signatures (revision 013), by writing it
+        and by asking the registering function, then binds ``other`` with it."""
+        bogus = f"{int(time.time()) + 3600}:{'0' * 64}"
+        values = {"hotel": sql.Literal(other), "signature": sql.Literal(bogus)}
+        plant = sql.SQL(
+            "DO $plant$ BEGIN"
+            " BEGIN INSERT INTO hotelbot_private.verified_tenants (digest, expires_at) VALUES"
+            " (sha256(convert_to({hotel} || ':' || {signature}, 'UTF8')),"
+            " now() + interval '1 hour');"
+            " EXCEPTION WHEN OTHERS THEN NULL; END;"
+            " BEGIN PERFORM hotelbot_private.remember_tenant({hotel}::uuid, {signature});"
+            " EXCEPTION WHEN OTHERS THEN NULL; END;"
+            " END $plant$"
+        ).format(**values)
+        bind = sql.SQL(
+            "SELECT set_config({setting}, {hotel}, true),"
+            " set_config({sig_setting}, {signature}, true)"
+        ).format(
+            setting=sql.Literal(self.cfg.tenant_setting),
+            sig_setting=sql.Literal(SIGNATURE_SETTING),
+            **values,
+        )
+        return [plant.as_string(self.conn), bind.as_string(self.conn)]
 
     def bind(self, tenant: str | None) -> None:
         self.conn.execute(self.binding(tenant).encode())
@@ -168,6 +208,7 @@ class Prober:
         *,
         forge: str | None = None,
         ttl: int | None = None,
+        plant: str | None = None,
     ) -> Outcome:
         """What ``query`` did as the app role for ``tenant``; ``after`` runs as the checker,
         inside the probe, and its result is the outcome's ``after``.
@@ -181,12 +222,12 @@ class Prober:
         conn = self.conn
         if self.distributed:
             conn.rollback()
-            start = self.binding(tenant, forge, ttl)
+            start = self.binding(tenant, forge, ttl, plant)
 
             def undo() -> None:
                 conn.rollback()
         else:
-            start = "SAVEPOINT rls_probe; " + self.binding(tenant, forge, ttl)
+            start = "SAVEPOINT rls_probe; " + self.binding(tenant, forge, ttl, plant)
 
             def undo() -> None:
                 conn.execute("ROLLBACK TO SAVEPOINT rls_probe")

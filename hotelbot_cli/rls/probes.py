@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg import Connection, sql
 
-from hotelbot_cli.db.tenant import TENANT_SETTING
+from hotelbot_cli.db.tenant import TENANT_SETTING, registered_signatures
 from hotelbot_cli.rls.config import RlsConfig
 from hotelbot_cli.rls.prober import (
     Outcome,
@@ -55,6 +55,13 @@ from hotelbot_cli.rls.rows import (
 EXPIRED_BY_S = 3600
 
 
+def verdict(check_id: str, display: str, ok: bool, detail: str, fix: str) -> CheckResult:
+    """A probe's pass, or its failure with the fix."""
+    return CheckResult(
+        check_id, "probe", display, "pass" if ok else "fail", detail, None if ok else fix
+    )
+
+
 def probe_table(
     prober: Prober, shape: Shape, fixture: Fixture, fixture_for: Callable[[str], dict[str, Any]]
 ) -> list[CheckResult]:
@@ -72,11 +79,7 @@ def probe_table(
     results: list[CheckResult] = []
 
     def add(check_id: str, ok: bool, detail: str, fix: str) -> None:
-        results.append(
-            CheckResult(
-                check_id, "probe", t.display, "pass" if ok else "fail", detail, None if ok else fix
-            )
-        )
+        results.append(verdict(check_id, t.display, ok, detail, fix))
 
     count = sql.SQL("SELECT count(*) FROM {} WHERE ").format(table)
     own = prober.run(a, count + wa, pa)
@@ -105,37 +108,7 @@ def probe_table(
         f"ENABLE and FORCE row level security on {t.display} with a tenant-bound USING",
     )
     if prober.cfg.tenant_setting == TENANT_SETTING:  # the library signs its tenant
-        forged = prober.run(a, count + wb, pb, forge=b)
-        seen = forged.count
-        # A warning, not a failure: honest code never forges its tenant (the threat model
-        # of the other probes); SQL injected into a request can, unless the tenant is signed.
-        results.append(
-            CheckResult(
-                "probe-forged-tenant",
-                "probe",
-                t.display,
-                "pass" if seen == 0 else "warn",
-                f"tenant A's transaction setting {prober.cfg.tenant_setting} to tenant B by"
-                f" hand sees {seen} of B's row(s)",
-                None
-                if seen == 0
-                else f"compare the policies on {t.display} with the signature-verifying"
-                " hotelbot_current_hotel_id() (revision 009), not the bare setting",
-            )
-        )
-        if seen == 0 and forged.error is None:
-            # The policies verify signatures: a signature of B's own that has expired (one
-            # that leaked an hour ago, say) must open nothing either.
-            stale = prober.run(b, count + wb, pb, ttl=-EXPIRED_BY_S)
-            opened = stale.count
-            add(
-                "probe-expired-signature",
-                opened == 0,
-                f"tenant B bound with its own signature, expired {EXPIRED_BY_S} s ago,"
-                f" sees {opened} of B's row(s)",
-                "hotelbot_current_hotel_id() must return NULL for an expired signature:"
-                " re-create it with revision 011's body (its expires < now() test)",
-            )
+        results += signature_probes(prober, t.display, a, b, query=count + wb, params=pb)
     writable = updatable_column(prober, shape)
     touch = sql.SQL("UPDATE {} SET {} = {} WHERE ").format(
         table, sql.Identifier(writable), sql.Identifier(writable)
@@ -407,4 +380,65 @@ def _probe(prober: Prober, found: Any, bypass: bool) -> list[CheckResult]:
         results.append(probe_token(prober, fixture, root))
     if fixture.hotel_b:
         results += effect_probes(prober, found, ready, fixture, bypass)
+    return results
+
+
+def signature_probes(
+    prober: Prober, display: str, a: str, b: str, *, query: sql.Composable, params: list[Any]
+) -> list[CheckResult]:
+    """What SQL inside a tenant's transaction can do against the signed tenant: name
+    another hotel, use an expired signature, plant a made-up one in the cache.
+
+    ``query`` counts tenant B's probe row (``params`` its key)."""
+    results: list[CheckResult] = []
+
+    def _add(check_id: str, ok: bool, detail: str, fix: str) -> None:
+        results.append(verdict(check_id, display, ok, detail, fix))
+
+    forged = prober.run(a, query, params, forge=b)
+    seen = forged.count
+    # A warning, not a failure: honest code never forges its tenant (the threat model
+    # of the other probes); SQL injected into a request can, unless the tenant is signed.
+    results.append(
+        CheckResult(
+            "probe-forged-tenant",
+            "probe",
+            display,
+            "pass" if seen == 0 else "warn",
+            f"tenant A's transaction setting {prober.cfg.tenant_setting} to tenant B by"
+            f" hand sees {seen} of B's row(s)",
+            None
+            if seen == 0
+            else f"compare the policies on {display} with the signature-verifying"
+            " hotelbot_current_hotel_id() (revision 009), not the bare setting",
+        )
+    )
+    if seen == 0 and forged.error is None:
+        # The policies verify signatures: a signature of B's own that has expired (one
+        # that leaked an hour ago, say) must open nothing either.
+        stale = prober.run(b, query, params, ttl=-EXPIRED_BY_S)
+        opened = stale.count
+        _add(
+            "probe-expired-signature",
+            opened == 0,
+            f"tenant B bound with its own signature, expired {EXPIRED_BY_S} s ago,"
+            f" sees {opened} of B's row(s)",
+            "hotelbot_current_hotel_id() must return NULL for an expired signature:"
+            " re-create it with revision 011's body (its expires < now() test)",
+        )
+        if registered_signatures(prober.conn) is not None:
+            # The cache of verified signatures (revision 013) must take only what the
+            # verifier accepted: SQL in A's transaction that writes a made-up one for B,
+            # or hands it to the registering function, opens nothing of B's.
+            planted = prober.run(a, query, params, plant=b)
+            _add(
+                "probe-planted-signature",
+                planted.count == 0,
+                "tenant A's transaction planting a made-up signature of tenant B in the"
+                f" cache of verified signatures, then binding B with it, sees"
+                f" {planted.count} of B's row(s)",
+                "REVOKE INSERT, UPDATE ON hotelbot_private.verified_tenants FROM the app role and"
+                " every role it can become; hotelbot_private.remember_tenant() must store only a"
+                " signature that verifies (revision 013's body)",
+            )
     return results

@@ -130,6 +130,12 @@ CHECKS: tuple[CheckInfo, ...] = (
         "hotelbot_current_hotel_id() must return NULL for an expired signature (revision 011's body)",
     ),
     CheckInfo(
+        "probe-planted-signature",
+        _P,
+        "where the policies use the cache of verified signatures (revision 013): SQL in tenant A's transaction that writes a made-up signature of tenant B into it, or hands one to hotelbot_private.remember_tenant(), then binds B with it, sees none of B's rows",
+        "the app role may only read hotelbot_private.verified_tenants; hotelbot_private.remember_tenant() stores only a signature that verifies (revision 013's body)",
+    ),
+    CheckInfo(
         "bot-login",
         _A,
         "the bot's login (HOTELBOT_APP_DATABASE_URL, when set) is LOGIN, granted the app role and nothing else: no attribute, membership, owned object or direct grant outside the policies",

@@ -8,12 +8,20 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 from psycopg import sql
-from rls_support import APP_ROLE, OWNER_ROLE, Tenant, insert_tenant
+from rls_support import (
+    APP_ROLE,
+    ONE_CONNECTION,
+    OWNER_ROLE,
+    Tenant,
+    insert_tenant,
+    signing_key_of,
+)
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from hotelbot_cli import migrations
+from hotelbot_cli.db.engine import make_app_engine
 from hotelbot_cli.settings import libpq_url
 
 
@@ -66,5 +74,28 @@ def owner_engine(owner_db_url: URL) -> Iterator[Engine]:
     """Engine as the non-superuser owner on a database it migrated to head."""
     engine = create_engine(owner_db_url, poolclass=NullPool)
     migrations.upgrade(engine, "head")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def bot_url(db_url: URL) -> Iterator[URL]:
+    """A dedicated login made the way a DBA would: LOGIN, member of app_user, nothing else."""
+    name = f"hb_bot_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'bot-secret' IN ROLE app_user")
+    yield db_url.set(username=name, password="bot-secret")
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,)
+        )
+        conn.execute(f"DROP ROLE {name}")
+
+
+@pytest.fixture
+def bot(bot_url: URL, db_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The bot's engine (one pooled connection) with the key in HOTELBOT_TENANT_KEY."""
+    monkeypatch.setenv("HOTELBOT_TENANT_KEY", signing_key_of(db_url).hex())
+    engine = make_app_engine(bot_url, ONE_CONNECTION)
     yield engine
     engine.dispose()

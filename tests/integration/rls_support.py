@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
+
+from hotelbot_cli.settings import Settings, libpq_url
 
 APP_ROLE = "app_user"
 OWNER_ROLE = "hb_rls_owner"
@@ -66,3 +69,15 @@ def insert_tenant(conn: psycopg.Connection, whatsapp: str, token: str) -> Tenant
         (ids["n"], ids["h"], ids["g"], ids["m"]),
     )
     return Tenant(ids["h"], whatsapp, token, ids["g"], ids["t"], ids["c"], ids["m"], ids["n"])
+
+
+def signing_key_of(db_url: Any) -> bytes:
+    """The database's tenant signing key, read as the owner (what the bot is given)."""
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        row = conn.execute("SELECT key FROM hotelbot_private.tenant_key").fetchone()
+    assert row is not None
+    return bytes(row[0])
+
+
+#: One pooled connection and no overflow: every checkout reuses the same server session.
+ONE_CONNECTION = Settings.from_env({"HOTELBOT_POOL_SIZE": "1", "HOTELBOT_MAX_OVERFLOW": "0"})

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
-from rls_support import Tenant
+from rls_support import ONE_CONNECTION, Tenant, signing_key_of
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
@@ -34,37 +33,7 @@ from hotelbot_cli.db.tenant import (
 from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.settings import Settings, libpq_url
 
-ONE = Settings.from_env({"HOTELBOT_POOL_SIZE": "1", "HOTELBOT_MAX_OVERFLOW": "0"})
-
-
-def _key(db_url: URL) -> bytes:
-    with psycopg.connect(libpq_url(db_url)) as conn:
-        row = conn.execute("SELECT key FROM hotelbot_private.tenant_key").fetchone()
-    assert row is not None
-    return bytes(row[0])
-
-
-@pytest.fixture
-def bot_url(db_url: URL) -> Iterator[URL]:
-    """A dedicated login made the way a DBA would: LOGIN, member of app_user, nothing else."""
-    name = f"hb_bot_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'bot-secret' IN ROLE app_user")
-    yield db_url.set(username=name, password="bot-secret")
-    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,)
-        )
-        conn.execute(f"DROP ROLE {name}")
-
-
-@pytest.fixture
-def bot(bot_url: URL, db_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """The bot's engine (one pooled connection) with the key in HOTELBOT_TENANT_KEY."""
-    monkeypatch.setenv("HOTELBOT_TENANT_KEY", _key(db_url).hex())
-    engine = make_app_engine(bot_url, ONE)
-    yield engine
-    engine.dispose()
+ONE = ONE_CONNECTION
 
 
 def _guest_hotels(session) -> set[str]:
@@ -109,7 +78,7 @@ def test_forged_or_expired_signatures_read_nothing(
     bot: Engine, db_url: URL, two_hotels: tuple[Tenant, Tenant]
 ) -> None:
     a, b = two_hotels
-    key = _key(db_url)
+    key = signing_key_of(db_url)
     with bot.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None

@@ -637,3 +637,32 @@ def test_a_verifier_that_ignores_the_signature_is_named(db_url: URL) -> None:
     warned = {r.table for r in forged if r.status == "warn"}
     assert {"guests", "hotels", "messages"} <= warned, warned
     assert all(r.fix and "hotelbot_current_hotel_id" in r.fix for r in forged if r.status == "warn")
+
+
+@pytest.mark.parametrize("hole", ["app role may write the cache", "registration skips the check"])
+def test_a_cache_that_takes_unverified_signatures_fails(db_url: URL, hole: str) -> None:
+    """Revision 013's cache of verified signatures opened to what the verifier would refuse:
+    written directly by the app role, or by a registering function that stores whatever it
+    is given. Forging by hand still fails (the digest is not there); planting does, and
+    rls-check names it."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        if hole == "app role may write the cache":
+            conn.execute("GRANT INSERT ON hotelbot_private.verified_tenants TO app_user")
+        else:
+            (body,) = conn.execute(
+                "SELECT pg_get_functiondef("
+                "'hotelbot_private.remember_tenant(uuid, text)'::regprocedure)"
+            ).fetchone()
+            trusting = body.replace(
+                "IF split_part(signature, ':', 2) IS DISTINCT FROM",
+                "IF false AND split_part(signature, ':', 2) IS DISTINCT FROM",
+            )
+            assert trusting != body  # revision 013's body checks the MAC
+            conn.execute(trusting)
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    planted = [r for r in report.failures() if r.id == "probe-planted-signature"]
+    assert {"guests", "hotels", "messages"} <= {r.table for r in planted}
+    assert all(r.fix and "hotelbot_private.verified_tenants" in r.fix for r in planted)
+    assert not [r for r in report.results if r.id == "probe-forged-tenant" and r.status != "pass"]

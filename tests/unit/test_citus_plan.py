@@ -52,6 +52,23 @@ def test_function_form_unwraps_only_the_initplan_wrapper() -> None:
     assert function_form("is_active") == "is_active"
 
 
+CACHED = (
+    "(hotel_id = ( SELECT COALESCE(( SELECT (NULLIF(current_setting('app.current_hotel_id'::text,"
+    " true), ''::text))::uuid AS \"nullif\"\n WHERE (EXISTS ( SELECT 1\n"
+    " FROM hotelbot_private.verified_tenants v\n WHERE ((v.digest = ( SELECT sha256(convert_to((("
+    "current_setting('app.current_hotel_id'::text, true) || ':'::text) ||"
+    " current_setting('app.tenant_signature'::text, true)), 'UTF8'::name)) AS sha256)) AND"
+    ' (v.expires_at >= now()))))), hotelbot_current_hotel_id()) AS "coalesce"))'
+)
+
+
+def test_function_form_keeps_only_the_verifier_of_a_cached_policy() -> None:
+    """A shard may not read the cache: the verifier, which the cache only remembers, stays."""
+    assert function_form(CACHED) == "(hotel_id = (hotelbot_current_hotel_id()))"
+    other = "(hotel_id = COALESCE(( SELECT h.id FROM hotels h), hotelbot_current_hotel_id()))"
+    assert function_form(other) == other  # not the cache: Citus' to refuse
+
+
 def test_a_fresh_cluster_gets_every_step_in_order() -> None:
     plan = build_plan(_state())
     actions = [s.action for s in plan.steps]

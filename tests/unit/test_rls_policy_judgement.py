@@ -21,6 +21,20 @@ T = "(SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid)"
         (f"hotel_id = {T} OR hotel_id = current_hotel()", "bound", "function"),
         (f"\"we'ird\" = 'x' AND hotel_id = {T}", "bound", "statement"),
         (f"hotel_id = COALESCE({T}, hotel_id)", "unbound", None),
+        # revision 013's shape: the setting when the cache holds its digest, else the verifier
+        (
+            "hotel_id = (SELECT COALESCE((SELECT NULLIF(current_setting('app.current_hotel_id',"
+            " true), '')::uuid WHERE EXISTS (SELECT 1 FROM cache v WHERE v.digest = sha256('x')"
+            " AND v.expires_at >= now())), current_hotel()))",
+            "bound",
+            "statement",
+        ),
+        (
+            "hotel_id = COALESCE(current_hotel(), '00000000-0000-0000-0000-000000000001')",
+            "unsure",
+            None,
+        ),
+        ("hotel_id = (SELECT current_hotel() FROM hotels)", "unsure", None),
         (f"hotel_id = {T} OR true", "unbound", None),
         (f"NOT (hotel_id = {T})", "unbound", None),
         (f"hotel_id <> {T}", "unbound", None),
