@@ -13,6 +13,7 @@ lock timeout, crash) is simply run again from its first step:
 - :func:`create_index` / :func:`drop_index` — ``CONCURRENTLY``, outside any transaction;
   an invalid index left by an interrupted build is dropped first.
 - :func:`backfill` — an ``UPDATE`` in key-ordered batches, one short transaction each.
+- :func:`alter_policies` — the tenant policies of several tables, one transaction each.
 
 Who runs them decides how: ``hotelbot db upgrade`` hands a runner (bounded lock waits,
 the migration lock in every transaction); plain ``alembic upgrade`` falls back to
@@ -282,6 +283,23 @@ def drop_index(name: str, table: str, *, unless: str | None = None) -> None:
         return
     with _outside(ctx):
         _run_outside(ctx, f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+
+def alter_policies(policies: dict[str, str], expression: str) -> None:
+    """``ALTER POLICY <table>_tenant_isolation`` of every ``table: column`` in ``policies``
+    to ``expression`` (``{column}`` filled in) for USING and WITH CHECK, each table in its
+    own transaction.
+
+    ALTER POLICY replaces both atomically and is idempotent, so a re-run after an
+    interruption redoes only what is left; one table's lock per transaction never makes
+    the bot's multi-table transactions deadlock with the migration.
+    """
+    for table, column in policies.items():
+        bound = expression.format(column=column)
+        execute(
+            f"ALTER POLICY {table}_tenant_isolation ON {table} USING ({bound}) WITH CHECK ({bound})"
+        )
+        commit(table)
 
 
 def backfill(table: str, update: str, key: str = "id", batch_rows: int | None = None) -> None:

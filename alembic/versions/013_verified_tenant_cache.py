@@ -136,25 +136,15 @@ DONE = (
 )
 
 
-def _swap_policies(tenant: str) -> None:
-    """One ALTER POLICY per table, each in its own transaction (see 009)."""
-    for table, column in TABLES.items():
-        bound = tenant.format(column=column)
-        steps.execute(
-            f"ALTER POLICY {table}_tenant_isolation ON {table} USING ({bound}) WITH CHECK ({bound})"
-        )
-        steps.commit(table)
-
-
 def upgrade() -> None:
     for statement in SET_UP:
         steps.execute(statement, unless=DONE)
     steps.commit("hotels")
-    _swap_policies(NEW_TENANT)
+    steps.alter_policies(TABLES, NEW_TENANT)
 
 
 def downgrade() -> None:
-    _swap_policies(OLD_TENANT)
+    steps.alter_policies(TABLES, OLD_TENANT)
     steps.lock_timeout()
     op.execute(f"DROP FUNCTION IF EXISTS {REMEMBER}")
     op.execute(f"DROP TABLE IF EXISTS {CACHE}")

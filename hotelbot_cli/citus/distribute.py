@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,29 @@ def _closing(expression: str, start: int) -> int:
     return len(expression)
 
 
+def _rewrite_groups(expression: str, opener: str, rewrite: Callable[[str], str]) -> str:
+    """Each parenthesised group that starts with ``opener`` (its parenthesis at the
+    first character) replaced by ``rewrite(group)``; the rest left as it is."""
+    out: list[str] = []
+    i = 0
+    while True:
+        start = expression.find(opener, i)
+        if start < 0:
+            out.append(expression[i:])
+            return "".join(out)
+        paren = start + opener.index("(")
+        end = _closing(expression, paren)
+        out.append(expression[i:start] + rewrite(expression[start : end + 1]))
+        i = end + 1
+
+
+def _keep_the_verifier(group: str) -> str:
+    first = len("COALESCE(")
+    first_end = _closing(group, first)
+    rest = group[first_end + 1 : -1].lstrip(", ").strip()
+    return rest if CACHE_TABLE in group[first:first_end] and rest else group
+
+
 def without_cache_lookup(expression: str) -> str:
     """``COALESCE((<a look-up in the cache>), f())`` → ``f()``.
 
@@ -135,22 +159,14 @@ def without_cache_lookup(expression: str) -> str:
     shard may not read a table in a policy, and the verifier alone gives the same answer
     (the cache only remembers what it said), so on Citus the call is what remains.
     """
-    out: list[str] = []
-    i = 0
-    while True:
-        start = expression.find("COALESCE((", i)
-        if start < 0:
-            out.append(expression[i:])
-            return "".join(out)
-        first = start + len("COALESCE(")
-        first_end = _closing(expression, first)
-        end = _closing(expression, start + len("COALESCE"))
-        rest = expression[first_end + 1 : end].lstrip(", ").strip()
-        if CACHE_TABLE in expression[first:first_end] and rest:
-            out.append(expression[i:start] + rest)
-        else:
-            out.append(expression[i : end + 1])
-        i = end + 1
+    return _rewrite_groups(expression, "COALESCE((", _keep_the_verifier)
+
+
+def _unwrap(group: str) -> str:
+    inner = re.sub(r'\s+AS\s+(?:"[^"]*"|\w+)\s*$', "", group[len("( SELECT ") : -1])
+    if re.search(r"\bFROM\b", inner, re.IGNORECASE):
+        return group  # reads a table: not ours to rewrite
+    return "(" + inner + ")"
 
 
 def function_form(expression: str) -> str:
@@ -161,30 +177,7 @@ def function_form(expression: str) -> str:
     Only that wrapper is unwrapped, after :func:`without_cache_lookup`: a sub-select that
     reads a table is left for Citus to refuse.
     """
-    expression = without_cache_lookup(expression)
-    out: list[str] = []
-    i = 0
-    while True:
-        start = expression.find("( SELECT ", i)
-        if start < 0:
-            out.append(expression[i:])
-            return "".join(out)
-        depth, j = 0, start
-        while j < len(expression):
-            if expression[j] == "(":
-                depth += 1
-            elif expression[j] == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            j += 1
-        inner = expression[start + len("( SELECT ") : j]
-        inner = re.sub(r'\s+AS\s+(?:"[^"]*"|\w+)\s*$', "", inner)
-        if re.search(r"\bFROM\b", inner, re.IGNORECASE):
-            out.append(expression[i : j + 1])  # reads a table: not ours to rewrite
-        else:
-            out.append(expression[i:start] + "(" + inner + ")")
-        i = j + 1
+    return _rewrite_groups(without_cache_lookup(expression), "( SELECT ", _unwrap)
 
 
 def refusal(state: ClusterState) -> str | None:
