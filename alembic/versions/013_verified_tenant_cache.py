@@ -21,6 +21,8 @@ transaction (expression set-up, the key read, the HMAC), whatever its body's sha
   case; the full verifier when the digest is not there (a signature the library did not
   register, a rolled-back registration, a standby). Setting another hotel's id inside a
   transaction changes the digest: not found, and the verifier says NULL, as before.
+- A change of ``hotelbot_private.tenant_key`` (a rotated key) empties the cache (a statement
+  trigger): signatures of the old key are void for the verifier, and so for the cache.
 
 Citus cannot run a policy that reads a table on a shard: ``hotelbot db distribute`` keeps
 only the verifier call there (see ``hotelbot_cli.citus.distribute``).
@@ -123,6 +125,15 @@ BEGIN
     END IF;
 END
 $do$""",
+    # A new key (rotated by hand) voids every signature made with the old one: the cache
+    # forgets them too, or a leaked old signature would live on until it expires.
+    """CREATE FUNCTION hotelbot_private.forget_verified_tenants() RETURNS trigger
+        LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+        AS $body$ BEGIN DELETE FROM hotelbot_private.verified_tenants; RETURN NULL; END $body$""",
+    "REVOKE ALL ON FUNCTION hotelbot_private.forget_verified_tenants() FROM PUBLIC",
+    "CREATE TRIGGER forget_verified_tenants"
+    " AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON hotelbot_private.tenant_key"
+    " FOR EACH STATEMENT EXECUTE FUNCTION hotelbot_private.forget_verified_tenants()",
     f"REVOKE ALL ON FUNCTION {REMEMBER} FROM PUBLIC",
     f"GRANT EXECUTE ON FUNCTION {REMEMBER} TO {APP_ROLE}",
 ]
@@ -146,6 +157,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     steps.alter_policies(TABLES, OLD_TENANT)
     steps.lock_timeout()
+    op.execute("DROP TRIGGER IF EXISTS forget_verified_tenants ON hotelbot_private.tenant_key")
+    op.execute("DROP FUNCTION IF EXISTS hotelbot_private.forget_verified_tenants()")
     op.execute(f"DROP FUNCTION IF EXISTS {REMEMBER}")
     op.execute(f"DROP TABLE IF EXISTS {CACHE}")
     op.execute(f"REVOKE USAGE ON SCHEMA hotelbot_private FROM {APP_ROLE}")

@@ -79,7 +79,8 @@ _SIGNATURES_MAX = 4096
 _HAS_CACHE = (
     "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"
     " ON n.oid = p.pronamespace"
-    " WHERE n.nspname = 'hotelbot_private' AND p.proname = 'remember_tenant')"
+    " WHERE n.nspname = 'hotelbot_private' AND p.proname = 'remember_tenant'"
+    " AND pg_catalog.array_to_string(p.proargtypes::pg_catalog.regtype[], ',') = 'uuid,text')"
 )
 #: psycopg connection -> the signatures it registered (None: its database has no cache).
 _REGISTERED: weakref.WeakKeyDictionary[Any, set[str] | None] = weakref.WeakKeyDictionary()

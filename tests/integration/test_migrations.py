@@ -73,7 +73,9 @@ def test_head_base_head_leaves_an_identical_catalog(empty_engine: Engine) -> Non
     migrations.upgrade(empty_engine)
     at_head = catalog(empty_engine)
     assert at_head["tables"] and at_head["types"] and at_head["policies"]
-    assert at_head["triggers"] == []  # updated_at is set by the writers since 012 (Citus)
+    # no trigger on a table Citus distributes: updated_at is set by the writers since 012;
+    # the one trigger left empties the cache of verified signatures when the key changes (013)
+    assert [name for name, _ in at_head["triggers"]] == ["forget_verified_tenants"]
     migrations.downgrade(empty_engine, "base")
     migrations.upgrade(empty_engine)
     assert catalog(empty_engine) == at_head

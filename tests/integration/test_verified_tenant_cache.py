@@ -155,3 +155,40 @@ def test_the_binding_registers_after_the_role_switch_and_only_once() -> None:
     without_cache = tenant_binding(hotel, "app_user", key=key, registered=None)
     forgotten = tenant_binding(None, "app_user", key=key, registered=set())
     assert not [s for s, _ in without_cache + forgotten if "remember" in s]
+
+
+def test_a_new_key_empties_the_cache(
+    bot: Engine, db_url: URL, two_hotels: tuple[Tenant, Tenant]
+) -> None:
+    """A rotated key voids the old signatures for the verifier; the cache must not vouch
+    for them until they expire."""
+    a, _ = two_hotels
+    factory = session_factory(bot)
+    with tenant_session(a.hotel_id, factory) as s:
+        s.execute(text("SELECT 1 FROM guests"))
+    assert _cached(db_url) == 1
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(
+            "UPDATE hotelbot_private.tenant_key SET key = sha256(key), ipad = sha256(ipad) || ipad,"
+            " opad = sha256(opad) || opad"
+        )
+    assert _cached(db_url) == 0
+    with tenant_session(a.hotel_id, factory) as s:  # still signed with the old key
+        assert s.execute(text("SELECT count(*) FROM guests")).scalar() == 0
+
+
+def test_a_function_of_another_shape_is_not_mistaken_for_the_cache(
+    bot: Engine, db_url: URL, two_hotels: tuple[Tenant, Tenant]
+) -> None:
+    """A hotelbot_private.remember_tenant() the library does not know (other arguments):
+    the library does not call it, and tenant sessions work through the verifier."""
+    a, _ = two_hotels
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute("DROP FUNCTION hotelbot_private.remember_tenant(uuid, text)")
+        conn.execute(
+            "CREATE FUNCTION hotelbot_private.remember_tenant(hotel text) RETURNS boolean"
+            " LANGUAGE sql AS $$ SELECT false $$"
+        )
+    with tenant_session(a.hotel_id, session_factory(bot)) as s:
+        assert {str(r[0]) for r in s.execute(text("SELECT hotel_id FROM guests"))} == {a.hotel_id}
+    assert _cached(db_url) == 0
