@@ -30,7 +30,7 @@ def shares(total: int, processes: int) -> list[int]:
 
 def _child(job: tuple[Any, ...], barrier: Any, results: Any) -> None:  # pragma: no cover
     """One process of the run (spawned: coverage does not follow; its results are tested)."""
-    from hotelbot_cli.bench import runner
+    from hotelbot_cli.bench.workers import Stop, Tally, run_threads
 
     url, overrides, plan, first, workers, iterations = job
     from hotelbot_cli.db.engine import make_engine
@@ -40,13 +40,13 @@ def _child(job: tuple[Any, ...], barrier: Any, results: Any) -> None:  # pragma:
         engine = make_engine(url, **{**overrides, "pool_size": workers})
         options = replace(plan.options, iterations=iterations)
         plan = replace(plan, options=options)
-        tallies = [runner._Tally() for _ in range(workers)]
-        runner._run_threads(engine, plan, [runner._Tally() for _ in tallies], None, first)
+        tallies = [Tally() for _ in range(workers)]
+        run_threads(engine, plan, [Tally() for _ in tallies], None, first)
         metrics = metrics_for(engine)
         metrics.reset()
         barrier.wait(START_TIMEOUT)
         started = time.perf_counter()
-        runner._run_threads(engine, plan, tallies, runner._Stop(options), first)
+        run_threads(engine, plan, tallies, Stop(options), first)
         elapsed = time.perf_counter() - started
         snap = metrics.snapshot()
         engine.dispose()

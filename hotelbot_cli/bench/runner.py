@@ -3,7 +3,8 @@
 Phases: index check (EXPLAIN) → pgbench reference → warm-up → measured mixed workload
 (with pool metrics and pg_stat_database deltas) → tenant-vs-owner isolation cost at
 concurrency 1. Each phase reports progress through an optional callback; nothing here
-prints.
+prints. What to run is :mod:`hotelbot_cli.bench.options`; the main run's threads and tasks
+are :mod:`hotelbot_cli.bench.workers`.
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import itertools
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from hotelbot_cli.bench import explain, reference, workload
+from hotelbot_cli.bench.options import BenchOptions, Progress, ProgressFn
 from hotelbot_cli.bench.report import (
     BenchReport,
     DbCounters,
@@ -30,217 +30,18 @@ from hotelbot_cli.bench.report import (
     PoolStats,
 )
 from hotelbot_cli.bench.stats import ratio, summarize
+from hotelbot_cli.bench.workers import Plan, Stop, Tally, run_async, run_threads
 from hotelbot_cli.errors import HotelbotError, UsageError
-from hotelbot_cli.observability import instrument_driver, raw_connection
+from hotelbot_cli.observability import raw_connection
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from hotelbot_cli.settings import Settings
 
-TENANT_LOGINS = ("login", "set-role")
-
 
 class EmptyDatabase(HotelbotError):
     """There is nothing to benchmark."""
-
-
-@dataclass(frozen=True)
-class BenchOptions:
-    """How to run the bench (see ``hotelbot bench --help``)."""
-
-    duration: float | None = 10.0
-    iterations: int | None = None
-    concurrency: int = 1
-    engine: str = "sync"  # sync | async
-    ops: tuple[str, ...] = ()
-    seed: int = 42
-    reference: bool = True
-    reference_seconds: float = 3.0
-    isolation: bool = True
-    isolation_iterations: int = 200
-    explain: bool = True
-    pre_ping: bool = False
-    pool_size: int | None = None  # default: the concurrency
-    max_overflow: int | None = None  # default: the configured HOTELBOT_MAX_OVERFLOW
-    warmup: int = 6  # per operation per worker: psycopg prepares a statement on its 5th run
-    targets_per_hotel: int = 200
-    #: How the tenant side connects: ``login`` as a dedicated login that is a member of
-    #: app_user (HOTELBOT_APP_DATABASE_URL, else a throwaway role made for the run), so no
-    #: role statement is sent per transaction, as the bot runs; ``set-role`` as the
-    #: connecting role, switching to app_user in every transaction.
-    tenant_login: str = "login"
-    #: The bot's login URL (default: HOTELBOT_APP_DATABASE_URL; unset, a throwaway role).
-    app_url: str | None = None
-    #: Processes the main run's workers are split over (sync engine; see bench/processes.py).
-    processes: int = 1
-
-    def validate(self) -> None:
-        if self.duration is None and self.iterations is None:
-            raise UsageError("give --duration or --iterations")
-        if self.duration is not None and self.duration <= 0:
-            raise UsageError("--duration must be positive")
-        if self.iterations is not None and self.iterations < 1:
-            raise UsageError("--iterations must be at least 1")
-        if self.concurrency < 1:
-            raise UsageError("--concurrency must be at least 1")
-        if self.processes < 1 or self.processes > self.concurrency:
-            raise UsageError(
-                "--processes must be between 1 and --concurrency",
-                "each process runs at least one worker",
-            )
-        if self.processes > 1 and self.engine != "sync":
-            raise UsageError("--processes needs --engine sync")
-        if self.engine not in ("sync", "async"):
-            raise UsageError(f"--engine {self.engine!r} is not known", "use sync or async")
-        if self.tenant_login not in TENANT_LOGINS:
-            raise UsageError(
-                f"--tenant-login {self.tenant_login!r} is not known", "use login or set-role"
-            )
-        workload.select_operations(self.ops)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A live view of the run, for a progress line."""
-
-    phase: str
-    elapsed_s: float = 0.0
-    ops: int = 0
-    errors: int = 0
-    ops_per_s: float = 0.0
-    planned_s: float | None = None
-    planned_ops: int | None = None
-
-
-ProgressFn = Callable[[Progress], None]
-
-
-@dataclass
-class _Tally:
-    """Samples of one worker (merged at the end; no locking on the hot path)."""
-
-    samples: dict[str, list[int]] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
-    error_text: dict[str, str] = field(default_factory=dict)
-    done: int = 0
-    failed: int = 0
-
-    def ok(self, name: str, ns: int) -> None:
-        self.samples.setdefault(name, []).append(ns)
-        self.done += 1
-
-    def fail(self, name: str, exc: BaseException) -> None:
-        self.errors[name] = self.errors.get(name, 0) + 1
-        self.error_text.setdefault(name, f"{type(exc).__name__}: {str(exc).strip()[:200]}")
-        self.failed += 1
-
-
-@dataclass
-class _Plan:
-    ops: list[workload.Operation]
-    targets: list[workload.Target]
-    ctx: workload.Context
-    role: str | None
-    options: BenchOptions
-
-
-class _Stop:
-    """Shared stop condition: a deadline or a number of iterations."""
-
-    def __init__(self, options: BenchOptions) -> None:
-        self.deadline = time.perf_counter() + options.duration if options.duration else None
-        self.limit = options.iterations
-        self._counter = itertools.count()
-
-    def more(self) -> bool:
-        if self.deadline is not None and time.perf_counter() >= self.deadline:
-            return False
-        return self.limit is None or next(self._counter) < self.limit
-
-
-# --- sync workers ------------------------------------------------------------------------------
-
-
-def _schedule(
-    plan: _Plan, rng: random.Random, stop: _Stop | None
-) -> Iterator[tuple[workload.Operation, workload.Target]]:
-    """What one worker runs next: during warm-up (``stop`` None) every operation
-    ``warmup`` times, then weighted picks until ``stop`` says the run is over."""
-    picker = workload.TargetPicker(plan.targets, rng)
-    if stop is None:
-        for op in [op for op in plan.ops for _ in range(plan.options.warmup)][::-1]:
-            yield op, picker.pick()
-        return
-    pick_op = workload.weighted_cycle(plan.ops, rng)
-    while stop.more():
-        yield pick_op(), picker.pick()
-
-
-def _sync_worker(engine: Any, plan: _Plan, index: int, tally: _Tally, stop: _Stop | None) -> None:
-    rng = random.Random(plan.options.seed * 1000 + index)
-    perf = time.perf_counter_ns
-    for op, target in _schedule(plan, rng, stop):
-        start = perf()
-        try:
-            raw = raw_connection(engine)
-            try:
-                workload.run_operation(
-                    raw.driver_connection, op, target, rng, plan.ctx, tenant=True, role=plan.role
-                )
-            finally:
-                raw.close()
-        except Exception as exc:
-            tally.fail(op.name, exc)
-            continue
-        tally.ok(op.name, perf() - start)
-
-
-def _run_threads(
-    engine: Any, plan: _Plan, tallies: list[_Tally], stop: _Stop | None, first: int = 0
-) -> None:
-    threads = [
-        threading.Thread(
-            target=_sync_worker, args=(engine, plan, first + i, tallies[i], stop), daemon=True
-        )
-        for i in range(len(tallies))
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-
-# --- async workers -----------------------------------------------------------------------------
-
-
-async def _async_worker(
-    aengine: Any, plan: _Plan, index: int, tally: _Tally, stop: _Stop | None
-) -> None:
-    rng = random.Random(plan.options.seed * 1000 + index)
-    perf = time.perf_counter_ns
-    for op, target in _schedule(plan, rng, stop):
-        start = perf()
-        try:
-            async with aengine.connect() as conn:
-                raw = instrument_driver((await conn.get_raw_connection()).driver_connection)
-                await workload.run_operation_async(
-                    raw, op, target, rng, plan.ctx, tenant=True, role=plan.role
-                )
-        except Exception as exc:
-            tally.fail(op.name, exc)
-            continue
-        tally.ok(op.name, perf() - start)
-        await asyncio.sleep(0)
-
-
-def _run_async(aengine: Any, plan: _Plan, tallies: list[_Tally], stop: _Stop | None) -> None:
-    async def main() -> None:
-        await asyncio.gather(
-            *(_async_worker(aengine, plan, i, tallies[i], stop) for i in range(len(tallies)))
-        )
-
-    asyncio.run(main())
 
 
 # --- database helpers ----------------------------------------------------------------------------
@@ -322,7 +123,7 @@ def _app_role(conn: Any) -> str | None:
 
 
 def _isolation(
-    conn: Any, plan: _Plan, iterations: int, progress: ProgressFn | None, tenant_conn: Any = None
+    conn: Any, plan: Plan, iterations: int, progress: ProgressFn | None, tenant_conn: Any = None
 ) -> list[IsolationRow]:
     """Each operation as tenant and as owner, alternating, at concurrency 1.
 
@@ -451,7 +252,7 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
                 tenant_url, login_mode = login.url, login.description
             engine = make_engine(tenant_url, settings, **overrides)
             # A login that is a member of app_user needs no role statement per transaction.
-            plan = _Plan(ops, targets, ctx, role if tenant_url is owner_url else None, options)
+            plan = Plan(ops, targets, ctx, role if tenant_url is owner_url else None, options)
             checks = []
             if options.explain:
                 if progress:
@@ -471,22 +272,22 @@ def run_bench(  # noqa: PLR0912, PLR0915 - the phases in order, read top to bott
                     if r.skipped
                 ]
 
-            tallies = [_Tally() for _ in range(options.concurrency)]
+            tallies = [Tally() for _ in range(options.concurrency)]
             aengine = None
             if options.engine == "async":
                 aengine = make_async_engine(engine.url, settings, **overrides)
-                runner: Callable[..., None] = _run_async
+                runner: Callable[..., None] = run_async
                 pool_engine: Any = aengine
             else:
-                runner = _run_threads
+                runner = run_threads
                 pool_engine = engine
             if progress:
                 progress(Progress(phase="warm-up"))
-            runner(pool_engine, plan, [_Tally() for _ in tallies], None)
+            runner(pool_engine, plan, [Tally() for _ in tallies], None)
             metrics = metrics_for(pool_engine)
             metrics.reset()
             before = _settled_counters(admin)
-            stop = _Stop(options)
+            stop = Stop(options)
             done = threading.Event()
             t0 = time.perf_counter()
 

@@ -1,0 +1,148 @@
+"""The main run's workers: sync threads or asyncio tasks, each with its own tally.
+
+A worker runs the plan's operations (every one ``warmup`` times, then weighted picks until
+the stop condition says the run is over), each through a pooled connection checked out and
+in around it, as the bot does. Samples are kept per worker and merged by the runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotelbot_cli.bench import workload
+from hotelbot_cli.bench.options import BenchOptions
+from hotelbot_cli.observability import instrument_driver, raw_connection
+
+
+@dataclass
+class Tally:
+    """Samples of one worker (merged at the end; no locking on the hot path)."""
+
+    samples: dict[str, list[int]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    error_text: dict[str, str] = field(default_factory=dict)
+    done: int = 0
+    failed: int = 0
+
+    def ok(self, name: str, ns: int) -> None:
+        self.samples.setdefault(name, []).append(ns)
+        self.done += 1
+
+    def fail(self, name: str, exc: BaseException) -> None:
+        self.errors[name] = self.errors.get(name, 0) + 1
+        self.error_text.setdefault(name, f"{type(exc).__name__}: {str(exc).strip()[:200]}")
+        self.failed += 1
+
+
+@dataclass
+class Plan:
+    ops: list[workload.Operation]
+    targets: list[workload.Target]
+    ctx: workload.Context
+    role: str | None
+    options: BenchOptions
+
+
+class Stop:
+    """Shared stop condition: a deadline or a number of iterations."""
+
+    def __init__(self, options: BenchOptions) -> None:
+        self.deadline = time.perf_counter() + options.duration if options.duration else None
+        self.limit = options.iterations
+        self._counter = itertools.count()
+
+    def more(self) -> bool:
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            return False
+        return self.limit is None or next(self._counter) < self.limit
+
+
+# --- sync workers ------------------------------------------------------------------------------
+
+
+def schedule(
+    plan: Plan, rng: random.Random, stop: Stop | None
+) -> Iterator[tuple[workload.Operation, workload.Target]]:
+    """What one worker runs next: during warm-up (``stop`` None) every operation
+    ``warmup`` times, then weighted picks until ``stop`` says the run is over."""
+    picker = workload.TargetPicker(plan.targets, rng)
+    if stop is None:
+        for op in [op for op in plan.ops for _ in range(plan.options.warmup)][::-1]:
+            yield op, picker.pick()
+        return
+    pick_op = workload.weighted_cycle(plan.ops, rng)
+    while stop.more():
+        yield pick_op(), picker.pick()
+
+
+def sync_worker(engine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | None) -> None:
+    rng = random.Random(plan.options.seed * 1000 + index)
+    perf = time.perf_counter_ns
+    for op, target in schedule(plan, rng, stop):
+        start = perf()
+        try:
+            raw = raw_connection(engine)
+            try:
+                workload.run_operation(
+                    raw.driver_connection, op, target, rng, plan.ctx, tenant=True, role=plan.role
+                )
+            finally:
+                raw.close()
+        except Exception as exc:
+            tally.fail(op.name, exc)
+            continue
+        tally.ok(op.name, perf() - start)
+
+
+def run_threads(
+    engine: Any, plan: Plan, tallies: list[Tally], stop: Stop | None, first: int = 0
+) -> None:
+    threads = [
+        threading.Thread(
+            target=sync_worker, args=(engine, plan, first + i, tallies[i], stop), daemon=True
+        )
+        for i in range(len(tallies))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+# --- async workers -----------------------------------------------------------------------------
+
+
+async def async_worker(
+    aengine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | None
+) -> None:
+    rng = random.Random(plan.options.seed * 1000 + index)
+    perf = time.perf_counter_ns
+    for op, target in schedule(plan, rng, stop):
+        start = perf()
+        try:
+            async with aengine.connect() as conn:
+                raw = instrument_driver((await conn.get_raw_connection()).driver_connection)
+                await workload.run_operation_async(
+                    raw, op, target, rng, plan.ctx, tenant=True, role=plan.role
+                )
+        except Exception as exc:
+            tally.fail(op.name, exc)
+            continue
+        tally.ok(op.name, perf() - start)
+        await asyncio.sleep(0)
+
+
+def run_async(aengine: Any, plan: Plan, tallies: list[Tally], stop: Stop | None) -> None:
+    async def main() -> None:
+        await asyncio.gather(
+            *(async_worker(aengine, plan, i, tallies[i], stop) for i in range(len(tallies)))
+        )
+
+    asyncio.run(main())
