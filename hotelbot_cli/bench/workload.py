@@ -98,6 +98,9 @@ class Operation:
     needs_tenant: bool = True
     #: Relative frequency in the mixed workload (the bot's real mix, roughly).
     weight: int = 1
+    #: Its path depends on what an earlier run on the same target left (find-or-open: the
+    #: first run opens, the next one finds): compared runs must not share a target.
+    state_dependent: bool = False
 
 
 # --- SQL -------------------------------------------------------------------------------
@@ -353,6 +356,7 @@ OPERATIONS: dict[str, Operation] = {
             ),
             writes=True,
             weight=10,
+            state_dependent=True,
         ),
         Operation(
             "store_message",

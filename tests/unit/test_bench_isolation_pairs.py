@@ -1,0 +1,39 @@
+"""The isolation comparison's pairing: same target for both sides, unless the operation's
+path depends on what the first run left (find-or-open)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hotelbot_cli.bench import runner, workload
+from hotelbot_cli.bench.options import BenchOptions
+from hotelbot_cli.bench.workers import Plan
+
+
+@pytest.mark.parametrize("name", ["recent_messages", "open_conversation"])
+def test_a_state_dependent_operation_gets_a_target_per_side(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    op = workload.OPERATIONS[name]
+    runs: list[tuple[bool, Any]] = []
+
+    def record(_conn: Any, _op: Any, target: Any, *_args: Any, tenant: bool, **_kw: Any) -> None:
+        runs.append((tenant, target))
+
+    monkeypatch.setattr(workload, "run_operation", record)
+    targets = [
+        workload.Target(f"h{i}", f"+1555000{i:04d}", f"g{i}", f"+7916{i:07d}", f"c{i}")
+        for i in range(500)
+    ]
+    plan = Plan([op], targets, workload.Context(), None, BenchOptions(warmup=0))
+    rows = runner._isolation(object(), plan, 40, None)
+    assert rows[0].name == name and len(runs) == 80
+    pairs = [(runs[i][1], runs[i + 1][1]) for i in range(0, len(runs), 2)]
+    assert {runs[i][0] for i in range(0, len(runs), 2)} == {True, False}  # alternating order
+    shared = sum(a == b for a, b in pairs)
+    if op.state_dependent:
+        assert shared <= 2  # independent draws from 500 targets
+    else:
+        assert shared == len(pairs)
