@@ -110,7 +110,7 @@ def _window_rows(url: URL) -> dict[str, float]:
     """Per hotel, on average: the messages ``sentiment_7d`` counts and the guests ``due_guests``
     returns (24 h ago), read with the operations' own SQL. A windowed count can stay flat only
     if its window does not hold more rows; this says whether it does."""
-    from hotelbot_cli.bench.workload import DUE_GUESTS_SQL, SENTIMENT_7D_SQL
+    from hotelbot_cli.bench.queries import DUE_GUESTS_SQL, SENTIMENT_7D_SQL
 
     counted = due = 0
     with psycopg.connect(libpq_url(url)) as conn:
