@@ -259,8 +259,8 @@ def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: fl
 @dataclass
 class _Chunk:
     hotels: list[HotelPlan] = field(default_factory=list)
-    guests: list[tuple[Any, ...]] = field(default_factory=list)
-    conversations: list[tuple[Any, ...]] = field(default_factory=list)
+    guests: list[Any] = field(default_factory=list)  # seed/rows.py row types
+    conversations: list[Any] = field(default_factory=list)
     params: list[tuple[Any, ...]] = field(default_factory=list)
 
 
@@ -304,8 +304,9 @@ def _sorted(chunk: _Chunk) -> _Chunk:
     The key is the ids' integers (the order ``uuid.UUID`` compares by): comparing the
     UUID objects themselves calls Python-level ``__eq__``/``__lt__`` and cost ~20 % of
     the generator's CPU."""
-    for rows in (chunk.guests, chunk.conversations, chunk.params):
-        rows.sort(key=lambda row: (row[1].int, row[0].int))
+    for rows in (chunk.guests, chunk.conversations):  # row types of seed/rows.py
+        rows.sort(key=lambda row: (row.hotel_id.int, row.id.int))
+    chunk.params.sort(key=lambda p: (p[1].int, p[0].int))  # (conversation id, hotel id, …)
     return chunk
 
 

@@ -17,6 +17,13 @@ from dataclasses import dataclass, field
 
 from hotelbot_cli.seed import content as c
 from hotelbot_cli.seed.options import SeedOptions
+from hotelbot_cli.seed.rows import Row, row_type
+
+HotelRow = row_type("hotels")
+TriggerRow = row_type("triggers")
+GuestRow = row_type("guests")
+ConversationRow = row_type("conversations")
+NotificationRow = row_type("staff_notifications")
 
 DAY = 86_400
 
@@ -60,13 +67,13 @@ class HotelPlan:
 
     index: int
     id: uuid.UUID
-    row: tuple[object, ...]
+    row: Row
     staff_lang: int
     countries: dict[str, int]
     created_at: dt.datetime
     hseed: int
-    triggers: list[tuple[object, ...]] = field(default_factory=list)
-    alert: tuple[object, ...] | None = None
+    triggers: list[Row] = field(default_factory=list)
+    alert: Row | None = None
 
 
 def hotel_created(opts: SeedOptions, index: int) -> dt.datetime:
@@ -110,16 +117,17 @@ def hotel(opts: SeedOptions, index: int, taken: set[str]) -> HotelPlan:
         "sentiment_alerts": True,
     }
     hid = hotel_id(opts, index)
-    row = (
-        hid,
-        full,
-        number,
-        f"1101{(hv >> 24) % 1_000_000:06d}",
-        "fake-" + hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=22).hexdigest(),
-        json.dumps(settings, ensure_ascii=False),
-        (hv >> 40) % 20 != 0,
-        created,
-        updated,
+    row = HotelRow(
+        id=hid,
+        name=full,
+        whatsapp_number=number,
+        green_api_instance_id=f"1101{(hv >> 24) % 1_000_000:06d}",
+        green_api_token="fake-"
+        + hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=22).hexdigest(),
+        settings=json.dumps(settings, ensure_ascii=False),
+        is_active=(hv >> 40) % 20 != 0,
+        created_at=created,
+        updated_at=updated,
     )
     plan = HotelPlan(
         index=index,
@@ -138,32 +146,32 @@ def hotel(opts: SeedOptions, index: int, taken: set[str]) -> HotelPlan:
         tv = h64(seed, "triggers", index, t)
         tcreated = created + dt.timedelta(seconds=tv % (30 * DAY))
         plan.triggers.append(
-            (
-                det_uuid(tcreated, seed, "triggers", index, t),
-                hid,
-                tname,
-                kind,
-                json.dumps(conditions, ensure_ascii=False),
-                template,
-                (tv >> 32) % 10 != 0,
-                1 + t % 10,
-                tcreated,
-                tcreated + dt.timedelta(seconds=(tv >> 40) % (60 * DAY)),
+            TriggerRow(
+                id=det_uuid(tcreated, seed, "triggers", index, t),
+                hotel_id=hid,
+                name=tname,
+                trigger_type=kind,
+                conditions=json.dumps(conditions, ensure_ascii=False),
+                message_template=template,
+                is_active=(tv >> 32) % 10 != 0,
+                priority=1 + t % 10,
+                created_at=tcreated,
+                updated_at=tcreated + dt.timedelta(seconds=(tv >> 40) % (60 * DAY)),
             )
         )
     alert_at = ref - dt.timedelta(seconds=3600 + hv % (20 * DAY))
-    plan.alert = (
-        det_uuid(alert_at, seed, "alerts", index),
-        hid,
-        None,
-        None,
-        "system_alert",
-        c.NOTIFICATION_TITLES[lang][2],
-        pick(c.SYSTEM_ALERTS, hv >> 44),
-        "acknowledged",
-        alert_at + dt.timedelta(seconds=3),
-        alert_at + dt.timedelta(minutes=12 + (hv >> 50) % 100),
-        alert_at,
+    plan.alert = NotificationRow(
+        id=det_uuid(alert_at, seed, "alerts", index),
+        hotel_id=hid,
+        guest_id=None,
+        message_id=None,
+        notification_type="system_alert",
+        title=c.NOTIFICATION_TITLES[lang][2],
+        content=pick(c.SYSTEM_ALERTS, hv >> 44),
+        status="acknowledged",
+        sent_at=alert_at + dt.timedelta(seconds=3),
+        acknowledged_at=alert_at + dt.timedelta(minutes=12 + (hv >> 50) % 100),
+        created_at=alert_at,
     )
     return plan
 
@@ -172,8 +180,8 @@ def hotel(opts: SeedOptions, index: int, taken: set[str]) -> HotelPlan:
 class GuestRows:
     """One guest row and the rows/parameters of that guest's conversations."""
 
-    row: tuple[object, ...]
-    conversations: list[tuple[object, ...]]
+    row: Row
+    conversations: list[Row]
     #: per conversation: (conv id, hotel id, guest id, t0, t1, lang, first name, hseed, number,
     #: staff language) — the server generates the messages from these.
     params: list[tuple[object, ...]]
@@ -212,7 +220,7 @@ def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
             for k in range(conv_count)
         ),
     )
-    conversations: list[tuple[object, ...]] = []
+    opened: list[tuple[uuid.UUID, str, dt.datetime, dt.datetime]] = []
     params: list[tuple[object, ...]] = []
     hid = plan.id
     first_start = ref
@@ -225,7 +233,7 @@ def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
         # Only a guest's latest conversation may still be open (one active per guest).
         latest = k == len(ends) - 1
         status = "active" if latest and ref - end < dt.timedelta(days=2) else "closed"
-        conversations.append((cid, hid, None, status, end, start))
+        opened.append((cid, status, end, start))
         params.append(
             (
                 cid,
@@ -243,7 +251,12 @@ def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
         )
     created = first_start - dt.timedelta(seconds=gv >> 40 & 0xFFFFF)
     gid = det_uuid(created, seed, "guests", plan.index, j)
-    conversations = [(x[0], x[1], gid, *x[3:]) for x in conversations]
+    conversations = [
+        ConversationRow(
+            id=cid, hotel_id=hid, guest_id=gid, status=status, last_message_at=end, created_at=start
+        )
+        for cid, status, end, start in opened
+    ]
     params = [(x[0], x[1], gid, *x[3:]) for x in params]
     preferences = {
         "language": lang,
@@ -252,15 +265,15 @@ def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
         "diet": pick(c.DIETS, gv >> 34),
         "newsletter": bool((gv >> 38) & 1),
     }
-    row = (
-        gid,
-        hid,
-        number,
-        f"{first} {last}",
-        json.dumps(preferences, ensure_ascii=False),
-        ends[-1],
-        created,
-        ends[-1],
+    row = GuestRow(
+        id=gid,
+        hotel_id=hid,
+        phone=number,
+        name=f"{first} {last}",
+        preferences=json.dumps(preferences, ensure_ascii=False),
+        last_interaction=ends[-1],
+        created_at=created,
+        updated_at=ends[-1],
     )
     return GuestRows(row=row, conversations=conversations, params=params)
 

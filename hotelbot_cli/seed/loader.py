@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from hotelbot_cli.errors import DatabaseError
 from hotelbot_cli.observability import sql_log
+from hotelbot_cli.seed import rows
 
 
 def our_tables() -> list[str]:
@@ -141,34 +142,11 @@ def _user(cur: Cursor[Any]) -> str:
     return str(row[0]) if row else "?"
 
 
-#: Columns and their types, in the order of the generated rows (binary COPY needs the types).
+#: The tables the Python side writes by COPY, each with its model's columns (seed/rows.py).
 COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "hotels": (
-        ("id", "uuid"), ("name", "text"), ("whatsapp_number", "text"),
-        ("green_api_instance_id", "text"), ("green_api_token", "text"), ("settings", "jsonb"),
-        ("is_active", "bool"), ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
-    ),
-    "triggers": (
-        ("id", "uuid"), ("hotel_id", "uuid"), ("name", "text"), ("trigger_type", "text"),
-        ("conditions", "jsonb"), ("message_template", "text"), ("is_active", "bool"),
-        ("priority", "int4"), ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
-    ),
-    "guests": (
-        ("id", "uuid"), ("hotel_id", "uuid"), ("phone", "text"), ("name", "text"),
-        ("preferences", "jsonb"), ("last_interaction", "timestamptz"),
-        ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
-    ),
-    "conversations": (
-        ("id", "uuid"), ("hotel_id", "uuid"), ("guest_id", "uuid"), ("status", "text"),
-        ("last_message_at", "timestamptz"), ("created_at", "timestamptz"),
-    ),
-    "staff_notifications": (
-        ("id", "uuid"), ("hotel_id", "uuid"), ("guest_id", "uuid"), ("message_id", "uuid"),
-        ("notification_type", "text"), ("title", "text"), ("content", "text"),
-        ("status", "text"), ("sent_at", "timestamptz"), ("acknowledged_at", "timestamptz"),
-        ("created_at", "timestamptz"),
-    ),
-}  # fmt: skip
+    table: rows.copy_columns(table)
+    for table in ("hotels", "triggers", "guests", "conversations", "staff_notifications")
+}
 
 
 def _as_is(text: str) -> str:

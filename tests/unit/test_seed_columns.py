@@ -3,23 +3,15 @@ by the seed fails here, by name, instead of silently staying at its default."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import pytest
 from sqlalchemy import Table
 
 from hotelbot_cli.models import Base
-from hotelbot_cli.seed import loader, server_side
-
-#: The binary COPY type the loader declares for each SQLAlchemy column type.
-COPY_TYPES = {
-    "UUID": "uuid",
-    "String": "text",
-    "Text": "text",
-    "Enum": "text",
-    "JSONB": "jsonb",
-    "Boolean": "bool",
-    "Integer": "int4",
-    "DateTime": "timestamptz",
-}
+from hotelbot_cli.seed import generators, loader, rows, server_side
+from hotelbot_cli.seed.options import SeedOptions
 
 TABLES = {t.name: t for t in Base.metadata.sorted_tables}
 
@@ -47,9 +39,49 @@ def test_the_seed_writes_every_column_of_every_table(name: str) -> None:
         )
 
 
+#: The Python values the binary COPY of each type is fed.
+PYTHON_TYPES = {
+    "uuid": uuid.UUID,
+    "text": str,
+    "jsonb": str,  # JSON text, wrapped by the loader
+    "bool": bool,
+    "int4": int,
+    "timestamptz": dt.datetime,
+}
+
+
+def _generated() -> dict[str, list[tuple[object, ...]]]:
+    opts = SeedOptions(hotels=2, guests_per_hotel=3)
+    plans = list(generators.hotels_iter(opts, 0, set()))
+    guests = [generators.guest(opts, plans[0], j) for j in range(3)]
+    return {
+        "hotels": [p.row for p in plans],
+        "triggers": [t for p in plans for t in p.triggers],
+        "guests": [g.row for g in guests],
+        "conversations": [c for g in guests for c in g.conversations],
+        "staff_notifications": [p.alert for p in plans if p.alert],
+    }
+
+
 @pytest.mark.parametrize("name", sorted(loader.COLUMNS))
-def test_the_loader_declares_each_column_with_its_model_type(name: str) -> None:
-    table = TABLES[name]
-    for column, copy_type in loader.COLUMNS[name]:
-        model_type = type(table.columns[column].type).__name__
-        assert COPY_TYPES[model_type] == copy_type, (name, column, model_type, copy_type)
+def test_generated_rows_carry_every_column_by_name_with_its_type(name: str) -> None:
+    rows = _generated()[name]
+    assert rows, name
+    for row in rows:
+        assert row._fields == tuple(column for column, _ in loader.COLUMNS[name])  # type: ignore[attr-defined]
+        for (column, copy_type), value in zip(loader.COLUMNS[name], row, strict=True):
+            nullable = TABLES[name].columns[column].nullable
+            assert isinstance(value, PYTHON_TYPES[copy_type]) or (value is None and nullable), (
+                name,
+                column,
+                value,
+            )
+
+
+def test_a_row_without_one_of_its_columns_is_refused() -> None:
+    guest_row = rows.row_type("guests")
+    with pytest.raises(TypeError, match="phone"):
+        guest_row(
+            id=uuid.uuid4(), hotel_id=uuid.uuid4(), name="x", preferences="{}",
+            last_interaction=None, created_at=None, updated_at=None,
+        )  # fmt: skip
