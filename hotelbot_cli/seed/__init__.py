@@ -381,8 +381,8 @@ def _load(
     clock = [time.perf_counter()]
 
     def bump(table: str, count: int, phase: str | None = None) -> None:
-        rows[table] += count
-        progress(table, rows[table], max(planned[table], rows[table]))
+        rows[table] = rows.get(table, 0) + count  # a table without a plan is counted too
+        progress(table, rows[table], max(planned.get(table, 0), rows[table]))
         now = time.perf_counter()
         phase = phase or table
         phases[phase] = phases.get(phase, 0.0) + now - clock[0]

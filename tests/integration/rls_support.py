@@ -81,3 +81,17 @@ def signing_key_of(db_url: Any) -> bytes:
 
 #: One pooled connection and no overflow: every checkout reuses the same server session.
 ONE_CONNECTION = Settings.from_env({"HOTELBOT_POOL_SIZE": "1", "HOTELBOT_MAX_OVERFLOW": "0"})
+
+
+def updatable_column(conn: psycopg.Connection, table: str, role: str = APP_ROLE) -> str:
+    """A column of ``table`` that ``role`` may UPDATE, from the grants (not a list kept here)."""
+    row = conn.execute(
+        "SELECT a.attname FROM pg_catalog.pg_attribute a"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+        " AND a.attname NOT IN ('id', 'hotel_id')"
+        " AND has_column_privilege(%s, a.attrelid, a.attnum, 'UPDATE')"
+        " ORDER BY a.attnum LIMIT 1",
+        (table, role),
+    ).fetchone()
+    assert row is not None, f"{role} may update no column of {table}"
+    return str(row[0])

@@ -8,7 +8,7 @@ import uuid
 import psycopg
 import pytest
 from psycopg import sql
-from rls_support import APP_ROLE, Tenant, insert_tenant
+from rls_support import APP_ROLE, Tenant, insert_tenant, updatable_column
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
@@ -90,13 +90,8 @@ def test_tenant_session_rejects_a_malformed_id():
 def test_cannot_touch_or_repoint_another_hotels_rows(db_url: URL, two_hotels, table: str):
     a, b = two_hotels
     factory = _factory(db_url)
-    column = {
-        "guests": "name",
-        "triggers": "name",
-        "conversations": "status",
-        "messages": "metadata",
-        "staff_notifications": "title",
-    }[table]
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        column = updatable_column(conn, table)
     with tenant_session(a.hotel_id, factory, role=APP_ROLE) as s:
         target = {"i": b.row_id(table)}
         delete = s.execute(text(f"DELETE FROM {table} WHERE id = :i"), target)
