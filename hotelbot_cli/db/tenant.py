@@ -76,11 +76,17 @@ _SIGNATURES_MAX = 4096
 #: The cache of verified signatures (revision 013): a database that has it looks a
 #: registered signature up instead of running the verifier's body in every transaction.
 #: A catalog query, not to_regprocedure(): that one fails without USAGE on the schema.
+#: Where neither the login nor the app role may call it (a revoked grant), nothing is
+#: registered: tenants take the verifier's path.
 _HAS_CACHE = (
     "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"
     " ON n.oid = p.pronamespace"
     " WHERE n.nspname = 'hotelbot_private' AND p.proname = 'remember_tenant'"
-    " AND pg_catalog.array_to_string(p.proargtypes::pg_catalog.regtype[], ',') = 'uuid,text')"
+    " AND pg_catalog.array_to_string(p.proargtypes::pg_catalog.regtype[], ',') = 'uuid,text'"
+    " AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r"  # the login, or the role it switches to
+    f" WHERE r.rolname IN (current_user, '{APP_ROLE}')"
+    " AND pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE')"
+    " AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')))"
 )
 #: psycopg connection -> the signatures it registered (None: its database has no cache).
 _REGISTERED: weakref.WeakKeyDictionary[Any, set[str] | None] = weakref.WeakKeyDictionary()

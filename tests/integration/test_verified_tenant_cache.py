@@ -192,3 +192,18 @@ def test_a_function_of_another_shape_is_not_mistaken_for_the_cache(
     with tenant_session(a.hotel_id, session_factory(bot)) as s:
         assert {str(r[0]) for r in s.execute(text("SELECT hotel_id FROM guests"))} == {a.hotel_id}
     assert _cached(db_url) == 0
+
+
+def test_a_login_that_may_not_register_still_gets_its_tenant(
+    bot: Engine, db_url: URL, two_hotels: tuple[Tenant, Tenant]
+) -> None:
+    """The registering function's grant revoked: the library does not call it (no
+    'permission denied' in the bot's transaction) and the verifier answers."""
+    a, _ = two_hotels
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(
+            "REVOKE EXECUTE ON FUNCTION hotelbot_private.remember_tenant(uuid, text) FROM app_user"
+        )
+    with tenant_session(a.hotel_id, session_factory(bot)) as s:
+        assert {str(r[0]) for r in s.execute(text("SELECT hotel_id FROM guests"))} == {a.hotel_id}
+    assert _cached(db_url) == 0
