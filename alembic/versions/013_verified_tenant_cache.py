@@ -127,9 +127,9 @@ END
 $do$""",
     # A new key (rotated by hand) voids every signature made with the old one: the cache
     # forgets them too, or a leaked old signature would live on until it expires.
-    """CREATE FUNCTION hotelbot_private.forget_verified_tenants() RETURNS trigger
+    f"""CREATE FUNCTION hotelbot_private.forget_verified_tenants() RETURNS trigger
         LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-        AS $body$ BEGIN DELETE FROM hotelbot_private.verified_tenants; RETURN NULL; END $body$""",
+        AS $body$ BEGIN DELETE FROM {CACHE}; RETURN NULL; END $body$""",
     "REVOKE ALL ON FUNCTION hotelbot_private.forget_verified_tenants() FROM PUBLIC",
     "CREATE TRIGGER forget_verified_tenants"
     " AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON hotelbot_private.tenant_key"

@@ -49,11 +49,8 @@ from hotelbot_cli.bench.queries import (
     SENTIMENT_7D_SQL,
     UPSERT_GUEST_SQL,
 )
-from hotelbot_cli.db.tenant import (
-    registered_signatures,
-    registered_signatures_async,
-    tenant_binding,
-)
+from hotelbot_cli.db.tenant import tenant_binding
+from hotelbot_cli.db.tenant_cache import registered_signatures, registered_signatures_async
 from hotelbot_cli.errors import UsageError
 
 APP_ROLE = "app_user"

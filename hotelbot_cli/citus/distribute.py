@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hotelbot_cli.citus import DISTRIBUTION_COLUMN, citus_version
+from hotelbot_cli.db.tenant_cache import VERIFIED_TENANTS
 from hotelbot_cli.errors import DatabaseError, HotelbotError, LockTimeout
 from hotelbot_cli.models import TENANT_TABLES
 
@@ -112,10 +113,6 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-#: The cache of verified signatures (revision 013): one node's shortcut to the verifier.
-CACHE_TABLE = "hotelbot_private.verified_tenants"
-
-
 def _closing(expression: str, start: int) -> int:
     """The index of the parenthesis that closes the one at ``start`` (or the end)."""
     depth = 0
@@ -149,7 +146,7 @@ def _keep_the_verifier(group: str) -> str:
     first = len("COALESCE(")
     first_end = _closing(group, first)
     rest = group[first_end + 1 : -1].lstrip(", ").strip()
-    return rest if CACHE_TABLE in group[first:first_end] and rest else group
+    return rest if VERIFIED_TENANTS in group[first:first_end] and rest else group
 
 
 def without_cache_lookup(expression: str) -> str:

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import time
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -32,6 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotelbot_cli import citus
+from hotelbot_cli.db.tenant_cache import (
+    REMEMBER_TENANT,
+    registered_signatures,
+    registered_signatures_async,
+)
 from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.observability.context import bind_tenant
 from hotelbot_cli.settings import tenant_key_from_env, tenant_ttl_from_env
@@ -71,48 +75,6 @@ def sign(hotel_id: uuid.UUID, expires: int, key: bytes) -> str:
 #: times a minute. Bounded: cleared when it outgrows the number of hotels a bot serves.
 _SIGNATURES: dict[tuple[str, bytes, int], tuple[int, str]] = {}
 _SIGNATURES_MAX = 4096
-
-
-#: The cache of verified signatures (revision 013): a database that has it looks a
-#: registered signature up instead of running the verifier's body in every transaction.
-#: A catalog query, not to_regprocedure(): that one fails without USAGE on the schema.
-#: Where neither the login nor the app role may call it (a revoked grant), nothing is
-#: registered: tenants take the verifier's path.
-_HAS_CACHE = (
-    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"
-    " ON n.oid = p.pronamespace"
-    " WHERE n.nspname = 'hotelbot_private' AND p.proname = 'remember_tenant'"
-    " AND pg_catalog.array_to_string(p.proargtypes::pg_catalog.regtype[], ',') = 'uuid,text'"
-    " AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r"  # the login, or the role it switches to
-    f" WHERE r.rolname IN (current_user, '{APP_ROLE}')"
-    " AND pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE')"
-    " AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')))"
-)
-#: psycopg connection -> the signatures it registered (None: its database has no cache).
-_REGISTERED: weakref.WeakKeyDictionary[Any, set[str] | None] = weakref.WeakKeyDictionary()
-
-
-def registered_signatures(raw: Any) -> set[str] | None:
-    """The signatures ``raw`` (a psycopg connection) registered; None without the cache.
-
-    Asked once per physical connection (one catalog query), like the Citus question. A
-    set per connection, not per process: a process may serve several databases. A
-    registration rolled back with its transaction stays in the set; its signature then
-    takes the verifier's path for the rest of its life (at most ``ttl/2``): slower, as safe.
-    """
-    if raw not in _REGISTERED:
-        row = raw.execute(_HAS_CACHE).fetchone()
-        _REGISTERED[raw] = set() if row and row[0] else None
-    return _REGISTERED[raw]
-
-
-async def registered_signatures_async(raw: Any) -> set[str] | None:
-    """:func:`registered_signatures` for a psycopg AsyncConnection (the same cache)."""
-    if raw not in _REGISTERED:
-        cursor = await raw.execute(_HAS_CACHE)
-        row = await cursor.fetchone()
-        _REGISTERED[raw] = set() if row and row[0] else None
-    return _REGISTERED[raw]
 
 
 def _signature(hid: str, key: bytes, ttl: int) -> str:
@@ -156,7 +118,8 @@ def tenant_binding(
     cannot call. The role comes last: everything before it runs as the login.
     ``ttl`` (default ``HOTELBOT_TENANT_TTL``, 300 s) bounds the signature's life.
 
-    ``registered`` (from :func:`registered_signatures`) is the connection's set of
+    ``registered`` (from :func:`~hotelbot_cli.db.tenant_cache.registered_signatures`) is the
+    connection's set of
     signatures already in the database's cache: a client-signed one that is not there yet
     is registered by one more statement (``hotelbot_private.remember_tenant``, after the role
     switch: the app role may call it) and added to it.
@@ -204,7 +167,7 @@ _SET_SIGNED = (
     f" set_config('{SIGNATURE_SETTING}', %(signature)s, true)"
 )
 #: Once per connection and signature: the statement that puts it in the cache.
-_REMEMBER = "SELECT hotelbot_private.remember_tenant(%(hotel)s::uuid, %(signature)s)"
+_REMEMBER = f"SELECT {REMEMBER_TENANT}(%(hotel)s::uuid, %(signature)s)"
 _SIGN_ON_SERVER = (
     f"SELECT set_config('{TENANT_SETTING}', %(hotel)s, true),"
     f" set_config('{SIGNATURE_SETTING}',"

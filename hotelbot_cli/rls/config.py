@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hotelbot_cli.db.tenant_cache import VERIFIED_TENANTS
 from hotelbot_cli.errors import UsageError
 
 
@@ -50,7 +51,7 @@ BUILTIN_REVIEWS = (
 #: hotelbot's own non-tenant objects (the canary search still checks the claim).
 BUILTIN_NON_TENANT = (
     NonTenant(
-        "hotelbot_private.verified_tenants",
+        VERIFIED_TENANTS,
         "SHA-256 digests of verified tenant signatures and their expiry, read by the tenant "
         "policies: a digest shows neither hotel nor signature (revision 013)",
     ),

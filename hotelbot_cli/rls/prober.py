@@ -24,10 +24,10 @@ from hotelbot_cli.db.tenant import (
     TENANT_SETTING,
     parse_hotel_id,
     propagates_set_local,
-    registered_signatures,
     signing_key,
     tenant_statements,
 )
+from hotelbot_cli.db.tenant_cache import REMEMBER_TENANT, VERIFIED_TENANTS, registered_signatures
 from hotelbot_cli.errors import UsageError
 from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.config import RlsConfig
@@ -173,14 +173,18 @@ class Prober:
         values = {"hotel": sql.Literal(other), "signature": sql.Literal(bogus)}
         plant = sql.SQL(
             "DO $plant$ BEGIN"
-            " BEGIN INSERT INTO hotelbot_private.verified_tenants (digest, expires_at) VALUES"
+            " BEGIN INSERT INTO {cache} (digest, expires_at) VALUES"
             " (sha256(convert_to({hotel} || ':' || {signature}, 'UTF8')),"
             " now() + interval '1 hour');"
             " EXCEPTION WHEN OTHERS THEN NULL; END;"
-            " BEGIN PERFORM hotelbot_private.remember_tenant({hotel}::uuid, {signature});"
+            " BEGIN PERFORM {remember}({hotel}::uuid, {signature});"
             " EXCEPTION WHEN OTHERS THEN NULL; END;"
             " END $plant$"
-        ).format(**values)
+        ).format(
+            cache=sql.Identifier(*VERIFIED_TENANTS.split(".")),
+            remember=sql.Identifier(*REMEMBER_TENANT.split(".")),
+            **values,
+        )
         bind = sql.SQL(
             "SELECT set_config({setting}, {hotel}, true),"
             " set_config({sig_setting}, {signature}, true)"

@@ -25,7 +25,8 @@ from typing import Any
 import psycopg
 from psycopg import Connection, sql
 
-from hotelbot_cli.db.tenant import TENANT_SETTING, registered_signatures
+from hotelbot_cli.db.tenant import TENANT_SETTING
+from hotelbot_cli.db.tenant_cache import REMEMBER_TENANT, VERIFIED_TENANTS, registered_signatures
 from hotelbot_cli.rls.config import RlsConfig
 from hotelbot_cli.rls.prober import (
     Outcome,
@@ -437,8 +438,8 @@ def signature_probes(
                 "tenant A's transaction planting a made-up signature of tenant B in the"
                 f" cache of verified signatures, then binding B with it, sees"
                 f" {planted.count} of B's row(s)",
-                "REVOKE INSERT, UPDATE ON hotelbot_private.verified_tenants FROM the app role and"
-                " every role it can become; hotelbot_private.remember_tenant() must store only a"
-                " signature that verifies (revision 013's body)",
+                f"REVOKE INSERT, UPDATE ON {VERIFIED_TENANTS} FROM the app role and every role"
+                f" it can become; {REMEMBER_TENANT}() must store only a signature that verifies"
+                " (revision 013's body)",
             )
     return results
