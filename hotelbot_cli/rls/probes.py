@@ -109,7 +109,14 @@ def probe_table(
         f"ENABLE and FORCE row level security on {t.display} with a tenant-bound USING",
     )
     if prober.cfg.tenant_setting == TENANT_SETTING:  # the library signs its tenant
-        results += signature_probes(prober, t.display, a, b, query=count + wb, params=pb)
+        # every permissive policy that lets the app role in reads the cache: signed tenants
+        admitting = [p for p in t.policies if p.applies and p.permissive]
+        reads_cache = bool(admitting) and all(
+            VERIFIED_TENANTS in f"{p.using} {p.check}" for p in admitting
+        )
+        results += signature_probes(
+            prober, t.display, a, b, query=count + wb, params=pb, reads_cache=reads_cache
+        )
     writable = updatable_column(prober, shape)
     touch = sql.SQL("UPDATE {} SET {} = {} WHERE ").format(
         table, sql.Identifier(writable), sql.Identifier(writable)
@@ -385,12 +392,21 @@ def _probe(prober: Prober, found: Any, bypass: bool) -> list[CheckResult]:
 
 
 def signature_probes(
-    prober: Prober, display: str, a: str, b: str, *, query: sql.Composable, params: list[Any]
+    prober: Prober,
+    display: str,
+    a: str,
+    b: str,
+    *,
+    query: sql.Composable,
+    params: list[Any],
+    reads_cache: bool,
 ) -> list[CheckResult]:
     """What SQL inside a tenant's transaction can do against the signed tenant: name
     another hotel, use an expired signature, plant a made-up one in the cache.
 
-    ``query`` counts tenant B's probe row (``params`` its key)."""
+    ``query`` counts tenant B's probe row (``params`` its key); ``reads_cache``: every
+    policy that admits the app role reads the cache of verified signatures (revision 013),
+    so the table has chosen signed tenants."""
     results: list[CheckResult] = []
 
     def _add(check_id: str, ok: bool, detail: str, fix: str) -> None:
@@ -427,19 +443,22 @@ def signature_probes(
             "hotelbot_current_hotel_id() must return NULL for an expired signature:"
             " re-create it with revision 011's body (its expires < now() test)",
         )
-        if registered_signatures(prober.conn) is not None:
-            # The cache of verified signatures (revision 013) must take only what the
-            # verifier accepted: SQL in A's transaction that writes a made-up one for B,
-            # or hands it to the registering function, opens nothing of B's.
-            planted = prober.run(a, query, params, plant=b)
-            _add(
-                "probe-planted-signature",
-                planted.count == 0,
-                "tenant A's transaction planting a made-up signature of tenant B in the"
-                f" cache of verified signatures, then binding B with it, sees"
-                f" {planted.count} of B's row(s)",
-                f"REVOKE INSERT, UPDATE ON {VERIFIED_TENANTS} FROM the app role and every role"
-                f" it can become; {REMEMBER_TENANT}() must store only a signature that verifies"
-                " (revision 013's body)",
-            )
+    if reads_cache and registered_signatures(prober.conn) is not None:
+        # Where every admitting policy reads the cache of verified signatures (013), a
+        # made-up signature opens nothing, whatever the forging probe found: SQL in A's
+        # transaction writes one for B into the cache, or hands it to the registering
+        # function, then binds B with it. It fails where the forging probe only warns: a
+        # policy that reads the cache has chosen signed tenants.
+        planted = prober.run(a, query, params, plant=b)
+        _add(
+            "probe-planted-signature",
+            planted.count == 0,
+            "tenant A's transaction planting a made-up signature of tenant B in the"
+            f" cache of verified signatures, then binding B with it, sees"
+            f" {planted.count} of B's row(s)",
+            f"REVOKE INSERT, UPDATE ON {VERIFIED_TENANTS} FROM the app role and every role it"
+            f" can become; {REMEMBER_TENANT}() must store only a signature that verifies"
+            f" (revision 013's body); the policy on {display} must find the digest of the bound"
+            " hotel and signature, else ask hotelbot_current_hotel_id() (revision 013)",
+        )
     return results

@@ -133,7 +133,7 @@ CHECKS: tuple[CheckInfo, ...] = (
         "probe-planted-signature",
         _P,
         "where the policies use the cache of verified signatures (revision 013): SQL in tenant A's transaction that writes a made-up signature of tenant B into it, or hands one to hotelbot_private.remember_tenant(), then binds B with it, sees none of B's rows",
-        "the app role may only read hotelbot_private.verified_tenants; hotelbot_private.remember_tenant() stores only a signature that verifies (revision 013's body)",
+        "the app role may only read hotelbot_private.verified_tenants; hotelbot_private.remember_tenant() stores only a signature that verifies (revision 013's body); the policy looks up the digest of the bound hotel and signature, else asks hotelbot_current_hotel_id()",
     ),
     CheckInfo(
         "bot-login",

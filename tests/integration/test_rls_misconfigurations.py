@@ -666,3 +666,26 @@ def test_a_cache_that_takes_unverified_signatures_fails(db_url: URL, hole: str) 
     assert {"guests", "hotels", "messages"} <= {r.table for r in planted}
     assert all(r.fix and "hotelbot_private.verified_tenants" in r.fix for r in planted)
     assert not [r for r in report.results if r.id == "probe-forged-tenant" and r.status != "pass"]
+
+
+def test_a_policy_that_trusts_any_cached_signature_fails(db_url: URL) -> None:
+    """One table's policy checks only that the cache holds *some* unexpired digest, not the
+    digest of the bound hotel and signature: any tenant's registered signature then opens
+    every hotel there. Forging by hand only warns; planting a made-up signature fails and
+    names the table (the cache is there, so the database has chosen signed tenants)."""
+    lax = (
+        "hotel_id = (SELECT COALESCE((SELECT NULLIF(current_setting('app.current_hotel_id',"
+        " true), '')::uuid WHERE EXISTS (SELECT 1 FROM hotelbot_private.verified_tenants v"
+        " WHERE v.expires_at >= now())), hotelbot_current_hotel_id()))"
+    )
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(
+            f"ALTER POLICY messages_tenant_isolation ON messages USING ({lax}) WITH CHECK ({lax})"
+        )
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    assert not report.ok
+    planted = [r for r in report.failures() if r.id == "probe-planted-signature"]
+    assert {r.table for r in planted} == {"messages"}
+    assert all(r.fix and "digest of the bound hotel" in r.fix for r in planted)
