@@ -7,12 +7,12 @@ from typing import Any
 
 from psycopg import Connection
 
-from hotelbot_cli.rls import catalog, paths
+from hotelbot_cli.rls import catalog, paths, relations, tenant_keys
 from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.config import RlsConfig
 from hotelbot_cli.rls.login import audit_bot_login, configured_login
 from hotelbot_cli.rls.policy import Context
-from hotelbot_cli.rls.report import CheckResult
+from hotelbot_cli.rls.report import CheckResult, audit_result
 
 
 @dataclass
@@ -52,7 +52,7 @@ def audit(conn: Connection[Any], cfg: RlsConfig) -> Audit:
     tables = [t for t in rels if t.column and t.kind in "rpf" and not cfg.declared(t.display)]
     results = [
         CheckResult("app-role-exists", "audit", None, "pass", f"role {cfg.app_role} exists"),
-        catalog._result(
+        audit_result(
             "tenant-tables-found",
             None,
             bool(tables),
@@ -65,10 +65,10 @@ def audit(conn: Connection[Any], cfg: RlsConfig) -> Audit:
         ),
     ]
     for t in rels:
-        results += catalog.audit_relation(t, cfg, ctx, by_name)
-    results += catalog.audit_tenant_columns(conn, app_oid, rels, cfg)
-    results += catalog.audit_foreign_keys(conn, rels, cfg)
-    results += catalog.audit_unique_oracles(conn, app_oid, rels, cfg)
+        results += relations.audit_relation(t, cfg, ctx, by_name)
+    results += tenant_keys.audit_tenant_columns(conn, app_oid, rels, cfg)
+    results += tenant_keys.audit_foreign_keys(conn, rels, cfg)
+    results += tenant_keys.audit_unique_oracles(conn, app_oid, rels, cfg)
     results += paths.audit_roles(conn, cfg, app_oid, rels)
     results += paths.audit_create(conn, cfg, app_oid)
     results += paths.audit_large_objects(conn, cfg, app_oid)

@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg import Connection, sql
 
-from hotelbot_cli.rls.catalog import ROLES_CTE, TenantTable, command_judgements
+from hotelbot_cli.rls.catalog import ROLES_CTE, TenantTable
+from hotelbot_cli.rls.effective_policy import command_judgements
 from hotelbot_cli.rls.prober import Prober, describe_outcome, updatable_column
 from hotelbot_cli.rls.report import CheckResult
 from hotelbot_cli.rls.rows import (

@@ -23,17 +23,11 @@ from typing import Any
 
 from psycopg import Connection
 
-from hotelbot_cli.rls.catalog import (
-    ROLES_CTE,
-    TenantTable,
-    _result,
-    _rows,
-    command_judgements,
-    reachable,
-)
+from hotelbot_cli.rls.catalog import ROLES_CTE, TenantTable, fetch_rows, reachable
 from hotelbot_cli.rls.config import RlsConfig
+from hotelbot_cli.rls.effective_policy import command_judgements
 from hotelbot_cli.rls.policy import Context
-from hotelbot_cli.rls.report import CheckResult
+from hotelbot_cli.rls.report import CheckResult, audit_result
 
 _NOTIFY = re.compile(r"\bpg_notify\s*\(|\bnotify\s+\w", re.IGNORECASE)
 
@@ -43,7 +37,7 @@ def audit_roles(
 ) -> list[CheckResult]:
     """Allowlisted attributes, no privileged membership, owns nothing, no settings that open."""
     app = cfg.app_role
-    roles = _rows(
+    roles = fetch_rows(
         conn,
         f"""
         WITH {ROLES_CTE}
@@ -62,7 +56,7 @@ def audit_roles(
         if found:
             bad_attrs.append(f"{name}: {', '.join(found)}")
     results = [
-        _result(
+        audit_result(
             "app-role-attributes",
             None,
             not bad_attrs,
@@ -75,7 +69,7 @@ def audit_roles(
         )
     ]
     owners = sorted({t.owner for t in rels})
-    members = _rows(
+    members = fetch_rows(
         conn,
         f"""
         WITH {ROLES_CTE}
@@ -88,7 +82,7 @@ def audit_roles(
     )
     names = [r[0] for r in members]
     results.append(
-        _result(
+        audit_result(
             "app-role-membership",
             None,
             not names,
@@ -98,7 +92,7 @@ def audit_roles(
             f"REVOKE {', '.join(names) or '<role>'} FROM {app}",
         )
     )
-    owned = _rows(
+    owned = fetch_rows(
         conn,
         f"""
         WITH {ROLES_CTE}
@@ -117,7 +111,7 @@ def audit_roles(
         {"app": app_oid},
     )
     results.append(
-        _result(
+        audit_result(
             "app-role-owns-nothing",
             None,
             not owned,
@@ -128,7 +122,7 @@ def audit_roles(
             f"ALTER … OWNER TO <the migrating role> for each object owned by {app}",
         )
     )
-    settings = _rows(
+    settings = fetch_rows(
         conn,
         f"""
         WITH {ROLES_CTE}
@@ -146,7 +140,7 @@ def audit_roles(
         in {"row_security=off", "row_security=false", "row_security=0"}
     ]
     results.append(
-        _result(
+        audit_result(
             "app-role-row-security",
             None,
             not off,
@@ -158,7 +152,7 @@ def audit_roles(
     )
     preset = [c for (c,) in settings if c.startswith(cfg.tenant_setting + "=")]
     results.append(
-        _result(
+        audit_result(
             "tenant-default",
             None,
             not preset,
@@ -175,7 +169,7 @@ def audit_roles(
 
 def audit_create(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
     """Schemas and the database the roles may CREATE in: planted objects shadow or hook others."""
-    rows = _rows(
+    rows = fetch_rows(
         conn,
         f"""
         WITH {ROLES_CTE}
@@ -192,7 +186,7 @@ def audit_create(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[Ch
     names = [r[0] for r in rows]
     schemas = [n for n in names if not n.startswith("DATABASE ")]
     return [
-        _result(
+        audit_result(
             "schema-create",
             None,
             not names,
@@ -223,7 +217,7 @@ def audit_large_objects(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> 
     ).fetchone()
     count = int(row[0]) if row else 0
     return [
-        _result(
+        audit_result(
             "large-objects",
             None,
             count == 0,
@@ -240,7 +234,7 @@ def audit_large_objects(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> 
 
 def audit_catalog_grants(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
     """System relations and functions granted to the roles explicitly (not the default)."""
-    rows = _rows(
+    rows = fetch_rows(
         conn,
         f"""
         WITH {ROLES_CTE}
@@ -259,7 +253,7 @@ def audit_catalog_grants(conn: Connection[Any], cfg: RlsConfig, app_oid: int) ->
     )
     names = [r[0] for r in rows]
     return [
-        _result(
+        audit_result(
             "catalog-grant",
             None,
             not names,
@@ -323,7 +317,7 @@ def owner_risks(conn: Connection[Any], owner_oid: int, cfg: RlsConfig, ctx: Cont
     risks = []
     owned = {
         r[0]
-        for r in _rows(
+        for r in fetch_rows(
             conn,
             f"WITH {ROLES_CTE} SELECT c.oid FROM pg_class c WHERE c.relowner IN"
             " (SELECT oid FROM roles)",
@@ -352,7 +346,7 @@ def audit_functions(
     owner_of_root = root_owner(conn, cfg)
     cache: dict[int, list[str]] = {}
     results = []
-    for row in _rows(conn, _FUNCTIONS_SQL, {"app": app_oid}):
+    for row in fetch_rows(conn, _FUNCTIONS_SQL, {"app": app_oid}):
         (
             _oid,
             sig,
@@ -404,7 +398,7 @@ def audit_functions(
                         f"{changed}runs as {owner}, who {'; '.join(cache[owner_oid][:3])}"
                     )
             results.append(
-                _result(
+                audit_result(
                     "security-definer",
                     sig,
                     not problems,
@@ -432,7 +426,7 @@ def audit_functions(
         ):
             if flagged:
                 results.append(
-                    _result(
+                    audit_result(
                         check_id,
                         sig,
                         reviewed,
@@ -449,7 +443,7 @@ def audit_functions(
 
 def audit_rules(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
     """Rule actions run with the rule's table owner's rights, whatever the app role may do."""
-    rows = _rows(
+    rows = fetch_rows(
         conn,
         f"""
         WITH {ROLES_CTE}
@@ -472,7 +466,7 @@ def audit_rules(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[Che
         {"app": app_oid},
     )
     return [
-        _result(
+        audit_result(
             "rule-owner-rights",
             f"{table}.{rule}",
             bool(safe),
