@@ -1,8 +1,8 @@
 """``hotelbot rls-check``: prove that one tenant can never reach another tenant's data.
 
-:func:`check` runs the reachability audit (catalog, paths), the live probes, the effect
-probes with canaries and the lints in ONE transaction that is always rolled back (so it
-is safe on production), and returns an :class:`~hotelbot_cli.rls.report.RlsReport`.
+:func:`check` runs the static audit (:mod:`~hotelbot_cli.rls.audit`), the live probes, the
+effect probes with canaries and the lints in ONE transaction that is always rolled back (so
+it is safe on production), and returns an :class:`~hotelbot_cli.rls.report.RlsReport`.
 :func:`self_test` plants one leak per class in a scratch schema, inside a rolled-back
 transaction, and proves the checks catch them. What is the tenant comes from
 :class:`~hotelbot_cli.rls.config.RlsConfig` (``[tool.hotelbot.rls-check]``).

@@ -6,7 +6,8 @@ may run bound to the current tenant) or declared non-tenant in
 ``[tool.hotelbot.rls-check] non-tenant`` with a reason. Views must be security invokers;
 materialized views and sequences have no row security at all. The other paths (functions,
 triggers, rules, large objects, schemas, catalogs, role attributes) are in
-:mod:`hotelbot_cli.rls.paths`.
+:mod:`hotelbot_cli.rls.roles`, :mod:`hotelbot_cli.rls.objects` and
+:mod:`hotelbot_cli.rls.code_paths`.
 """
 
 from __future__ import annotations
