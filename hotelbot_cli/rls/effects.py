@@ -24,7 +24,8 @@ from psycopg import Connection, sql
 
 from hotelbot_cli.rls.catalog import ROLES_CTE, TenantTable
 from hotelbot_cli.rls.effective_policy import command_judgements
-from hotelbot_cli.rls.prober import Prober, describe_outcome, updatable_column
+from hotelbot_cli.rls.outcome import describe_outcome
+from hotelbot_cli.rls.prober import Prober
 from hotelbot_cli.rls.report import CheckResult
 from hotelbot_cli.rls.rows import (
     Fixture,
@@ -35,6 +36,7 @@ from hotelbot_cli.rls.rows import (
     insert_sql,
     param,
     row_filter,
+    updatable_column,
 )
 
 
@@ -191,7 +193,7 @@ class Action(NamedTuple):
 
     check_id: str
     what: str
-    statement: sql.Composable
+    statement: sql.Composed
     params: list[Any]
 
 

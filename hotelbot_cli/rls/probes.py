@@ -11,8 +11,8 @@ JSON rendering), and every UPDATE/DELETE probe is checked, as the owner, to real
 B's row. An error is a refusal unless it is an integrity error (class 23): those come
 after rows were reached. A non-superuser owner inserts the probe rows after
 ``ALTER TABLE … NO FORCE ROW LEVEL SECURITY`` (rolled back with everything else).
-The prober and its fixture are :mod:`hotelbot_cli.rls.prober`; the rows it writes,
-:mod:`hotelbot_cli.rls.rows`. Token and canary values never leave these modules.
+The prober is :mod:`hotelbot_cli.rls.prober`, its fixture :mod:`hotelbot_cli.rls.fixture`;
+the rows it writes, :mod:`hotelbot_cli.rls.rows`. Token and canary values never leave these modules.
 """
 
 from __future__ import annotations
@@ -27,19 +27,11 @@ from psycopg import Connection, sql
 
 from hotelbot_cli.db.tenant import TENANT_SETTING
 from hotelbot_cli.db.tenant_cache import REMEMBER_TENANT, VERIFIED_TENANTS, registered_signatures
+from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.config import RlsConfig
-from hotelbot_cli.rls.prober import (
-    Outcome,
-    Prober,
-    build_fixture,
-    describe_outcome,
-    first_line,
-    in_savepoint,
-    matched_rows,
-    refused,
-    remove_fixture,
-    updatable_column,
-)
+from hotelbot_cli.rls.fixture import build_fixture, remove_fixture
+from hotelbot_cli.rls.outcome import Outcome, describe_outcome, first_line, refused
+from hotelbot_cli.rls.prober import Prober, in_savepoint
 from hotelbot_cli.rls.report import CheckResult
 from hotelbot_cli.rls.rows import (
     Fixture,
@@ -50,6 +42,7 @@ from hotelbot_cli.rls.rows import (
     insert_sql,
     param,
     row_filter,
+    updatable_column,
 )
 
 #: How long ago the probe's expired signature ran out: past any clock skew.
@@ -61,6 +54,15 @@ def verdict(check_id: str, display: str, ok: bool, detail: str, fix: str) -> Che
     return CheckResult(
         check_id, "probe", display, "pass" if ok else "fail", detail, None if ok else fix
     )
+
+
+def matched_rows(
+    conn: Connection[Any], table: TenantTable, where: sql.Composable, params: list[Any]
+) -> int:
+    """Rows a probe's key matches as the checker (owner or bypass): proves the probe aims."""
+    query = sql.SQL("SELECT count(*) FROM {} WHERE ").format(ident(table)) + where
+    outcome = in_savepoint(conn, lambda: conn.execute(query, params).fetchone())
+    return -1 if isinstance(outcome, psycopg.Error) or outcome is None else int(outcome[0])
 
 
 def probe_table(
@@ -397,7 +399,7 @@ def signature_probes(
     a: str,
     b: str,
     *,
-    query: sql.Composable,
+    query: sql.Composed,
     params: list[Any],
     reads_cache: bool,
 ) -> list[CheckResult]:
