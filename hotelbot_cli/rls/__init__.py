@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from psycopg import Connection
     from sqlalchemy import Engine
 
+    from hotelbot_cli.rls.audit import Audit
+
 DEFAULT_APP_ROLE = "app_user"
 
 __all__ = ["DEFAULT_APP_ROLE", "RlsConfig", "check", "load_config", "run_checks", "self_test"]
@@ -88,7 +90,7 @@ def run_checks(
 
     if not isinstance(cfg, RlsConfig):
         cfg = load_config(app_role=cfg)
-    box: dict[str, Any] = {}
+    box: dict[str, Audit] = {}
 
     def static() -> list[CheckResult]:
         box["audit"] = found = audit(conn, cfg)
