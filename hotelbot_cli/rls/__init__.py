@@ -1,8 +1,8 @@
 """``hotelbot rls-check``: prove that one tenant can never reach another tenant's data.
 
-:func:`check` runs the reachability audit (catalog, paths), the live probes, the effect
-probes with canaries and the lints in ONE transaction that is always rolled back (so it
-is safe on production), and returns an :class:`~hotelbot_cli.rls.report.RlsReport`.
+:func:`check` runs the static audit (:mod:`~hotelbot_cli.rls.audit`), the live probes, the
+effect probes with canaries and the lints in ONE transaction that is always rolled back (so
+it is safe on production), and returns an :class:`~hotelbot_cli.rls.report.RlsReport`.
 :func:`self_test` plants one leak per class in a scratch schema, inside a rolled-back
 transaction, and proves the checks catch them. What is the tenant comes from
 :class:`~hotelbot_cli.rls.config.RlsConfig` (``[tool.hotelbot.rls-check]``).
@@ -23,6 +23,8 @@ from hotelbot_cli.rls.report import CheckResult, Ignore, RlsReport, apply_ignore
 if TYPE_CHECKING:
     from psycopg import Connection
     from sqlalchemy import Engine
+
+    from hotelbot_cli.rls.audit import Audit
 
 DEFAULT_APP_ROLE = "app_user"
 
@@ -88,7 +90,7 @@ def run_checks(
 
     if not isinstance(cfg, RlsConfig):
         cfg = load_config(app_role=cfg)
-    box: dict[str, Any] = {}
+    box: dict[str, Audit] = {}
 
     def static() -> list[CheckResult]:
         box["audit"] = found = audit(conn, cfg)

@@ -1,4 +1,4 @@
-"""The static audit in one call: reachability, paths and side channels (see catalog, paths)."""
+"""The static audit in one call: reachability, relations, keys, roles, objects and code."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 
 from psycopg import Connection
 
-from hotelbot_cli.rls import catalog, paths
+from hotelbot_cli.rls import catalog, code_paths, objects, relations, roles, tenant_keys
 from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.config import RlsConfig
 from hotelbot_cli.rls.login import audit_bot_login, configured_login
 from hotelbot_cli.rls.policy import Context
-from hotelbot_cli.rls.report import CheckResult
+from hotelbot_cli.rls.report import CheckResult, audit_result
 
 
 @dataclass
@@ -52,7 +52,7 @@ def audit(conn: Connection[Any], cfg: RlsConfig) -> Audit:
     tables = [t for t in rels if t.column and t.kind in "rpf" and not cfg.declared(t.display)]
     results = [
         CheckResult("app-role-exists", "audit", None, "pass", f"role {cfg.app_role} exists"),
-        catalog._result(
+        audit_result(
             "tenant-tables-found",
             None,
             bool(tables),
@@ -65,16 +65,16 @@ def audit(conn: Connection[Any], cfg: RlsConfig) -> Audit:
         ),
     ]
     for t in rels:
-        results += catalog.audit_relation(t, cfg, ctx, by_name)
-    results += catalog.audit_tenant_columns(conn, app_oid, rels, cfg)
-    results += catalog.audit_foreign_keys(conn, rels, cfg)
-    results += catalog.audit_unique_oracles(conn, app_oid, rels, cfg)
-    results += paths.audit_roles(conn, cfg, app_oid, rels)
-    results += paths.audit_create(conn, cfg, app_oid)
-    results += paths.audit_large_objects(conn, cfg, app_oid)
-    results += paths.audit_catalog_grants(conn, cfg, app_oid)
-    results += paths.audit_functions(conn, cfg, app_oid, ctx)
-    results += paths.audit_rules(conn, cfg, app_oid)
+        results += relations.audit_relation(t, cfg, ctx, by_name)
+    results += tenant_keys.audit_tenant_columns(conn, app_oid, rels, cfg)
+    results += tenant_keys.audit_foreign_keys(conn, rels, cfg)
+    results += tenant_keys.audit_unique_oracles(conn, app_oid, rels, cfg)
+    results += roles.audit_roles(conn, cfg, app_oid, rels)
+    results += objects.audit_create(conn, cfg, app_oid)
+    results += objects.audit_large_objects(conn, cfg, app_oid)
+    results += objects.audit_catalog_grants(conn, cfg, app_oid)
+    results += code_paths.audit_functions(conn, cfg, app_oid, ctx)
+    results += code_paths.audit_rules(conn, cfg, app_oid)
     login = configured_login()
     if login:
         results += audit_bot_login(conn, cfg, login)

@@ -24,7 +24,7 @@ class Review:
     """A SECURITY DEFINER (or LEAKPROOF, or NOTIFY-ing) function someone read and accepted."""
 
     function: str  # regprocedure text, e.g. hotelbot_hotel_id_for_whatsapp(text)
-    sha256: str  # of its definition, see hotelbot_cli.rls.reach.definition_hash
+    sha256: str  # of its definition, see hotelbot_cli.rls.code_paths.definition_hash
     review: str
 
 

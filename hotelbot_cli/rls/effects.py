@@ -17,13 +17,15 @@ through the normal tables (so triggers and rules fired as in production):
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
 from psycopg import Connection, sql
 
-from hotelbot_cli.rls.catalog import ROLES_CTE, TenantTable, command_judgements
-from hotelbot_cli.rls.prober import Prober, describe_outcome, updatable_column
+from hotelbot_cli.rls.catalog import ROLES_CTE, TenantTable
+from hotelbot_cli.rls.effective_policy import command_judgements
+from hotelbot_cli.rls.outcome import describe_outcome
+from hotelbot_cli.rls.prober import Prober
 from hotelbot_cli.rls.report import CheckResult
 from hotelbot_cli.rls.rows import (
     Fixture,
@@ -34,7 +36,11 @@ from hotelbot_cli.rls.rows import (
     insert_sql,
     param,
     row_filter,
+    updatable_column,
 )
+
+if TYPE_CHECKING:
+    from hotelbot_cli.rls.audit import Audit
 
 
 def _view_inputs(conn: Connection[Any], oid: int) -> tuple[list[int], bool]:
@@ -54,7 +60,7 @@ def _view_inputs(conn: Connection[Any], oid: int) -> tuple[list[int], bool]:
     return [r[1] for r in rows if not r[0]], any(r[2] for r in rows)
 
 
-def _bound_for_select(t: TenantTable, found: Any, conn: Connection[Any] | None = None) -> bool:
+def _bound_for_select(t: TenantTable, found: Audit, conn: Connection[Any] | None = None) -> bool:
     """Proven to show A only A's rows: RLS-bound SELECT, or an invoker view of only such."""
     if t.kind == "v":
         if not t.invoker or conn is None:
@@ -101,15 +107,17 @@ def routine_jobs(conn: Connection[Any], rels: list[TenantTable]) -> None:
             conn.execute("ROLLBACK TO SAVEPOINT rls_job")
 
 
-def canary_search(prober: Prober, found: Any, fixture: Fixture) -> list[CheckResult]:
+def canary_search(prober: Prober, found: Audit, fixture: Fixture) -> list[CheckResult]:
     """Search what the app role can read, outside proven tenant-bound tables, for B's data."""
     conn = prober.conn
+    app_oid = found.app_oid
+    assert app_oid is not None  # the probes run only where the app role exists
     patterns = [f"%{s}%" for s in fixture.secrets_of_b() if s]
     results = []
     for t in found.reachable:
         if "SELECT" not in t.privileges or t.kind == "S" or _bound_for_select(t, found, conn):
             continue
-        columns = _readable_columns(conn, found.app_oid, t.oid)
+        columns = _readable_columns(conn, app_oid, t.oid)
         if not columns:
             continue
         text = sql.SQL("concat_ws(' ', {})").format(
@@ -190,7 +198,7 @@ class Action(NamedTuple):
 
     check_id: str
     what: str
-    statement: sql.Composable
+    statement: sql.Composed
     params: list[Any]
 
 
@@ -303,7 +311,7 @@ def write_effects(prober: Prober, shapes: list[Shape], fixture: Fixture) -> list
 
 
 def effect_probes(
-    prober: Prober, found: Any, shapes: list[Shape], fixture: Fixture, bypass: bool
+    prober: Prober, found: Audit, shapes: list[Shape], fixture: Fixture, bypass: bool
 ) -> list[CheckResult]:
     """Routine jobs, the canary search, then A's writes diffed against B's rows."""
     routine_jobs(prober.conn, found.reachable)

@@ -17,8 +17,9 @@ from typing import Any
 
 from psycopg import Connection
 
-from hotelbot_cli.rls.catalog import _POLCMD, TenantTable, effective_check
+from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.config import RlsConfig
+from hotelbot_cli.rls.effective_policy import POLICY_COMMANDS, effective_check
 from hotelbot_cli.rls.policy import Context, judge
 from hotelbot_cli.rls.report import CheckResult
 
@@ -37,7 +38,7 @@ def lint_policies(
     for t in tables:
         costs: dict[str, set[str]] = {}
         for p in t.policies:
-            if not p.applies or not any(c in t.privileges for c in _POLCMD[p.command]):
+            if not p.applies or not any(c in t.privileges for c in POLICY_COMMANDS[p.command]):
                 continue
             for expr in (p.using, effective_check(p)):
                 j = judge(expr, t.column, ctx)

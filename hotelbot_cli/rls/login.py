@@ -12,9 +12,9 @@ from typing import Any
 
 from psycopg import Connection
 
-from hotelbot_cli.rls.catalog import _result, _rows
+from hotelbot_cli.rls.catalog import fetch_rows
 from hotelbot_cli.rls.config import RlsConfig
-from hotelbot_cli.rls.report import CheckResult
+from hotelbot_cli.rls.report import CheckResult, audit_result
 
 _ATTRIBUTES = ("SUPERUSER", "CREATEDB", "CREATEROLE", "REPLICATION", "BYPASSRLS")
 
@@ -53,14 +53,16 @@ def audit_bot_login(conn: Connection[Any], cfg: RlsConfig, login: str) -> list[C
         (login,),
     ).fetchone()
     if row is None:
-        return [_result("bot-login", None, False, f"the bot's login {login} does not exist", fix)]
+        return [
+            audit_result("bot-login", None, False, f"the bot's login {login} does not exist", fix)
+        ]
     oid, can_login, *flags = row
     problems = [name for name, on in zip(_ATTRIBUTES, flags, strict=True) if on]
     if not can_login:
         problems.append("NOLOGIN (the bot cannot log in)")
     granted = [
         r[0]
-        for r in _rows(
+        for r in fetch_rows(
             conn,
             "SELECT r.rolname FROM pg_catalog.pg_auth_members m"
             " JOIN pg_catalog.pg_roles r ON r.oid = m.roleid WHERE m.member = %s ORDER BY 1",
@@ -70,9 +72,9 @@ def audit_bot_login(conn: Connection[Any], cfg: RlsConfig, login: str) -> list[C
     if app not in granted:
         problems.append(f"not granted {app} (no tenant policy applies to it)")
     problems += [f"member of {r}" for r in granted if r != app]
-    problems += [r[0] for r in _rows(conn, _GRANTS, {"login": oid})]
+    problems += [r[0] for r in fetch_rows(conn, _GRANTS, {"login": oid})]
     return [
-        _result(
+        audit_result(
             "bot-login",
             None,
             not problems,

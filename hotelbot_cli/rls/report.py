@@ -40,6 +40,21 @@ class CheckResult:
         return self.status == "fail"
 
 
+def audit_result(  # noqa: PLR0917 - the shape every check shares
+    check_id: str, table: str | None, ok: bool, detail: str, fix: str, warn: bool = False
+) -> CheckResult:
+    """An audit check's pass, or its failure (a warning with ``warn``) naming the fix."""
+    status: Status = "pass" if ok else ("warn" if warn else "fail")
+    return CheckResult(check_id, "audit", table, status, detail, None if ok else fix)
+
+
+def probe_result(check_id: str, display: str, ok: bool, detail: str, fix: str) -> CheckResult:
+    """A probe's pass, or its failure with the fix."""
+    return CheckResult(
+        check_id, "probe", display, "pass" if ok else "fail", detail, None if ok else fix
+    )
+
+
 @dataclass(frozen=True)
 class Ignore:
     """Accept a known finding: ``id`` (and optionally one ``table``) with a reason."""

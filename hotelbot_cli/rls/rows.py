@@ -2,7 +2,8 @@
 
 Shapes and values come from the catalog (column types, defaults, checks, keys, foreign keys),
 so a new table is probed without a line here; a column type nobody can generate a value for
-raises :class:`ProbeError`, which names the column. Canary values are generated here.
+raises :class:`ProbeError`, which names the column. Canary values are generated here, and
+the column an UPDATE probe touches is one the app role may update.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import random
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from psycopg import Connection, sql
 from psycopg.types.json import Jsonb
 
 from hotelbot_cli.rls.catalog import TenantTable
+
+if TYPE_CHECKING:
+    from hotelbot_cli.rls.prober import Prober
 
 _TEXT = {"text", "character varying", "character", "name", "citext"}
 _INT = {"integer", "bigint", "smallint"}
@@ -259,3 +263,15 @@ def fresh_row(shape: Shape, fixture: Fixture, hotel: str) -> dict[str, Any]:
     )
     fixture.phones_b[:] = phones
     return values
+
+
+def updatable_column(prober: Prober, shape: Shape) -> str:
+    """A column the app role may UPDATE (so the probe tests the policy, not a privilege)."""
+    row = prober.conn.execute(
+        "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = %s AND a.attnum > 0"
+        " AND NOT a.attisdropped AND a.attgenerated = ''"
+        " AND has_column_privilege(%s, a.attrelid, a.attnum, 'UPDATE')"
+        " ORDER BY a.attnum LIMIT 1",
+        (shape.table.oid, prober.app_role),
+    ).fetchone()
+    return row[0] if row else str(shape.table.column)

@@ -1,0 +1,114 @@
+"""Objects outside row security: schemas and the database to CREATE in, large objects, catalogs.
+
+Anything the roles may create can shadow or hook the owner's objects; large objects have
+no row security, so any the roles can read is outside the tenant model; catalog objects
+granted beyond the default ACL are reported too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Connection
+
+from hotelbot_cli.rls.catalog import ROLES_CTE, fetch_rows
+from hotelbot_cli.rls.config import RlsConfig
+from hotelbot_cli.rls.report import CheckResult, audit_result
+
+
+def audit_create(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
+    """Schemas and the database the roles may CREATE in: planted objects shadow or hook others."""
+    rows = fetch_rows(
+        conn,
+        f"""
+        WITH {ROLES_CTE}
+        SELECT n.nspname FROM pg_namespace n
+         WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+           AND EXISTS (SELECT 1 FROM roles r WHERE has_schema_privilege(r.oid, n.oid, 'CREATE'))
+        UNION ALL
+        SELECT 'DATABASE ' || current_database() WHERE EXISTS (SELECT 1 FROM roles r
+               WHERE has_database_privilege(r.oid, current_database(), 'CREATE'))
+        ORDER BY 1
+        """,
+        {"app": app_oid},
+    )
+    names = [r[0] for r in rows]
+    schemas = [n for n in names if not n.startswith("DATABASE ")]
+    return [
+        audit_result(
+            "schema-create",
+            None,
+            not names,
+            f"{cfg.app_role} may CREATE in {', '.join(names)}: it can plant objects that shadow"
+            " or hook the owner's"
+            if names
+            else f"{cfg.app_role} cannot create schemas or objects in any schema",
+            f"REVOKE CREATE ON SCHEMA {', '.join(schemas) or '<schema>'} FROM {cfg.app_role},"
+            " PUBLIC"
+            + ("; REVOKE CREATE ON DATABASE … FROM PUBLIC" if len(schemas) < len(names) else ""),
+        )
+    ]
+
+
+def audit_large_objects(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
+    """Large objects have no row security: any the roles can read is outside the tenant model."""
+    compat = conn.execute("SHOW lo_compat_privileges").fetchone()
+    open_all = bool(compat and compat[0] == "on")
+    row = conn.execute(
+        f"""
+        WITH {ROLES_CTE}
+        SELECT count(*) FROM pg_largeobject_metadata m
+         WHERE %(all)s OR m.lomowner IN (SELECT oid FROM roles) OR EXISTS (
+               SELECT 1 FROM aclexplode(m.lomacl) a
+                WHERE a.grantee = 0 OR a.grantee IN (SELECT oid FROM roles))
+        """,
+        {"app": app_oid, "all": open_all},
+    ).fetchone()
+    count = int(row[0]) if row else 0
+    return [
+        audit_result(
+            "large-objects",
+            None,
+            count == 0,
+            f"{cfg.app_role} can read {count} large object(s)"
+            + (" (lo_compat_privileges is on)" if open_all else "")
+            + ": large objects have no row security"
+            if count
+            else f"{cfg.app_role} can read no large object",
+            f"REVOKE SELECT ON LARGE OBJECT <oid> FROM {cfg.app_role}, PUBLIC; keep"
+            " lo_compat_privileges off; store tenant data in tenant tables",
+        )
+    ]
+
+
+def audit_catalog_grants(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
+    """System relations and functions granted to the roles explicitly (not the default)."""
+    rows = fetch_rows(
+        conn,
+        f"""
+        WITH {ROLES_CTE}
+        SELECT 'table ' || c.oid::regclass::text FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+         WHERE (n.nspname IN ('pg_catalog', 'information_schema') OR n.nspname ~ '^pg_toast')
+           AND a.grantee IN (SELECT oid FROM roles)
+        UNION
+        SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p
+          JOIN pg_namespace n ON n.oid = p.pronamespace, aclexplode(p.proacl) a
+         WHERE n.nspname IN ('pg_catalog', 'information_schema')
+           AND a.grantee IN (SELECT oid FROM roles)
+        ORDER BY 1 LIMIT 20
+        """,
+        {"app": app_oid},
+    )
+    names = [r[0] for r in rows]
+    return [
+        audit_result(
+            "catalog-grant",
+            None,
+            not names,
+            f"{cfg.app_role} was granted {', '.join(names)} beyond the default catalog ACL"
+            if names
+            else "no catalog object is granted to the app role beyond the defaults",
+            f"REVOKE ALL ON <object> FROM {cfg.app_role}",
+        )
+    ]

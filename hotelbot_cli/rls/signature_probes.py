@@ -1,0 +1,92 @@
+"""The probes of a signed tenant: SQL inside tenant A's transaction against the signature.
+
+What SQL injected into a tenant's transaction can do when the library signs its tenant:
+name another hotel by hand, use an expired signature, plant a made-up one in the cache of
+verified signatures (revision 013).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import sql
+
+from hotelbot_cli.db.tenant_cache import REMEMBER_TENANT, VERIFIED_TENANTS, registered_signatures
+from hotelbot_cli.rls.prober import Prober
+from hotelbot_cli.rls.report import CheckResult, probe_result
+
+#: How long ago the probe's expired signature ran out: past any clock skew.
+EXPIRED_BY_S = 3600
+
+
+def signature_probes(
+    prober: Prober,
+    display: str,
+    a: str,
+    b: str,
+    *,
+    query: sql.Composed,
+    params: list[Any],
+    reads_cache: bool,
+) -> list[CheckResult]:
+    """What SQL inside a tenant's transaction can do against the signed tenant: name
+    another hotel, use an expired signature, plant a made-up one in the cache.
+
+    ``query`` counts tenant B's probe row (``params`` its key); ``reads_cache``: every
+    policy that admits the app role reads the cache of verified signatures (revision 013),
+    so the table has chosen signed tenants."""
+    results: list[CheckResult] = []
+
+    def _add(check_id: str, ok: bool, detail: str, fix: str) -> None:
+        results.append(probe_result(check_id, display, ok, detail, fix))
+
+    forged = prober.run(a, query, params, forge=b)
+    seen = forged.count
+    # A warning, not a failure: honest code never forges its tenant (the threat model
+    # of the other probes); SQL injected into a request can, unless the tenant is signed.
+    results.append(
+        CheckResult(
+            "probe-forged-tenant",
+            "probe",
+            display,
+            "pass" if seen == 0 else "warn",
+            f"tenant A's transaction setting {prober.cfg.tenant_setting} to tenant B by"
+            f" hand sees {seen} of B's row(s)",
+            None
+            if seen == 0
+            else f"compare the policies on {display} with the signature-verifying"
+            " hotelbot_current_hotel_id() (revision 009), not the bare setting",
+        )
+    )
+    if seen == 0 and forged.error is None:
+        # The policies verify signatures: a signature of B's own that has expired (one
+        # that leaked an hour ago, say) must open nothing either.
+        stale = prober.run(b, query, params, ttl=-EXPIRED_BY_S)
+        opened = stale.count
+        _add(
+            "probe-expired-signature",
+            opened == 0,
+            f"tenant B bound with its own signature, expired {EXPIRED_BY_S} s ago,"
+            f" sees {opened} of B's row(s)",
+            "hotelbot_current_hotel_id() must return NULL for an expired signature:"
+            " re-create it with revision 011's body (its expires < now() test)",
+        )
+    if reads_cache and registered_signatures(prober.conn) is not None:
+        # Where every admitting policy reads the cache of verified signatures (013), a
+        # made-up signature opens nothing, whatever the forging probe found: SQL in A's
+        # transaction writes one for B into the cache, or hands it to the registering
+        # function, then binds B with it. It fails where the forging probe only warns: a
+        # policy that reads the cache has chosen signed tenants.
+        planted = prober.run(a, query, params, plant=b)
+        _add(
+            "probe-planted-signature",
+            planted.count == 0,
+            "tenant A's transaction planting a made-up signature of tenant B in the"
+            f" cache of verified signatures, then binding B with it, sees"
+            f" {planted.count} of B's row(s)",
+            f"REVOKE INSERT, UPDATE ON {VERIFIED_TENANTS} FROM the app role and every role it"
+            f" can become; {REMEMBER_TENANT}() must store only a signature that verifies"
+            f" (revision 013's body); the policy on {display} must find the digest of the bound"
+            " hotel and signature, else ask hotelbot_current_hotel_id() (revision 013)",
+        )
+    return results
