@@ -106,9 +106,9 @@ def root(  # noqa: PLR0917 - one parameter per global option
     """
     if ctx.resilient_parsing or _help_requested(_argv):
         return  # help or shell completion: nothing will touch the database
-    from hotelbot_cli.observability import set_correlation_id, sql_log
+    from hotelbot_cli.observability import log_output, set_correlation_id
 
-    sql_log.configure(log_sql=log_sql or None, log_file=log_file, log_format=log_format)
+    log_output.configure(log_sql=log_sql or None, log_file=log_file, log_format=log_format)
     set_correlation_id(correlation_id)
 
 

@@ -10,7 +10,7 @@ from hotelbot_cli.cli._common import JsonOption, count_option, engine, seconds_o
 if TYPE_CHECKING:
     from rich.console import Group
 
-    from hotelbot_cli.observability.monitor import DbStats
+    from hotelbot_cli.observability.db_stats import DbStats
 
 
 def _size(n: int) -> str:
@@ -209,12 +209,13 @@ def stats(
 ) -> None:
     """Monitoring snapshot: connections, tables, indexes, cache, locks, blocking, statements."""
     from hotelbot_cli.observability import monitor
+    from hotelbot_cli.observability.db_stats import to_document
 
     eng = engine()
     if watch is None:
         snap = monitor.snapshot(eng, long_running_s=long_running, top=top)
         if as_json:
-            out.emit_json(monitor.to_document(snap))
+            out.emit_json(to_document(snap))
         else:
             out.console.print(render(snap))
         return

@@ -20,9 +20,9 @@ from hotelbot_cli.observability.context import (
 
 def instrument(engine: Any) -> None:
     """Attach pool metrics and SQL logging to ``engine`` (sync or async); idempotent."""
-    from hotelbot_cli.observability import sql_log
+    from hotelbot_cli.observability import sql_events
 
-    sql_log.instrument(getattr(engine, "sync_engine", engine))
+    sql_events.instrument(getattr(engine, "sync_engine", engine))
 
 
 def raw_connection(engine: Any) -> Any:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.pool import PoolProxiedConnection
 
-#: Set on a cursor whose statement SQLAlchemy's events already log (see sql_log.instrument).
+#: Set on a cursor whose statement SQLAlchemy's events already log (see sql_events.instrument).
 VIA_ENGINE = "_hotelbot_via_engine"
 
 

@@ -12,6 +12,7 @@ import psycopg
 from sqlalchemy import Engine, text
 
 from hotelbot_cli.observability import monitor
+from hotelbot_cli.observability.db_stats import to_document
 from hotelbot_cli.settings import libpq_url
 
 
@@ -58,7 +59,7 @@ def test_blocking_chain_indexes_and_schema(engine: Engine) -> None:
     assert not stats.statements.available and "shared_preload_libraries" in (
         stats.statements.note or ""
     )
-    jsonschema.validate(monitor.to_document(stats), _schema())
+    jsonschema.validate(to_document(stats), _schema())
 
 
 def test_non_superuser_degrades_with_a_note(engine: Engine) -> None:
@@ -72,4 +73,4 @@ def test_non_superuser_degrades_with_a_note(engine: Engine) -> None:
     stats = monitor.snapshot(weak)
     weak.dispose()
     assert any("pg_read_all_stats" in note for note in stats.notes)
-    jsonschema.validate(monitor.to_document(stats), _schema())
+    jsonschema.validate(to_document(stats), _schema())

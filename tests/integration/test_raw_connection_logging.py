@@ -7,14 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from hotelbot_cli.observability import sql_log
+from hotelbot_cli.observability import log_output
 from tests.performance.conftest import make_dataset
 
 
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
     yield
-    sql_log.unconfigure()
+    log_output.unconfigure()
 
 
 def _statements(err: str) -> list[dict]:
@@ -57,7 +57,7 @@ def test_a_statement_sqlalchemy_runs_is_logged_once(engine, capsys) -> None:
     from hotelbot_cli.db.engine import make_engine
     from hotelbot_cli.observability import raw_connection
 
-    sql_log.configure(log_sql=True, log_format="json")
+    log_output.configure(log_sql=True, log_format="json")
     eng = make_engine(engine.url)
     raw = raw_connection(eng)  # instruments the pooled driver connection
     raw.driver_connection.execute("SELECT 'raw-marker'")

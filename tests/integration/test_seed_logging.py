@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from hotelbot_cli.db import make_engine
-from hotelbot_cli.observability import sql_log
+from hotelbot_cli.observability import log_output
 from hotelbot_cli.observability.cursor import LoggingCursor
 from hotelbot_cli.seed import SeedOptions, seed
 from hotelbot_cli.settings import libpq_url
@@ -25,11 +25,11 @@ SPEC_FIELDS = {
 @pytest.fixture
 def log_file(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "db.log"
-    sql_log.unconfigure()
+    log_output.unconfigure()
 
 
 def test_seed_logs_its_copies_and_inserts_without_secrets(db_url: URL, log_file: Path) -> None:
-    sql_log.configure(log_sql=True, log_file=log_file)
+    log_output.configure(log_sql=True, log_file=log_file)
     engine = make_engine(db_url)
     try:
         seed(engine, SeedOptions(hotels=2, guests_per_hotel=5, messages_per_conversation=4))
@@ -60,7 +60,7 @@ def test_seed_logs_its_copies_and_inserts_without_secrets(db_url: URL, log_file:
 
 
 def test_logging_cursor_warns_about_slow_statements(db_url: URL, log_file: Path) -> None:
-    sql_log.configure(log_sql=False, log_file=log_file, slow_ms=50)
+    log_output.configure(log_sql=False, log_file=log_file, slow_ms=50)
     with psycopg.connect(libpq_url(db_url)) as conn, LoggingCursor(conn) as cur:
         cur.execute("SELECT pg_sleep(0.06), %s::text AS phone", ("+79161234567",))
         cur.execute("SELECT 1")  # fast and not logging every statement: nothing

@@ -18,7 +18,8 @@ from hotelbot_cli.db.engine import make_async_engine, make_engine, session_facto
 from hotelbot_cli.db.tenant import tenant_session
 from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.models import Guest, Hotel
-from hotelbot_cli.observability import bind_correlation_id, sql_log
+from hotelbot_cli.observability import bind_correlation_id, log_output, sql_log
+from hotelbot_cli.observability.log_config import LogConfig
 
 PHONE, HOTEL_PHONE, TOKEN, CONTENT = (
     "+79161234567",
@@ -45,7 +46,7 @@ FIELDS = {
 def log_file(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "db.log"
     yield path
-    sql_log.unconfigure()
+    log_output.unconfigure()
 
 
 def _lines(path: Path) -> list[dict]:
@@ -53,7 +54,7 @@ def _lines(path: Path) -> list[dict]:
 
 
 def test_statements_logged_with_every_field_and_no_secret(db_url: URL, log_file: Path) -> None:
-    sql_log.configure(log_sql=True, log_file=log_file, service="svc-test")
+    log_output.configure(log_sql=True, log_file=log_file, service="svc-test")
     engine = make_engine(db_url)
     hid = uuid.uuid4()
     with bind_correlation_id("req-9"), session_factory(engine)() as s, s.begin():
@@ -94,7 +95,7 @@ def test_statements_logged_with_every_field_and_no_secret(db_url: URL, log_file:
 
 
 def test_slow_statement_is_a_warning_with_a_plan_hint(db_url: URL, log_file: Path) -> None:
-    sql_log.configure(log_sql=False, log_file=log_file, slow_ms=50)
+    log_output.configure(log_sql=False, log_file=log_file, slow_ms=50)
     engine = make_engine(db_url)
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
@@ -106,7 +107,7 @@ def test_slow_statement_is_a_warning_with_a_plan_hint(db_url: URL, log_file: Pat
 
 
 def test_connection_error_logged_with_host_not_password(db_url: URL, log_file: Path) -> None:
-    sql_log.configure(log_file=log_file)
+    log_output.configure(log_file=log_file)
     engine = make_engine(db_url.set(password="pw-s3cret", database="hb_missing_db"))
     with pytest.raises(sa_exc.OperationalError, match="hb_missing_db"):
         engine.connect()
@@ -120,7 +121,7 @@ def test_connection_error_logged_with_host_not_password(db_url: URL, log_file: P
 def test_async_engine_text_format_and_bulk_operations(
     db_url: URL, log_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sql_log.configure(log_sql=True, log_format="text")
+    log_output.configure(log_sql=True, log_format="text")
     engine = make_async_engine(db_url)
 
     async def work() -> None:
@@ -136,7 +137,7 @@ def test_async_engine_text_format_and_bulk_operations(
     err = capsys.readouterr().err
     assert "[req-async]" in err and "+7******4567" in err and PHONE not in err
     assert "COPY messages 12.50ms rows=1000" in err and TOKEN not in err
-    sql_log.configure(log_sql=False, log_file=log_file)
+    log_output.configure(log_sql=False, log_file=log_file)
     sql_log.log_operation("COPY", "messages", 1, 1.0)  # DEBUG while not logging statements
     sql_log.log_operation("COPY", "messages", 1, 1.0, level=logging.INFO)  # below WARNING
     sql_log.log_operation("COPY", "messages", 5, 1.0, level=logging.WARNING)
@@ -146,14 +147,14 @@ def test_async_engine_text_format_and_bulk_operations(
 
 
 def test_environment_config(monkeypatch: pytest.MonkeyPatch, log_file: Path) -> None:
-    cfg = sql_log.LogConfig.from_env(
+    cfg = LogConfig.from_env(
         {"HOTELBOT_ENV": "development", "HOTELBOT_SLOW_QUERY_MS": "5", "HOTELBOT_SERVICE_NAME": "x"}
     )
     assert cfg.log_all and cfg.slow_ms == 5 and cfg.service == "x"
     with pytest.raises(ConfigError, match="not a number"):
-        sql_log.LogConfig.from_env({"HOTELBOT_SLOW_QUERY_MS": "fast"})
+        LogConfig.from_env({"HOTELBOT_SLOW_QUERY_MS": "fast"})
     with pytest.raises(UsageError, match="not known"):
-        sql_log.configure(log_format="xml")
+        log_output.configure(log_format="xml")
 
 
 def test_cli_development_run_writes_json_lines(

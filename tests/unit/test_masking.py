@@ -22,7 +22,8 @@ from hotelbot_cli.observability.masking import (
     scrub_sql,
     secret_values,
 )
-from hotelbot_cli.observability.sql_log import classify, plan_hint
+from hotelbot_cli.observability.sql_classify import classify
+from hotelbot_cli.observability.sql_log import plan_hint
 
 PHONE = "+79161234567"
 TOKEN = "gat-9f8e7d6c5b4a"

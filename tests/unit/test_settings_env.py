@@ -6,7 +6,7 @@ import pytest
 
 from hotelbot_cli import settings
 from hotelbot_cli.errors import EXIT_USAGE, ConfigError
-from hotelbot_cli.observability.sql_log import LogConfig
+from hotelbot_cli.observability.log_config import LogConfig
 
 
 @pytest.mark.parametrize(
