@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from hotelbot_cli.citus.cluster_state import read_state
 from hotelbot_cli.citus.plan import DistributePlan, build_plan
 from hotelbot_cli.citus.worker_key import copy_key
-from hotelbot_cli.errors import LockTimeout
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+    from sqlalchemy import Engine
 
 
 class CitusTable(NamedTuple):
@@ -50,24 +49,6 @@ class DistributeReport:
     #: Citus' tables after the run (empty on a dry run)
     tables: tuple[CitusTable, ...] = ()
     seconds: float = 0.0
-
-
-def _lock(conn: Connection, wait: float) -> None:
-    """The migration lock (transaction-level, as ``db upgrade`` takes it)."""
-    from sqlalchemy import text
-
-    from hotelbot_cli.migrations.lock import MIGRATION_LOCK_KEY
-
-    deadline = time.monotonic() + wait
-    while not conn.execute(
-        text(f"SELECT pg_try_advisory_xact_lock({MIGRATION_LOCK_KEY})"), {}
-    ).scalar():
-        if time.monotonic() >= deadline:
-            raise LockTimeout(
-                f"another migration holds the lock (waited {wait:g} s)",
-                "wait for it to finish, or raise HOTELBOT_LOCK_TIMEOUT",
-            )
-        time.sleep(0.1)
 
 
 def _citus_tables(engine: Engine) -> tuple[CitusTable, ...]:
@@ -91,6 +72,7 @@ def distribute(
 ) -> DistributeReport:
     """Plan (and unless ``dry_run``, apply) the distribution of the schema at head."""
     from hotelbot_cli import migrations
+    from hotelbot_cli.migrations.lock import take_migration_lock
 
     started = time.perf_counter()
     with engine.connect() as conn:
@@ -103,7 +85,7 @@ def distribute(
     applied = 0
     with engine.connect() as conn, conn.begin():
         conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
-        _lock(conn, lock_wait)
+        take_migration_lock(conn, time.monotonic() + lock_wait, lock_wait)  # as db upgrade
         conn.exec_driver_sql("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
         plan = build_plan(read_state(conn))  # re-planned under the lock
         for step in plan.steps:
