@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hotelbot_cli import migrations
 from hotelbot_cli.errors import UsageError
+from hotelbot_cli.migrations import scripts, status
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -24,7 +24,7 @@ def next_revision_id(location: Path | None = None) -> str:
     script = (
         ScriptDirectory.from_config(_config_at(location))
         if location
-        else migrations.script_directory()
+        else scripts.script_directory()
     )
     numbers = [int(r.revision) for r in script.walk_revisions() if r.revision.isdigit()]
     return f"{max(numbers, default=0) + 1:03d}"
@@ -32,7 +32,7 @@ def next_revision_id(location: Path | None = None) -> str:
 
 def _config_at(location: Path, connection: Connection | None = None) -> Config:
     """:func:`make_config`, but for the migration scripts in ``location``."""
-    config = migrations.make_config(connection)
+    config = scripts.make_config(connection)
     config.set_main_option("script_location", str(location))
     config.set_main_option("version_locations", str(location / "versions"))
     return config
@@ -89,7 +89,7 @@ def revision_location(source: Path | None = None) -> Path:
             f"{source} holds no migration scripts (alembic/env.py)",
             "pass the root of a hotelbot source checkout",
         )
-    location = migrations.script_location()
+    location = scripts.script_location()
     if not _is_installed(location):
         return location
     checkout = find_checkout()
@@ -119,7 +119,7 @@ def revision(
     if autogenerate:
         assert engine is not None
         _require_models_of(location)
-        migrations.require_head(engine)
+        status.require_head(engine)
         with engine.connect() as conn:
             script = command.revision(
                 _config_at(location, conn), message=message, autogenerate=True, rev_id=rev_id

@@ -90,11 +90,11 @@ class LintConfig:
     def load(cls, path: Path | None = None) -> LintConfig:
         import tomllib
 
-        from hotelbot_cli.migrations import script_location
+        from hotelbot_cli.migrations import scripts
 
         if path is None:  # the checkout holding the scripts, else the working directory
             candidates = [
-                script_location().parent / "pyproject.toml",
+                scripts.script_location().parent / "pyproject.toml",
                 Path.cwd() / "pyproject.toml",
             ]
             path = next((c for c in candidates if c.is_file()), candidates[0])

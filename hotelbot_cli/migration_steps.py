@@ -64,7 +64,7 @@ _timed: set[int] = set()
 
 
 class Runner(Protocol):
-    """What ``hotelbot_cli.migrations`` provides to the steps (see its ``_Online``)."""
+    """What ``hotelbot_cli.migrations`` provides to the steps (its ``online.OnlineRunner``)."""
 
     def boundary(self) -> None:
         """Commit the current transaction and begin the next (lock_timeout, migration lock)."""

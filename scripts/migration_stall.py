@@ -76,7 +76,7 @@ def measure(admin: URL, messages: int) -> dict[str, object]:
             "worst_stall_seconds": round(latencies[-1], 3),
             "p99_seconds": round(percentile(latencies, 99), 4),
             "lock_timeout": os.environ.get("HOTELBOT_MIGRATION_LOCK_TIMEOUT", "default"),
-            "code": str(Path(migrations.__file__).resolve().parent.parent),
+            "code": str(Path(migrations.__file__).resolve().parents[2]),  # the checkout
         }
     finally:
         with psycopg.connect(libpq_url(admin), autocommit=True) as conn:

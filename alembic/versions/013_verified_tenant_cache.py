@@ -25,7 +25,7 @@ transaction (expression set-up, the key read, the HMAC), whatever its body's sha
   trigger): signatures of the old key are void for the verifier, and so for the cache.
 
 Citus cannot run a policy that reads a table on a shard: ``hotelbot db distribute`` keeps
-only the verifier call there (see ``hotelbot_cli.citus.distribute``).
+only the verifier call there (see ``hotelbot_cli.citus.policy_form``).
 
 Online: the table and function are new (no lock on a tenant table); then one
 ``ALTER POLICY`` per table, each in its own transaction with a bounded lock wait, as 011.

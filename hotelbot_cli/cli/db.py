@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,6 +12,9 @@ from hotelbot_cli.cli import _output as out
 from hotelbot_cli.cli import db_stats, login
 from hotelbot_cli.cli._common import JsonOption, engine, lock_timeout
 from hotelbot_cli.errors import UsageError, raise_if_failed
+
+if TYPE_CHECKING:
+    from hotelbot_cli.citus.plan import DistributePlan
 
 app = typer.Typer(
     help="Migrations: upgrade, downgrade, current, history, check…", no_args_is_help=True
@@ -255,7 +258,9 @@ def distribute(
                     {"action": s.action, "target": s.target, "sql": s.sql} for s in plan.steps
                 ],
                 "applied": report.applied,
-                "tables": [{"table": t, "type": k, "shards": n} for t, k, n in report.tables],
+                "tables": [
+                    {"table": t.table, "type": t.kind, "shards": t.shards} for t in report.tables
+                ],
                 "operator": list(plan.operator),
                 "seconds": round(report.seconds, 3),
             },
@@ -265,13 +270,13 @@ def distribute(
     for line in render_plan(plan, report.dry_run):
         out.line(line)
     if not report.dry_run:
-        for table, kind, shards in report.tables:
-            out.line(f"  {table}: {kind}, {shards} shard(s)")
+        for t in report.tables:
+            out.line(f"  {t.table}: {t.kind}, {t.shards} shard(s)")
     for note in plan.operator:
         out.info(f"operator: {note}")
 
 
-def render_plan(plan: Any, dry_run: bool) -> list[str]:
+def render_plan(plan: DistributePlan, dry_run: bool) -> list[str]:
     """The plan as text lines (a dry run says what would run)."""
     verb = "would run" if dry_run else "ran"
     lines = [

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from hotelbot_cli import migration_authoring, migrations
+from hotelbot_cli.migrations import scripts as migration_scripts
 from hotelbot_cli.settings import libpq_url
 
 HEAD = migrations.heads()[0]
@@ -182,7 +183,7 @@ def test_check_fails_on_more_than_one_head(cli, db_url: URL, tmp_path: Path, mon
 
     copy = tmp_path / "alembic"
     shutil.copytree(migrations.script_location(), copy)
-    monkeypatch.setattr(migrations, "script_location", lambda: copy)
+    monkeypatch.setattr(migration_scripts, "script_location", lambda: copy)
     code, out, _ = cli("db", "revision", "-m", "add a column", url=db_url)
     assert code == 0 and "Created" in out and "add_a_column.py" in out
     (copy / "versions" / "900_branch.py").write_text(

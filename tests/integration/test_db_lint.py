@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool
 from hotelbot_cli import migration_authoring, migration_lint, migrations
 from hotelbot_cli.errors import ConfigError, UsageError
 from hotelbot_cli.migration_lint import LintConfig, own_checks, split_statements
+from hotelbot_cli.migrations import scripts as migration_scripts
 from hotelbot_cli.settings import libpq_url
 
 BLOCKING_006 = Path(__file__).parent / "data" / "006_blocking.py"
@@ -29,7 +30,7 @@ def blocking_006(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         migrations.script_location(), copy, ignore=shutil.ignore_patterns("__pycache__")
     )
     shutil.copy(BLOCKING_006, copy / "versions" / "006_tenant_integrity.py")
-    monkeypatch.setattr(migrations, "script_location", lambda: copy)
+    monkeypatch.setattr(migration_scripts, "script_location", lambda: copy)
     return copy
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from hotelbot_cli import migration_authoring, migration_check, migrations
 from hotelbot_cli.errors import DatabaseError, LockTimeout, NotAtHead, UsageError
+from hotelbot_cli.migrations import scripts as migration_scripts
 
 #: Everything of ours a migration can create, as comparable text.
 CATALOG_QUERIES = {
@@ -217,7 +218,7 @@ def scratch_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(
         migrations.script_location(), copy, ignore=shutil.ignore_patterns("__pycache__")
     )
-    monkeypatch.setattr(migrations, "script_location", lambda: copy)
+    monkeypatch.setattr(migration_scripts, "script_location", lambda: copy)
     return copy
 
 
@@ -287,7 +288,7 @@ def installed_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The scripts where a non-editable install puts them: site-packages/hotelbot_cli/_alembic."""
     copy = tmp_path / "site-packages" / "hotelbot_cli" / "_alembic"
     shutil.copytree(ROOT / "alembic", copy, ignore=IGNORE)
-    monkeypatch.setattr(migrations, "script_location", lambda: copy)
+    monkeypatch.setattr(migration_scripts, "script_location", lambda: copy)
     return copy
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from hotelbot_cli.citus.distribute import (
+from hotelbot_cli.citus.cluster_state import (
     ClusterState,
+    ForeignKey,
     NotDistributable,
-    build_plan,
-    function_form,
+    Policy,
     refusal,
 )
+from hotelbot_cli.citus.plan import build_plan
+from hotelbot_cli.citus.policy_form import function_form
 from hotelbot_cli.cli.db import render_plan
 
 POLICY = (
@@ -19,8 +21,10 @@ POLICY = (
     " AS hotelbot_current_hotel_id)))"
 )
 FKS = (
-    ("guests", "fk_guests_hotel_id_hotels", "FOREIGN KEY (hotel_id) REFERENCES hotels(id)"),
-    (
+    ForeignKey(
+        "guests", "fk_guests_hotel_id_hotels", "FOREIGN KEY (hotel_id) REFERENCES hotels(id)"
+    ),
+    ForeignKey(
         "conversations",
         "fk_conversations_hotel_id_guest_id_guests",
         "FOREIGN KEY (hotel_id, guest_id) REFERENCES guests(hotel_id, id) ON DELETE CASCADE",
@@ -35,7 +39,7 @@ def _state(**changes: object) -> ClusterState:
         "is_coordinator": True,
         "workers": ("w1:5432", "w2:5432"),
         "foreign_keys": FKS,
-        "policies": (("guests", "guests_tenant_isolation", POLICY, POLICY),),
+        "policies": (Policy("guests", "guests_tenant_isolation", POLICY, POLICY),),
         "app_login": {"w1:5432": True},
     }
     base.update(changes)
@@ -93,7 +97,7 @@ def test_a_distributed_cluster_only_refreshes_the_key() -> None:
     state = _state(
         propagate_set_commands="local",
         citus_tables={"hotels": "reference", "staff_notifications": "distributed", **done},
-        policies=(("guests", "guests_tenant_isolation", function_form(POLICY), None),),
+        policies=(Policy("guests", "guests_tenant_isolation", function_form(POLICY), None),),
     )
     plan = build_plan(state)
     assert [s.action for s in plan.steps] == ["worker-key"] and not plan.distributes
