@@ -54,9 +54,6 @@ from hotelbot_cli.db.tenant_cache import registered_signatures, registered_signa
 from hotelbot_cli.errors import UsageError
 
 APP_ROLE = "app_user"
-#: SECURITY DEFINER function that maps a WhatsApp number to a hotel id for app_user,
-#: which cannot read the hotels of other tenants (see migration 007).
-RESOLVE_FUNCTIONS = ("hotelbot_hotel_id_for_whatsapp",)
 
 Rows = list[tuple[Any, ...]]
 
@@ -471,16 +468,6 @@ def load_targets(conn: Any, per_hotel: int = 200) -> list[Target]:
     """Guests with a conversation, up to ``per_hotel`` per active hotel (read as the owner)."""
     rows = conn.execute(_TARGETS_SQL, {"per_hotel": per_hotel}).fetchall()
     return [Target(*row) for row in rows]
-
-
-def find_resolve_function(conn: Any) -> str | None:
-    """The SECURITY DEFINER function that resolves a WhatsApp number, if migration 007 made one."""
-    row = conn.execute(
-        "SELECT proname FROM pg_proc WHERE proname = ANY(%(names)s) AND prosecdef"
-        " ORDER BY array_position(%(names)s, proname::text) LIMIT 1",
-        {"names": list(RESOLVE_FUNCTIONS)},
-    ).fetchone()
-    return str(row[0]) if row else None
 
 
 class TargetPicker:

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import exc as sa_exc
 
 from hotelbot_cli.bench import workload as w
-from hotelbot_cli.bench.runner import BenchOptions, run_bench
+from hotelbot_cli.bench.options import BenchOptions
+from hotelbot_cli.bench.runner import run_bench
+from hotelbot_cli.bench.survey import find_resolve_function
 from hotelbot_cli.db.engine import make_engine
 from hotelbot_cli.db.errors import translate
 from hotelbot_cli.errors import PoolTimeout
@@ -25,7 +27,7 @@ def seeded(db_url):
     make_dataset(db_url, hotels=2, guests=50, messages=3)
     with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
         targets = w.load_targets(conn)
-        ctx = w.Context(w.find_resolve_function(conn))
+        ctx = w.Context(find_resolve_function(conn))
     return db_url, targets, ctx
 
 

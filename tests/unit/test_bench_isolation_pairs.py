@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from hotelbot_cli.bench import runner, workload
+from hotelbot_cli.bench import workload
+from hotelbot_cli.bench.isolation import measure_isolation
 from hotelbot_cli.bench.options import BenchOptions
 from hotelbot_cli.bench.workers import Plan
 
@@ -28,7 +29,7 @@ def test_a_state_dependent_operation_gets_a_target_per_side(
         for i in range(500)
     ]
     plan = Plan([op], targets, workload.Context(), None, BenchOptions(warmup=0))
-    rows = runner._isolation(object(), plan, 40, None)
+    rows = measure_isolation(object(), plan, 40, None)
     assert rows[0].name == name and len(runs) == 80
     pairs = [(runs[i][1], runs[i + 1][1]) for i in range(0, len(runs), 2)]
     assert {runs[i][0] for i in range(0, len(runs), 2)} == {True, False}  # alternating order
