@@ -18,7 +18,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hotelbot_cli.bench.workload import APP_ROLE, Context, Operation, Target, prefix
+from hotelbot_cli.bench.driver import prefix
+from hotelbot_cli.bench.workload import APP_ROLE, Context, Operation, Target
 
 #: Tables that grow with the number of guests: a sequential scan of these is a bug.
 LARGE_TABLES = ("guests", "conversations", "messages")

@@ -7,10 +7,11 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from hotelbot_cli.bench import workload
+from hotelbot_cli.bench import driver
 from hotelbot_cli.bench.options import Progress, ProgressFn
 from hotelbot_cli.bench.report import IsolationRow
 from hotelbot_cli.bench.stats import ratio, summarize
+from hotelbot_cli.bench.targets import TargetPicker
 from hotelbot_cli.bench.workers import Plan
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def measure_isolation(
     """
     tenant_conn = tenant_conn or conn
     rng = random.Random(plan.options.seed)
-    picker = workload.TargetPicker(plan.targets, rng)
+    picker = TargetPicker(plan.targets, rng)
     rows = []
     perf = time.perf_counter_ns
     for n, op in enumerate(plan.ops):
@@ -50,7 +51,7 @@ def measure_isolation(
             for tenant in (True, False) if i % 2 else (False, True):
                 target = picker.pick() if op.state_dependent else pair
                 start = perf()
-                workload.run_operation(
+                driver.run_operation(
                     tenant_conn if tenant else conn,
                     op,
                     target,

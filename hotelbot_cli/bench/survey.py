@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hotelbot_cli.bench.workload import APP_ROLE, Context, Target, load_targets
+from hotelbot_cli.bench.targets import load_targets
+from hotelbot_cli.bench.workload import APP_ROLE, Context, Target
 from hotelbot_cli.errors import HotelbotError, UsageError
 
 if TYPE_CHECKING:

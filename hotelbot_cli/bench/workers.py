@@ -12,12 +12,14 @@ import itertools
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hotelbot_cli.bench import workload
+from hotelbot_cli.bench import driver
 from hotelbot_cli.bench.options import BenchOptions
+from hotelbot_cli.bench.targets import TargetPicker
+from hotelbot_cli.bench.workload import Context, Operation, Target
 from hotelbot_cli.observability import instrument_driver, raw_connection
 
 
@@ -43,9 +45,9 @@ class Tally:
 
 @dataclass
 class Plan:
-    ops: list[workload.Operation]
-    targets: list[workload.Target]
-    ctx: workload.Context
+    ops: list[Operation]
+    targets: list[Target]
+    ctx: Context
     role: str | None
     options: BenchOptions
 
@@ -64,22 +66,36 @@ class Stop:
         return self.limit is None or next(self._counter) < self.limit
 
 
-# --- sync workers ------------------------------------------------------------------------------
+# --- what a worker runs next -------------------------------------------------------------------
+
+
+def weighted_cycle(ops: Sequence[Operation], rng: random.Random) -> Callable[[], Operation]:
+    """A picker of operations with the bot's relative frequencies."""
+    weights = [op.weight for op in ops]
+    population = list(ops)
+
+    def pick() -> Operation:
+        return rng.choices(population, weights)[0]
+
+    return pick
 
 
 def schedule(
     plan: Plan, rng: random.Random, stop: Stop | None
-) -> Iterator[tuple[workload.Operation, workload.Target]]:
+) -> Iterator[tuple[Operation, Target]]:
     """What one worker runs next: during warm-up (``stop`` None) every operation
     ``warmup`` times, then weighted picks until ``stop`` says the run is over."""
-    picker = workload.TargetPicker(plan.targets, rng)
+    picker = TargetPicker(plan.targets, rng)
     if stop is None:
         for op in [op for op in plan.ops for _ in range(plan.options.warmup)][::-1]:
             yield op, picker.pick()
         return
-    pick_op = workload.weighted_cycle(plan.ops, rng)
+    pick_op = weighted_cycle(plan.ops, rng)
     while stop.more():
         yield pick_op(), picker.pick()
+
+
+# --- sync workers ------------------------------------------------------------------------------
 
 
 def sync_worker(engine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | None) -> None:
@@ -90,7 +106,7 @@ def sync_worker(engine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | 
         try:
             raw = raw_connection(engine)
             try:
-                workload.run_operation(
+                driver.run_operation(
                     raw.driver_connection, op, target, rng, plan.ctx, tenant=True, role=plan.role
                 )
             finally:
@@ -129,7 +145,7 @@ async def async_worker(
         try:
             async with aengine.connect() as conn:
                 raw = instrument_driver((await conn.get_raw_connection()).driver_connection)
-                await workload.run_operation_async(
+                await driver.run_operation_async(
                     raw, op, target, rng, plan.ctx, tenant=True, role=plan.role
                 )
         except Exception as exc:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hotelbot_cli.bench import workload
+from hotelbot_cli.bench import driver, workload
 from hotelbot_cli.bench.isolation import measure_isolation
 from hotelbot_cli.bench.options import BenchOptions
 from hotelbot_cli.bench.workers import Plan
@@ -23,7 +23,7 @@ def test_a_state_dependent_operation_gets_a_target_per_side(
     def record(_conn: Any, _op: Any, target: Any, *_args: Any, tenant: bool, **_kw: Any) -> None:
         runs.append((tenant, target))
 
-    monkeypatch.setattr(workload, "run_operation", record)
+    monkeypatch.setattr(driver, "run_operation", record)
     targets = [
         workload.Target(f"h{i}", f"+1555000{i:04d}", f"g{i}", f"+7916{i:07d}", f"c{i}")
         for i in range(500)
