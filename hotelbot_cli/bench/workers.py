@@ -14,13 +14,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hotelbot_cli.bench import driver
 from hotelbot_cli.bench.options import BenchOptions
 from hotelbot_cli.bench.targets import TargetPicker
 from hotelbot_cli.bench.workload import Context, Operation, Target
 from hotelbot_cli.observability import instrument_driver, raw_connection
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @dataclass
@@ -43,11 +47,14 @@ class Tally:
         self.failed += 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
+    """What every worker runs: the operations, on which targets, as whom, how long."""
+
     ops: list[Operation]
     targets: list[Target]
     ctx: Context
+    #: The role each tenant transaction switches to (None: the login already acts as it).
     role: str | None
     options: BenchOptions
 
@@ -98,7 +105,7 @@ def schedule(
 # --- sync workers ------------------------------------------------------------------------------
 
 
-def sync_worker(engine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | None) -> None:
+def sync_worker(engine: Engine, plan: Plan, index: int, tally: Tally, stop: Stop | None) -> None:
     rng = random.Random(plan.options.seed * 1000 + index)
     perf = time.perf_counter_ns
     for op, target in schedule(plan, rng, stop):
@@ -118,7 +125,7 @@ def sync_worker(engine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | 
 
 
 def run_threads(
-    engine: Any, plan: Plan, tallies: list[Tally], stop: Stop | None, first: int = 0
+    engine: Engine, plan: Plan, tallies: list[Tally], stop: Stop | None, first: int = 0
 ) -> None:
     threads = [
         threading.Thread(
@@ -136,7 +143,7 @@ def run_threads(
 
 
 async def async_worker(
-    aengine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | None
+    aengine: AsyncEngine, plan: Plan, index: int, tally: Tally, stop: Stop | None
 ) -> None:
     rng = random.Random(plan.options.seed * 1000 + index)
     perf = time.perf_counter_ns
@@ -155,7 +162,7 @@ async def async_worker(
         await asyncio.sleep(0)
 
 
-def run_async(aengine: Any, plan: Plan, tallies: list[Tally], stop: Stop | None) -> None:
+def run_async(aengine: AsyncEngine, plan: Plan, tallies: list[Tally], stop: Stop | None) -> None:
     async def main() -> None:
         await asyncio.gather(
             *(async_worker(aengine, plan, i, tallies[i], stop) for i in range(len(tallies)))
