@@ -16,9 +16,13 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from hotelbot_cli.bench.workload import APP_ROLE, Context, Operation, Target, prefix
+from hotelbot_cli.bench.driver import prefix
+from hotelbot_cli.bench.workload import APP_ROLE, Context, Operation, Target
+
+if TYPE_CHECKING:
+    import psycopg
 
 #: Tables that grow with the number of guests: a sequential scan of these is a bug.
 LARGE_TABLES = ("guests", "conversations", "messages")
@@ -61,8 +65,15 @@ def citus_tasks(plan: dict[str, Any]) -> int | None:
     return max(counts) if counts else None
 
 
-def plan_usage(plan: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """(indexes used, relations scanned sequentially) in one plan."""
+class PlanUsage(NamedTuple):
+    """What one plan touches, shard suffixes stripped."""
+
+    used: set[str]  # index names
+    seq_scans: set[str]  # relations scanned sequentially
+
+
+def plan_usage(plan: dict[str, Any]) -> PlanUsage:
+    """The indexes used and the relations scanned sequentially in one plan."""
     used: set[str] = set()
     seq: set[str] = set()
     root = plan.get("Plan", plan)
@@ -72,7 +83,7 @@ def plan_usage(plan: dict[str, Any]) -> tuple[set[str], set[str]]:
         used.update(_SHARD.sub("", name) for name in node.get("Conflict Arbiter Indexes", ()))
         if node.get("Node Type") == "Seq Scan" and "Relation Name" in node:
             seq.add(_SHARD.sub("", node["Relation Name"]))
-    return used, seq
+    return PlanUsage(used, seq)
 
 
 def judge(op_name: str, intended: Sequence[str], used: set[str], seq: set[str]) -> IndexCheck:
@@ -103,7 +114,7 @@ def judge(op_name: str, intended: Sequence[str], used: set[str], seq: set[str]) 
 
 
 def explain_operation(
-    conn: Any,
+    conn: psycopg.Connection[Any],
     op: Operation,
     target: Target,
     ctx: Context,
@@ -149,7 +160,7 @@ def explain_operation(
 
 
 def check_indexes(
-    conn: Any,
+    conn: psycopg.Connection[Any],
     ops: Sequence[Operation],
     target: Target,
     ctx: Context,

@@ -14,9 +14,13 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotelbot_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    import psycopg
+    from sqlalchemy.engine import URL
 
 APP_URL_ENV = "HOTELBOT_APP_DATABASE_URL"
 
@@ -25,7 +29,7 @@ APP_URL_ENV = "HOTELBOT_APP_DATABASE_URL"
 class Login:
     """Where the tenant side connects, and how the report describes it."""
 
-    url: Any  # sqlalchemy URL
+    url: URL
     description: str
 
 
@@ -33,7 +37,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _check(url: Any, app_role: str) -> None:
+def _check(url: URL, app_role: str) -> None:
     """The given login must act as ``app_role`` with no role statement and bypass nothing."""
     import psycopg
 
@@ -53,7 +57,9 @@ def _check(url: Any, app_role: str) -> None:
 
 
 @contextmanager
-def bot_login(admin: Any, owner_url: Any, app_role: str, given: str | None) -> Iterator[Login]:
+def bot_login(
+    admin: psycopg.Connection[Any], owner_url: URL, app_role: str, given: str | None
+) -> Iterator[Login]:
     """Yield the bot's login: ``given`` (or the environment's), else a throwaway role.
 
     ``admin`` is an autocommit psycopg connection of a role that may create roles; without
@@ -92,7 +98,7 @@ def bot_login(admin: Any, owner_url: Any, app_role: str, given: str | None) -> I
         _drop_role(admin, owner_url, name)
 
 
-def _drop_role(admin: Any, owner_url: Any, name: str) -> None:
+def _drop_role(admin: psycopg.Connection[Any], owner_url: URL, name: str) -> None:
     """Drop the throwaway login; when ``admin`` died with the run, on a new connection.
 
     A session ended mid-run (pg_terminate_backend, a restart) must not leave the role behind.

@@ -14,11 +14,47 @@ import contextlib
 import multiprocessing
 import threading
 import time
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+    from multiprocessing.synchronize import Barrier
+
+    from hotelbot_cli.bench.workers import Plan, Tally
+    from hotelbot_cli.observability.metrics import PoolSnapshot
 
 #: Seconds a process may take to start, import and warm up before the run gives up on it.
 START_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one process runs: its share of the workers, numbered from ``first``."""
+
+    url: str
+    overrides: dict[str, Any]  # the engine's keyword arguments
+    plan: Plan
+    first: int
+    workers: int
+    iterations: int | None  # its share of --iterations; None: the run's duration
+
+
+class _Outcome(NamedTuple):
+    """What one process sends back."""
+
+    elapsed_s: float
+    tallies: list[Tally]
+    snapshot: PoolSnapshot | None
+    error: str | None = None  # set when the process failed (no samples then)
+
+
+class ProcessRun(NamedTuple):
+    """The main phase over every process."""
+
+    elapsed_s: float  # the slowest process's
+    tallies: list[Tally]  # every worker's, in worker order
+    snapshots: list[PoolSnapshot]  # one per process
 
 
 def shares(total: int, processes: int) -> list[int]:
@@ -28,17 +64,16 @@ def shares(total: int, processes: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(processes)]
 
 
-def _child(job: tuple[Any, ...], barrier: Any, results: Any) -> None:  # pragma: no cover
+def _child(job: _Job, barrier: Barrier, results: Queue[_Outcome]) -> None:  # pragma: no cover
     """One process of the run (spawned: coverage does not follow; its results are tested)."""
     from hotelbot_cli.bench.workers import Stop, Tally, run_threads
-
-    url, overrides, plan, first, workers, iterations = job
     from hotelbot_cli.db.engine import make_engine
     from hotelbot_cli.observability.metrics import metrics_for
 
+    plan, first, workers = job.plan, job.first, job.workers
     try:
-        engine = make_engine(url, **{**overrides, "pool_size": workers})
-        options = replace(plan.options, iterations=iterations)
+        engine = make_engine(job.url, **{**job.overrides, "pool_size": workers})
+        options = replace(plan.options, iterations=job.iterations)
         plan = replace(plan, options=options)
         tallies = [Tally() for _ in range(workers)]
         run_threads(engine, plan, [Tally() for _ in tallies], None, first)
@@ -50,16 +85,14 @@ def _child(job: tuple[Any, ...], barrier: Any, results: Any) -> None:  # pragma:
         elapsed = time.perf_counter() - started
         snap = metrics.snapshot()
         engine.dispose()
-        results.put(("ok", elapsed, tallies, snap))
+        results.put(_Outcome(elapsed, tallies, snap))
     except BaseException as exc:
         barrier.abort()
-        results.put(("error", f"{type(exc).__name__}: {exc}", [], None))
+        results.put(_Outcome(0.0, [], None, f"{type(exc).__name__}: {exc}"))
 
 
-def run(
-    url: str, overrides: dict[str, Any], plan: Any, processes: int
-) -> tuple[float, list[Any], list[Any]]:
-    """Run the main phase in ``processes`` processes; (elapsed, tallies, pool snapshots)."""
+def run(url: str, overrides: dict[str, Any], plan: Plan, processes: int) -> ProcessRun:
+    """Run the main phase in ``processes`` processes, each with its own engine at ``url``."""
     from hotelbot_cli.errors import HotelbotError
 
     options = plan.options
@@ -67,14 +100,14 @@ def run(
     per_process = shares(options.iterations, len(split)) if options.iterations is not None else None
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(len(split) + 1)
-    results = ctx.Queue()
+    results: Queue[_Outcome] = ctx.Queue()
     children = []
     first = 0
     for i, workers in enumerate(split):
         iterations = per_process[i] if per_process else None
         child = ctx.Process(
             target=_child,
-            args=((url, overrides, plan, first, workers, iterations), barrier, results),
+            args=(_Job(url, overrides, plan, first, workers, iterations), barrier, results),
             daemon=True,
         )
         child.start()
@@ -90,15 +123,17 @@ def run(
             child.join(timeout=10)
             if child.is_alive():  # pragma: no cover - a child that hangs
                 child.kill()
-    failed = [o[1] for o in outcomes if o[0] != "ok"]
+    failed = [o.error for o in outcomes if o.error is not None]
     if failed:
         raise HotelbotError(f"a bench process failed: {failed[0]}")
-    elapsed = max(o[1] for o in outcomes)
-    tallies = [t for o in outcomes for t in o[2]]
-    return elapsed, tallies, [o[3] for o in outcomes]
+    return ProcessRun(
+        elapsed_s=max(o.elapsed_s for o in outcomes),
+        tallies=[t for o in outcomes for t in o.tallies],
+        snapshots=[o.snapshot for o in outcomes if o.snapshot is not None],
+    )
 
 
-def merge_snapshots(snaps: list[Any]) -> Any:
+def merge_snapshots(snaps: list[PoolSnapshot]) -> PoolSnapshot:
     """One pool snapshot for the run: counts summed, sizes summed, waits at their worst
     (p50 the median of the processes')."""
     import statistics
@@ -121,5 +156,6 @@ def merge_snapshots(snaps: list[Any]) -> Any:
             "timeouts", "queries", "slow_queries", "query_errors",
         )
     }  # fmt: skip
-    size = sum(s.size for s in snaps) if all(s.size is not None for s in snaps) else None
+    sizes = [s.size for s in snaps if s.size is not None]
+    size = sum(sizes) if len(sizes) == len(snaps) else None
     return replace(first, size=size, checkout_wait_ms=wait, **total)

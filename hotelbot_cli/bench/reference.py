@@ -12,7 +12,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 #: pgbench -i -s 1 goes into a scratch database with this name prefix, dropped afterwards.
 SCRATCH_PREFIX = "hotelbot_bench_ref"
@@ -63,7 +66,7 @@ def parse_output(text: str, clients: int, seconds: float) -> Reference:
     )
 
 
-def measure(engine: Any, clients: list[int], seconds: float) -> list[Reference]:
+def measure(engine: Engine, clients: list[int], seconds: float) -> list[Reference]:
     """Run ``pgbench -S`` for each client count against a scratch database, dropped afterwards.
 
     Never raises for a missing tool or privilege: the result says why it was skipped.

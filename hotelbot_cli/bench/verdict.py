@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hotelbot_cli.bench import report as rp
+from hotelbot_cli.bench.comparison import Change, compare
+from hotelbot_cli.bench.report import BenchReport
+from hotelbot_cli.bench.report_json import jsonable, to_dict
+from hotelbot_cli.bench.thresholds import Threshold, ThresholdResult, evaluate
 from hotelbot_cli.errors import CheckFailed
 
 
@@ -18,18 +21,18 @@ from hotelbot_cli.errors import CheckFailed
 class BenchVerdict:
     """One run judged against its thresholds and, optionally, a baseline."""
 
-    report: rp.BenchReport
-    changes: tuple[rp.Change, ...] = ()
-    thresholds: tuple[rp.ThresholdResult, ...] = ()
+    report: BenchReport
+    changes: tuple[Change, ...] = ()
+    thresholds: tuple[ThresholdResult, ...] = ()
     #: With ``--fail-on-regression`` a regression fails the run; else it is only shown.
     fail_on_regression: bool = False
 
     @property
-    def failed_thresholds(self) -> list[rp.ThresholdResult]:
+    def failed_thresholds(self) -> list[ThresholdResult]:
         return [r for r in self.thresholds if r.failed]
 
     @property
-    def regressions(self) -> list[rp.Change]:
+    def regressions(self) -> list[Change]:
         return [c for c in self.changes if c.regression]
 
     @property
@@ -53,23 +56,23 @@ class BenchVerdict:
 
     def to_dict(self) -> dict[str, Any]:
         """The report's document plus the comparison and threshold results, when there are any."""
-        doc = rp.to_dict(self.report)
+        doc = to_dict(self.report)
         if self.changes:
-            doc["comparison"] = rp.jsonable(list(self.changes))
+            doc["comparison"] = jsonable(list(self.changes))
         if self.thresholds:
-            doc["thresholds"] = rp.jsonable(list(self.thresholds))
+            doc["thresholds"] = jsonable(list(self.thresholds))
         return doc
 
 
 def judge(
-    report: rp.BenchReport,
+    report: BenchReport,
     *,
-    thresholds: Sequence[rp.Threshold] = (),
-    baseline: rp.BenchReport | None = None,
+    thresholds: Sequence[Threshold] = (),
+    baseline: BenchReport | None = None,
     tolerance: float = 0.25,
     fail_on_regression: bool = False,
 ) -> BenchVerdict:
     """Compare ``report`` with ``baseline`` and evaluate ``thresholds``."""
-    changes = rp.compare(report, baseline, tolerance) if baseline is not None else []
-    results = rp.evaluate(report, thresholds) if thresholds else []
+    changes = compare(report, baseline, tolerance) if baseline is not None else []
+    results = evaluate(report, thresholds) if thresholds else []
     return BenchVerdict(report, tuple(changes), tuple(results), fail_on_regression)

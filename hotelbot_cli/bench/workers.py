@@ -12,13 +12,19 @@ import itertools
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from hotelbot_cli.bench import workload
+from hotelbot_cli.bench import driver
 from hotelbot_cli.bench.options import BenchOptions
+from hotelbot_cli.bench.targets import TargetPicker
+from hotelbot_cli.bench.workload import Context, Operation, Target
 from hotelbot_cli.observability import instrument_driver, raw_connection
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @dataclass
@@ -41,11 +47,14 @@ class Tally:
         self.failed += 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    ops: list[workload.Operation]
-    targets: list[workload.Target]
-    ctx: workload.Context
+    """What every worker runs: the operations, on which targets, as whom, how long."""
+
+    ops: list[Operation]
+    targets: list[Target]
+    ctx: Context
+    #: The role each tenant transaction switches to (None: the login already acts as it).
     role: str | None
     options: BenchOptions
 
@@ -64,25 +73,39 @@ class Stop:
         return self.limit is None or next(self._counter) < self.limit
 
 
-# --- sync workers ------------------------------------------------------------------------------
+# --- what a worker runs next -------------------------------------------------------------------
+
+
+def weighted_cycle(ops: Sequence[Operation], rng: random.Random) -> Callable[[], Operation]:
+    """A picker of operations with the bot's relative frequencies."""
+    weights = [op.weight for op in ops]
+    population = list(ops)
+
+    def pick() -> Operation:
+        return rng.choices(population, weights)[0]
+
+    return pick
 
 
 def schedule(
     plan: Plan, rng: random.Random, stop: Stop | None
-) -> Iterator[tuple[workload.Operation, workload.Target]]:
+) -> Iterator[tuple[Operation, Target]]:
     """What one worker runs next: during warm-up (``stop`` None) every operation
     ``warmup`` times, then weighted picks until ``stop`` says the run is over."""
-    picker = workload.TargetPicker(plan.targets, rng)
+    picker = TargetPicker(plan.targets, rng)
     if stop is None:
         for op in [op for op in plan.ops for _ in range(plan.options.warmup)][::-1]:
             yield op, picker.pick()
         return
-    pick_op = workload.weighted_cycle(plan.ops, rng)
+    pick_op = weighted_cycle(plan.ops, rng)
     while stop.more():
         yield pick_op(), picker.pick()
 
 
-def sync_worker(engine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | None) -> None:
+# --- sync workers ------------------------------------------------------------------------------
+
+
+def sync_worker(engine: Engine, plan: Plan, index: int, tally: Tally, stop: Stop | None) -> None:
     rng = random.Random(plan.options.seed * 1000 + index)
     perf = time.perf_counter_ns
     for op, target in schedule(plan, rng, stop):
@@ -90,7 +113,7 @@ def sync_worker(engine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | 
         try:
             raw = raw_connection(engine)
             try:
-                workload.run_operation(
+                driver.run_operation(
                     raw.driver_connection, op, target, rng, plan.ctx, tenant=True, role=plan.role
                 )
             finally:
@@ -102,7 +125,7 @@ def sync_worker(engine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | 
 
 
 def run_threads(
-    engine: Any, plan: Plan, tallies: list[Tally], stop: Stop | None, first: int = 0
+    engine: Engine, plan: Plan, tallies: list[Tally], stop: Stop | None, first: int = 0
 ) -> None:
     threads = [
         threading.Thread(
@@ -120,7 +143,7 @@ def run_threads(
 
 
 async def async_worker(
-    aengine: Any, plan: Plan, index: int, tally: Tally, stop: Stop | None
+    aengine: AsyncEngine, plan: Plan, index: int, tally: Tally, stop: Stop | None
 ) -> None:
     rng = random.Random(plan.options.seed * 1000 + index)
     perf = time.perf_counter_ns
@@ -129,7 +152,7 @@ async def async_worker(
         try:
             async with aengine.connect() as conn:
                 raw = instrument_driver((await conn.get_raw_connection()).driver_connection)
-                await workload.run_operation_async(
+                await driver.run_operation_async(
                     raw, op, target, rng, plan.ctx, tenant=True, role=plan.role
                 )
         except Exception as exc:
@@ -139,7 +162,7 @@ async def async_worker(
         await asyncio.sleep(0)
 
 
-def run_async(aengine: Any, plan: Plan, tallies: list[Tally], stop: Stop | None) -> None:
+def run_async(aengine: AsyncEngine, plan: Plan, tallies: list[Tally], stop: Stop | None) -> None:
     async def main() -> None:
         await asyncio.gather(
             *(async_worker(aengine, plan, i, tallies[i], stop) for i in range(len(tallies)))

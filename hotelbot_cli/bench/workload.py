@@ -1,11 +1,9 @@
 """The bot's real database workload: a registry of the operations it performs.
 
 Each operation is a *plan*: a generator that yields batches of statements and
-receives their rows. A driver (sync or async) sends each batch in one round trip
-through psycopg's pipeline mode, opening the transaction (BEGIN, ``SET LOCAL
-ROLE app_user``, the tenant's ``set_config``) in the same round trip as the first
-batch and closing it (COMMIT) in the same round trip as the last. The same plan
-serves both sides of the isolation comparison:
+receives their rows; :mod:`hotelbot_cli.bench.driver` sends each batch in one round
+trip, inside the transaction it opens and closes. The same plan serves both sides of
+the isolation comparison:
 
 - **tenant** mode: as ``app_user`` with ``app.current_hotel_id`` set, under RLS;
 - **owner** mode: as the connecting role (which must bypass RLS), no tenant set.
@@ -14,10 +12,6 @@ Every statement carries an explicit ``hotel_id = %(hid)s`` filter in both modes:
 bot knows its hotel, inserts need the value, and indexes lead with it; RLS is the
 safety net. So the difference between the modes is exactly what tenant isolation
 costs: the role switch, the tenant setting and the policies.
-
-The driver needs a psycopg connection in autocommit mode (the engines of
-:mod:`hotelbot_cli.bench.runner` are made with ``isolation_level="AUTOCOMMIT"``)
-so that the explicit BEGIN/COMMIT are the only transaction control sent.
 """
 
 from __future__ import annotations
@@ -49,14 +43,9 @@ from hotelbot_cli.bench.queries import (
     SENTIMENT_7D_SQL,
     UPSERT_GUEST_SQL,
 )
-from hotelbot_cli.db.tenant import tenant_binding
-from hotelbot_cli.db.tenant_cache import registered_signatures, registered_signatures_async
 from hotelbot_cli.errors import UsageError
 
 APP_ROLE = "app_user"
-#: SECURITY DEFINER function that maps a WhatsApp number to a hotel id for app_user,
-#: which cannot read the hotels of other tenants (see migration 007).
-RESOLVE_FUNCTIONS = ("hotelbot_hotel_id_for_whatsapp",)
 
 Rows = list[tuple[Any, ...]]
 
@@ -312,197 +301,3 @@ def select_operations(names: Sequence[str] | None) -> list[Operation]:
             "choose among " + ", ".join(OPERATIONS),
         )
     return [OPERATIONS[n] for n in dict.fromkeys(names)]
-
-
-# --- drivers -----------------------------------------------------------------------------
-
-
-def prefix(
-    op: Operation,
-    target: Target,
-    tenant: bool,
-    role: str | None,
-    ctx: Context | None = None,
-    *,
-    registered: set[str] | None = None,
-) -> list[Stmt]:
-    """Statements that open the transaction: BEGIN, then (tenant mode) the tenant binding.
-
-    The binding is :func:`hotelbot_cli.db.tenant.tenant_binding`, the one the library's
-    ``tenant_session`` sends (``registered``: the connection's registered signatures), so
-    the bench measures the bot's real path.
-    """
-    ctx = ctx or Context()
-    stmts = [Stmt("BEGIN")]
-    if not tenant:
-        return stmts
-    if op.needs_tenant:
-        binding = tenant_binding(
-            target.hotel_id,
-            role,
-            key=ctx.tenant_key,
-            propagate=ctx.propagate,
-            registered=registered,
-        )
-        stmts += [Stmt(s, p or {}) for s, p in binding]
-    elif role:
-        stmts += [Stmt(s, p or {}) for s, p in tenant_binding(None, role, propagate=ctx.propagate)]
-    return stmts
-
-
-def _rows(cursors: list[Any]) -> list[Rows]:
-    return [cur.fetchall() if cur.description is not None else [] for cur in cursors]
-
-
-def run_operation(
-    conn: Any,
-    op: Operation,
-    target: Target,
-    rng: random.Random,
-    ctx: Context,
-    *,
-    tenant: bool = True,
-    role: str | None = APP_ROLE,
-) -> Any:
-    """Run ``op`` on a psycopg connection in autocommit mode; one round trip per batch.
-
-    Transaction control (BEGIN, the tenant binding, COMMIT) shares one cursor, whose
-    results nobody reads: a cursor per statement cost ~1/3 of the driver's own time.
-    """
-    plan = op.plan(target, rng, ctx, tenant)
-    in_tx = False
-    registered = registered_signatures(conn) if tenant and not ctx.propagate else None
-    control = conn.cursor()
-    try:
-        batch = next(plan)
-        while True:
-            head = [] if in_tx else prefix(op, target, tenant, role, ctx, registered=registered)
-            with conn.pipeline():
-                for stmt in head:
-                    control.execute(stmt.sql, stmt.params or None)
-                cursors = [conn.execute(s.sql, s.params or None) for s in batch.statements]
-                if batch.final:
-                    control.execute("COMMIT")
-            in_tx = not batch.final
-            batch = plan.send(_rows(cursors))
-    except StopIteration as stop:
-        if in_tx:
-            conn.execute("COMMIT")
-        return stop.value
-    except BaseException:
-        _rollback(conn)
-        raise
-
-
-def _rollback(conn: Any) -> None:
-    from psycopg.pq import TransactionStatus
-
-    if conn.closed:
-        return
-    if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-        conn.execute("ROLLBACK")
-
-
-async def run_operation_async(
-    conn: Any,
-    op: Operation,
-    target: Target,
-    rng: random.Random,
-    ctx: Context,
-    *,
-    tenant: bool = True,
-    role: str | None = APP_ROLE,
-) -> Any:
-    """Async twin of :func:`run_operation` (psycopg AsyncConnection in autocommit mode)."""
-    plan = op.plan(target, rng, ctx, tenant)
-    in_tx = False
-    registered = None
-    if tenant and not ctx.propagate:
-        registered = await registered_signatures_async(conn)
-    control = conn.cursor()
-    try:
-        batch = next(plan)
-        while True:
-            head = [] if in_tx else prefix(op, target, tenant, role, ctx, registered=registered)
-            async with conn.pipeline():
-                for stmt in head:
-                    await control.execute(stmt.sql, stmt.params or None)
-                cursors = [await conn.execute(s.sql, s.params or None) for s in batch.statements]
-                if batch.final:
-                    await control.execute("COMMIT")
-            in_tx = not batch.final
-            batch = plan.send([await cur.fetchall() if cur.description else [] for cur in cursors])
-    except StopIteration as stop:
-        if in_tx:
-            await conn.execute("COMMIT")
-        return stop.value
-    except BaseException:
-        from psycopg.pq import TransactionStatus
-
-        if not conn.closed and conn.info.transaction_status in (
-            TransactionStatus.INTRANS,
-            TransactionStatus.INERROR,
-        ):
-            await conn.execute("ROLLBACK")
-        raise
-
-
-# --- dataset -----------------------------------------------------------------------------
-
-#: A hotel's first guests by id, each with its latest conversation. Window functions and
-#: DISTINCT ON partitioned by hotel_id, not LATERAL … LIMIT: Citus pushes these down.
-_TARGETS_SQL = """
-SELECT h.id, h.whatsapp_number, g.id, g.phone, c.id
-FROM (
-    SELECT hotel_id, id, phone, row_number() OVER (PARTITION BY hotel_id ORDER BY id) AS n
-    FROM guests
-) g
-JOIN (
-    SELECT DISTINCT ON (hotel_id, guest_id) hotel_id, guest_id, id FROM conversations
-    ORDER BY hotel_id, guest_id, last_message_at DESC NULLS LAST
-) c ON c.hotel_id = g.hotel_id AND c.guest_id = g.id
-JOIN hotels h ON h.id = g.hotel_id
-WHERE h.is_active AND g.n <= %(per_hotel)s
-ORDER BY h.id, g.id
-"""
-
-
-def load_targets(conn: Any, per_hotel: int = 200) -> list[Target]:
-    """Guests with a conversation, up to ``per_hotel`` per active hotel (read as the owner)."""
-    rows = conn.execute(_TARGETS_SQL, {"per_hotel": per_hotel}).fetchall()
-    return [Target(*row) for row in rows]
-
-
-def find_resolve_function(conn: Any) -> str | None:
-    """The SECURITY DEFINER function that resolves a WhatsApp number, if migration 007 made one."""
-    row = conn.execute(
-        "SELECT proname FROM pg_proc WHERE proname = ANY(%(names)s) AND prosecdef"
-        " ORDER BY array_position(%(names)s, proname::text) LIMIT 1",
-        {"names": list(RESOLVE_FUNCTIONS)},
-    ).fetchone()
-    return str(row[0]) if row else None
-
-
-class TargetPicker:
-    """Picks a hotel at random, then one of its guests (seeded, so runs are repeatable)."""
-
-    def __init__(self, targets: Sequence[Target], rng: random.Random) -> None:
-        by_hotel: dict[uuid.UUID, list[Target]] = {}
-        for t in targets:
-            by_hotel.setdefault(t.hotel_id, []).append(t)
-        self._hotels = list(by_hotel.values())
-        self._rng = rng
-
-    def pick(self) -> Target:
-        return self._rng.choice(self._rng.choice(self._hotels))
-
-
-def weighted_cycle(ops: Sequence[Operation], rng: random.Random) -> Callable[[], Operation]:
-    """A picker of operations with the bot's relative frequencies."""
-    weights = [op.weight for op in ops]
-    population = list(ops)
-
-    def pick() -> Operation:
-        return rng.choices(population, weights)[0]
-
-    return pick

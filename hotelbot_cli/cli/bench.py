@@ -11,7 +11,9 @@ from hotelbot_cli.cli import _output as out
 from hotelbot_cli.cli._common import JsonOption, count_option, finite, seconds_option
 
 if TYPE_CHECKING:
-    from hotelbot_cli.bench.report import BenchReport, Change, ThresholdResult
+    from hotelbot_cli.bench.comparison import Change
+    from hotelbot_cli.bench.report import BenchReport
+    from hotelbot_cli.bench.thresholds import ThresholdResult
 
 
 def _ms(value: float | None) -> str:
@@ -277,15 +279,17 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
     as app_user. The owner baseline (no RLS) needs a superuser or BYPASSRLS role: without
     one it is skipped with a note.
     """
-    from hotelbot_cli.bench import report as rp
-    from hotelbot_cli.bench.runner import BenchOptions, Progress, run_bench
+    from hotelbot_cli.bench.options import BenchOptions, Progress
+    from hotelbot_cli.bench.report_json import dumps, load
+    from hotelbot_cli.bench.runner import run_bench
+    from hotelbot_cli.bench.thresholds import parse_threshold
     from hotelbot_cli.bench.verdict import judge
     from hotelbot_cli.errors import UsageError, raise_if_failed
 
     if duration is not None and iterations is not None:
         raise UsageError("give --duration or --iterations, not both")
-    thresholds = [rp.parse_threshold(t) for t in fail_if or []]
-    baseline = rp.load(compare) if compare else None
+    thresholds = [parse_threshold(t) for t in fail_if or []]
+    baseline = load(compare) if compare else None
     options = BenchOptions(
         duration=None if iterations is not None else (duration or 10.0),
         iterations=iterations,
@@ -328,7 +332,7 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         fail_on_regression=fail_on_regression,
     )
     if output:
-        output.write_text(rp.dumps(report), encoding="utf-8")
+        output.write_text(dumps(report), encoding="utf-8")
     if as_json:
         out.emit_json(verdict.to_dict())
     else:

@@ -10,7 +10,7 @@ import jsonschema
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 
-from hotelbot_cli.bench import report as rp
+from hotelbot_cli.bench import report_json
 from hotelbot_cli.db.lookup import hotel_id_for_whatsapp
 from tests.performance.conftest import make_dataset
 
@@ -66,4 +66,4 @@ def test_bench_json_with_comparison_and_thresholds(cli, db_url: URL, tmp_path: P
     assert code == 0, err
     doc = json.loads(out)
     assert doc["comparison"] and doc["thresholds"]
-    jsonschema.validate(doc, rp.schema())
+    jsonschema.validate(doc, report_json.schema())

@@ -10,6 +10,7 @@ import sys
 import pytest
 from rich.console import Console
 
+from hotelbot_cli.bench import comparison
 from hotelbot_cli.bench import report as rp
 from hotelbot_cli.bench.explain import IndexCheck
 from hotelbot_cli.bench.reference import Reference
@@ -92,7 +93,7 @@ def _report() -> rp.BenchReport:
 def test_bench_tables_at_80_columns(console80: io.StringIO, capsys) -> None:
     report = _report()
     bench_cli._render(report)
-    changes = rp.compare(report, report)
+    changes = comparison.compare(report, report)
     bench_cli._render_changes(changes, "base.json")
     _check(console80.getvalue(), [*NAMES, "ix_messages_hotel_id_created_at", "123,456,789"])
 

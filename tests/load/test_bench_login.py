@@ -6,7 +6,8 @@ import psycopg
 import pytest
 
 from hotelbot_cli.bench import login as bench_login
-from hotelbot_cli.bench.runner import BenchOptions, run_bench
+from hotelbot_cli.bench.options import BenchOptions
+from hotelbot_cli.bench.runner import run_bench
 from hotelbot_cli.db.tenant import signing_key, tenant_statements
 from hotelbot_cli.errors import UsageError
 from hotelbot_cli.settings import libpq_url

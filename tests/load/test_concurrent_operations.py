@@ -11,8 +11,12 @@ import psycopg
 import pytest
 from sqlalchemy import exc as sa_exc
 
+from hotelbot_cli.bench import driver
 from hotelbot_cli.bench import workload as w
-from hotelbot_cli.bench.runner import BenchOptions, run_bench
+from hotelbot_cli.bench.options import BenchOptions
+from hotelbot_cli.bench.runner import run_bench
+from hotelbot_cli.bench.survey import find_resolve_function
+from hotelbot_cli.bench.targets import TargetPicker, load_targets
 from hotelbot_cli.db.engine import make_engine
 from hotelbot_cli.db.errors import translate
 from hotelbot_cli.errors import PoolTimeout
@@ -24,8 +28,8 @@ from tests.load.conftest import make_dataset
 def seeded(db_url):
     make_dataset(db_url, hotels=2, guests=50, messages=3)
     with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
-        targets = w.load_targets(conn)
-        ctx = w.Context(w.find_resolve_function(conn))
+        targets = load_targets(conn)
+        ctx = w.Context(find_resolve_function(conn))
     return db_url, targets, ctx
 
 
@@ -68,7 +72,7 @@ def test_concurrent_upserts_of_one_phone_make_one_row(seeded) -> None:
 
     def body(conn, _i):
         for _ in range(20):
-            ids.append(w.run_operation(conn, op, new_phone, AlwaysKnown(), ctx))
+            ids.append(driver.run_operation(conn, op, new_phone, AlwaysKnown(), ctx))
 
     assert _hammer(url, 6, body) == []
     assert len(set(ids)) == 1 and len(ids) == 120
@@ -92,7 +96,7 @@ def test_concurrent_messages_into_one_conversation(seeded) -> None:
     def body(conn, i):
         rng = random.Random(i)
         for _ in range(25):
-            w.run_operation(conn, op, target, rng, ctx)
+            driver.run_operation(conn, op, target, rng, ctx)
 
     assert _hammer(url, 6, body) == []
     with psycopg.connect(libpq_url(url)) as conn:
@@ -150,13 +154,13 @@ def test_pool_exhaustion_times_out_clearly_and_recovers(seeded) -> None:
 def test_memory_stays_bounded(seeded) -> None:
     url, targets, ctx = seeded
     rng = random.Random(1)
-    picker = w.TargetPicker(targets, rng)
+    picker = TargetPicker(targets, rng)
     ops = [w.OPERATIONS[n] for n in ("recent_messages", "resolve_hotel", "active_triggers")]
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
 
         def burst(n: int) -> None:
             for i in range(n):
-                w.run_operation(conn, ops[i % len(ops)], picker.pick(), rng, ctx)
+                driver.run_operation(conn, ops[i % len(ops)], picker.pick(), rng, ctx)
 
         burst(300)  # warm caches and prepared statements
         gc.collect()
@@ -185,7 +189,7 @@ def test_concurrent_find_or_open_makes_one_active_conversation(seeded) -> None:
 
     def body(conn, _i):
         for _ in range(10):
-            ids.append(w.run_operation(conn, op, target, random.Random(0), ctx))
+            ids.append(driver.run_operation(conn, op, target, random.Random(0), ctx))
 
     assert _hammer(url, 6, body) == []
     assert len(ids) == 60 and len(set(ids)) == 1

@@ -12,8 +12,11 @@ import random
 import psycopg
 import pytest
 
+from hotelbot_cli.bench import driver
 from hotelbot_cli.bench import workload as w
 from hotelbot_cli.bench.explain import check_indexes, plan_usage
+from hotelbot_cli.bench.survey import find_resolve_function
+from hotelbot_cli.bench.targets import load_targets
 from hotelbot_cli.db.tenant import signing_key, tenant_statements
 from hotelbot_cli.settings import libpq_url
 from tests.performance.conftest import make_dataset
@@ -34,7 +37,7 @@ def conn(dataset):
 
 @pytest.fixture
 def targets(conn):
-    return w.load_targets(conn)
+    return load_targets(conn)
 
 
 def _check(name: str, result, conn, target) -> None:
@@ -58,10 +61,10 @@ def _check(name: str, result, conn, target) -> None:
 @pytest.mark.parametrize("name", list(w.OPERATIONS))
 def test_operation(benchmark, conn, targets, name) -> None:
     op = w.OPERATIONS[name]
-    ctx = w.Context(w.find_resolve_function(conn))
+    ctx = w.Context(find_resolve_function(conn))
     rng = random.Random(7)
     target = targets[0]
-    result = benchmark(w.run_operation, conn, op, target, rng, ctx)
+    result = benchmark(driver.run_operation, conn, op, target, rng, ctx)
     _check(name, result, conn, target)
     # Every operation leaves the connection idle, tenant and role unset.
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -77,22 +80,22 @@ def test_citus_forms_do_the_same_on_one_node(conn, targets, name) -> None:
     op = w.OPERATIONS[name]
     target = targets[0]
     key = signing_key(conn)  # a Citus tenant is signed by the client
-    ctx = w.Context(w.find_resolve_function(conn), tenant_key=key, propagate=True)
-    result = w.run_operation(conn, op, target, random.Random(7), ctx)
+    ctx = w.Context(find_resolve_function(conn), tenant_key=key, propagate=True)
+    result = driver.run_operation(conn, op, target, random.Random(7), ctx)
     _check(name, result, conn, target)
     if name == "open_conversation":  # the same active conversation either way
-        assert result == w.run_operation(conn, op, target, random.Random(7), w.Context())
+        assert result == driver.run_operation(conn, op, target, random.Random(7), w.Context())
 
 
 def test_tenant_mode_sees_only_its_hotel(conn, targets) -> None:
-    ctx = w.Context(w.find_resolve_function(conn))
+    ctx = w.Context(find_resolve_function(conn))
     mine, other = targets[0], next(t for t in targets if t.hotel_id != targets[0].hotel_id)
     # Another hotel's conversation, asked for under my tenant: RLS returns nothing.
     crossed = w.Target(
         mine.hotel_id, mine.whatsapp_number, mine.guest_id, mine.phone, other.conversation_id
     )
     op = w.OPERATIONS["recent_messages"]
-    assert w.run_operation(conn, op, crossed, random.Random(), ctx) == 0
+    assert driver.run_operation(conn, op, crossed, random.Random(), ctx) == 0
     spoofed = w.Target(
         other.hotel_id, mine.whatsapp_number, mine.guest_id, mine.phone, other.conversation_id
     )
@@ -108,7 +111,7 @@ def test_tenant_mode_sees_only_its_hotel(conn, targets) -> None:
 
 
 def test_every_operation_uses_its_index(conn, targets) -> None:
-    ctx = w.Context(w.find_resolve_function(conn))
+    ctx = w.Context(find_resolve_function(conn))
     checks = check_indexes(conn, list(w.OPERATIONS.values()), targets[0], ctx)
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     large = {"guests", "conversations", "messages"}
@@ -147,7 +150,7 @@ def _analyze(conn, sql: str, params: dict) -> tuple[set[str], set[str], int]:
 @pytest.mark.parametrize(("name", "index", "table", "factor"), INDEXED)
 def test_with_and_without_the_index(conn, targets, name, index, table, factor) -> None:
     op = w.OPERATIONS[name]
-    ctx = w.Context(w.find_resolve_function(conn))
+    ctx = w.Context(find_resolve_function(conn))
     stmt = next(op.plan(targets[0], random.Random(3), ctx, False)).statements[0]
     if name in LOOKUP_ONLY:
         stmt = w.Stmt(LOOKUP_ONLY[name], stmt.params)

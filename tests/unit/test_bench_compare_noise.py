@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hotelbot_cli.bench import comparison
 from hotelbot_cli.bench import report as rp
 from hotelbot_cli.bench.reference import Reference
 
@@ -26,7 +27,7 @@ def test_the_reported_flake_is_not_a_regression(tps_then: int, tps_now: int) -> 
     # Unchanged code, 4.00 → 4.01 ms, while pgbench swung 20k ↔ 44k tps between the runs.
     base = _run(3.0, 4.00, 6.0, 2000, [1000 / tps_then])
     now = _run(3.0, 4.01, 6.0, 2000, [1000 / tps_now])
-    [change] = rp.compare(now, base)
+    [change] = comparison.compare(now, base)
     assert not change.regression
     assert change.raw_p95_change is not None and change.raw_p95_change < 0.01
 
@@ -34,14 +35,14 @@ def test_the_reported_flake_is_not_a_regression(tps_then: int, tps_now: int) -> 
 def test_a_reference_that_swings_within_a_run_widens_the_noise_floor() -> None:
     base = _run(0.4, 1.0, 1.5, 5000, [0.05])
     now = _run(0.4, 1.4, 1.9, 5000, [0.05, 0.08, 0.05])  # +40 %, reference spread 60 %
-    [change] = rp.compare(now, base)
+    [change] = comparison.compare(now, base)
     assert change.noise_floor > 0.8 and not change.regression
 
 
 def test_few_samples_with_a_wide_spread_are_not_confident() -> None:
     base = _run(0.4, 1.0, 20.0, 8, [0.05])
     now = _run(0.4, 2.0, 20.0, 8, [0.05])
-    [change] = rp.compare(now, base)
+    [change] = comparison.compare(now, base)
     assert change.confidence is not None and change.confidence < 0.99
     assert not change.regression
 
@@ -49,6 +50,6 @@ def test_few_samples_with_a_wide_spread_are_not_confident() -> None:
 def test_a_real_slowdown_is_a_confident_regression() -> None:
     base = _run(0.4, 1.0, 1.5, 5000, [0.05, 0.051])
     now = _run(0.8, 2.0, 3.0, 5000, [0.05, 0.049])
-    [change] = rp.compare(now, base)
+    [change] = comparison.compare(now, base)
     assert change.regression and change.confidence is not None and change.confidence > 0.999
     assert change.p50_change is not None and change.p50_change > 0.9

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from hotelbot_cli.bench import runner, workload
+from hotelbot_cli.bench import driver, workload
+from hotelbot_cli.bench.isolation import measure_isolation
 from hotelbot_cli.bench.options import BenchOptions
 from hotelbot_cli.bench.workers import Plan
 
@@ -22,13 +23,13 @@ def test_a_state_dependent_operation_gets_a_target_per_side(
     def record(_conn: Any, _op: Any, target: Any, *_args: Any, tenant: bool, **_kw: Any) -> None:
         runs.append((tenant, target))
 
-    monkeypatch.setattr(workload, "run_operation", record)
+    monkeypatch.setattr(driver, "run_operation", record)
     targets = [
         workload.Target(f"h{i}", f"+1555000{i:04d}", f"g{i}", f"+7916{i:07d}", f"c{i}")
         for i in range(500)
     ]
     plan = Plan([op], targets, workload.Context(), None, BenchOptions(warmup=0))
-    rows = runner._isolation(object(), plan, 40, None)
+    rows = measure_isolation(object(), plan, 40, None)
     assert rows[0].name == name and len(runs) == 80
     pairs = [(runs[i][1], runs[i + 1][1]) for i in range(0, len(runs), 2)]
     assert {runs[i][0] for i in range(0, len(runs), 2)} == {True, False}  # alternating order

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from hotelbot_cli.bench import comparison, report_json, thresholds
 from hotelbot_cli.bench import report as rp
 from hotelbot_cli.bench.explain import IndexCheck, judge, plan_usage
 from hotelbot_cli.bench.reference import Reference, parse_output
@@ -58,47 +59,47 @@ def _report(p95: float = 1.0, ref: float | None = 0.05, ops: float = 1000.0) -> 
 def test_json_round_trip_and_schema() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     original = _report()
-    doc = json.loads(rp.dumps(original))
-    assert doc["schema_version"] == rp.VERSION == 2 and doc["tool"] == "hotelbot bench"
+    doc = json.loads(report_json.dumps(original))
+    assert doc["schema_version"] == report_json.VERSION == 2 and doc["tool"] == "hotelbot bench"
     assert doc["db"]["cache_hit_ratio"] == pytest.approx(0.9)
-    jsonschema.validate(doc, rp.schema())
-    assert rp.from_dict(doc) == original
+    jsonschema.validate(doc, report_json.schema())
+    assert report_json.from_dict(doc) == original
     # a baseline saved before the envelope (format/version 1, same fields) still reads
     legacy = {"format": "hotelbot.bench", "version": 1}
     legacy.update({k: v for k, v in doc.items() if k not in {"schema_version", "tool"}})
-    assert rp.from_dict(legacy) == original
+    assert report_json.from_dict(legacy) == original
 
 
 def test_from_dict_refuses_other_documents(tmp_path) -> None:
     with pytest.raises(UsageError, match="not a hotelbot bench document"):
-        rp.from_dict({"format": "x"})
+        report_json.from_dict({"format": "x"})
     with pytest.raises(UsageError, match="not a hotelbot bench document"):
-        rp.from_dict({"schema_version": 1, "tool": "hotelbot rls-check"})
+        report_json.from_dict({"schema_version": 1, "tool": "hotelbot rls-check"})
     with pytest.raises(UsageError, match="newer"):
-        rp.from_dict({"schema_version": 3, "tool": "hotelbot bench"})
+        report_json.from_dict({"schema_version": 3, "tool": "hotelbot bench"})
     with pytest.raises(UsageError, match="newer"):
-        rp.from_dict({"format": "hotelbot.bench", "version": 99})
+        report_json.from_dict({"format": "hotelbot.bench", "version": 99})
     with pytest.raises(UsageError, match="malformed"):
-        rp.from_dict({"format": "hotelbot.bench", "version": 1})
+        report_json.from_dict({"format": "hotelbot.bench", "version": 1})
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
     with pytest.raises(UsageError, match="not JSON"):
-        rp.load(bad)
+        report_json.load(bad)
     with pytest.raises(UsageError, match="cannot read"):
-        rp.load(tmp_path / "missing.json")
+        report_json.load(tmp_path / "missing.json")
 
 
 def test_compare_flags_regressions_normalized_by_reference() -> None:
     base = _report(p95=1.0, ref=0.05)
     same_machine_slower = _report(p95=2.0, ref=0.05)
-    [change, _] = rp.compare(same_machine_slower, base)
+    [change, _] = comparison.compare(same_machine_slower, base)
     assert change.regression and change.normalized and change.p95_change == pytest.approx(1.0)
     # Twice slower on a machine that is itself twice slower: no regression.
     slower_machine = _report(p95=2.0, ref=0.10)
-    assert not rp.compare(slower_machine, base)[0].regression
+    assert not comparison.compare(slower_machine, base)[0].regression
     # Without a reference, raw latencies are compared.
-    assert rp.compare(_report(p95=2.0, ref=None), _report(p95=1.0, ref=None))[0].regression
-    assert not rp.compare(_report(p95=1.1), base)[0].regression
+    assert comparison.compare(_report(p95=2.0, ref=None), _report(p95=1.0, ref=None))[0].regression
+    assert not comparison.compare(_report(p95=1.1), base)[0].regression
 
 
 @pytest.mark.parametrize(
@@ -117,7 +118,7 @@ def test_compare_flags_regressions_normalized_by_reference() -> None:
     ],
 )
 def test_thresholds(text: str, fails: bool) -> None:
-    results = rp.evaluate(_report(), [rp.parse_threshold(text)])
+    results = thresholds.evaluate(_report(), [thresholds.parse_threshold(text)])
     assert any(r.failed for r in results) is fails
 
 
@@ -126,12 +127,12 @@ def test_thresholds(text: str, fails: bool) -> None:
 )
 def test_bad_thresholds_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError):
-        rp.parse_threshold(text)
+        thresholds.parse_threshold(text)
 
 
 def test_threshold_naming_no_operation_of_the_run() -> None:
     with pytest.raises(UsageError, match="names no operation"):
-        rp.evaluate(_report(), [rp.parse_threshold("due_guests.p95>1ms")])
+        thresholds.evaluate(_report(), [thresholds.parse_threshold("due_guests.p95>1ms")])
 
 
 def test_plan_usage_and_judge() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hotelbot_cli.bench import report as rp
+from hotelbot_cli.bench import thresholds
 from hotelbot_cli.bench.verdict import judge
 from hotelbot_cli.embedded import ServerStatus
 from hotelbot_cli.errors import EXIT_FAILED, CheckFailed, raise_if_failed
@@ -27,7 +28,7 @@ def _bench(p95: float) -> rp.BenchReport:
 
 
 def test_bench_thresholds_fail_the_run_in_one_line() -> None:
-    threshold = rp.parse_threshold("store_message.p95>5ms")
+    threshold = thresholds.parse_threshold("store_message.p95>5ms")
     assert judge(_bench(4.0), thresholds=[threshold]).failure() is None
     verdict = judge(_bench(6.0), thresholds=[threshold])
     assert not verdict.passed

@@ -1,0 +1,152 @@
+"""Runs one operation's plan on a psycopg connection, one round trip per batch.
+
+Each batch goes through psycopg's pipeline mode, opening the transaction (BEGIN,
+``SET LOCAL ROLE app_user``, the tenant's ``set_config``) in the same round trip as the
+first batch and closing it (COMMIT) in the same round trip as the last.
+
+The driver needs a psycopg connection in autocommit mode (the engines of
+:mod:`hotelbot_cli.bench.runner` are made with ``isolation_level="AUTOCOMMIT"``)
+so that the explicit BEGIN/COMMIT are the only transaction control sent.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from hotelbot_cli.bench.workload import APP_ROLE, Context, Operation, Rows, Stmt, Target
+from hotelbot_cli.db.tenant import tenant_binding
+from hotelbot_cli.db.tenant_cache import registered_signatures, registered_signatures_async
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+def prefix(
+    op: Operation,
+    target: Target,
+    tenant: bool,
+    role: str | None,
+    ctx: Context | None = None,
+    *,
+    registered: set[str] | None = None,
+) -> list[Stmt]:
+    """Statements that open the transaction: BEGIN, then (tenant mode) the tenant binding.
+
+    The binding is :func:`hotelbot_cli.db.tenant.tenant_binding`, the one the library's
+    ``tenant_session`` sends (``registered``: the connection's registered signatures), so
+    the bench measures the bot's real path.
+    """
+    ctx = ctx or Context()
+    stmts = [Stmt("BEGIN")]
+    if not tenant:
+        return stmts
+    if op.needs_tenant:
+        binding = tenant_binding(
+            target.hotel_id,
+            role,
+            key=ctx.tenant_key,
+            propagate=ctx.propagate,
+            registered=registered,
+        )
+        stmts += [Stmt(s, p or {}) for s, p in binding]
+    elif role:
+        stmts += [Stmt(s, p or {}) for s, p in tenant_binding(None, role, propagate=ctx.propagate)]
+    return stmts
+
+
+def _rows(cursors: list[psycopg.Cursor[Any]]) -> list[Rows]:
+    return [cur.fetchall() if cur.description is not None else [] for cur in cursors]
+
+
+def run_operation(
+    conn: psycopg.Connection[Any],
+    op: Operation,
+    target: Target,
+    rng: random.Random,
+    ctx: Context,
+    *,
+    tenant: bool = True,
+    role: str | None = APP_ROLE,
+) -> Any:
+    """Run ``op`` on a psycopg connection in autocommit mode; one round trip per batch.
+
+    Transaction control (BEGIN, the tenant binding, COMMIT) shares one cursor, whose
+    results nobody reads: a cursor per statement cost ~1/3 of the driver's own time.
+    """
+    plan = op.plan(target, rng, ctx, tenant)
+    in_tx = False
+    registered = registered_signatures(conn) if tenant and not ctx.propagate else None
+    control = conn.cursor()
+    try:
+        batch = next(plan)
+        while True:
+            head = [] if in_tx else prefix(op, target, tenant, role, ctx, registered=registered)
+            with conn.pipeline():
+                for stmt in head:
+                    control.execute(stmt.sql, stmt.params or None)
+                cursors = [conn.execute(s.sql, s.params or None) for s in batch.statements]
+                if batch.final:
+                    control.execute("COMMIT")
+            in_tx = not batch.final
+            batch = plan.send(_rows(cursors))
+    except StopIteration as stop:
+        if in_tx:
+            conn.execute("COMMIT")
+        return stop.value
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    from psycopg.pq import TransactionStatus
+
+    if conn.closed:
+        return
+    if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        conn.execute("ROLLBACK")
+
+
+async def run_operation_async(
+    conn: psycopg.AsyncConnection[Any],
+    op: Operation,
+    target: Target,
+    rng: random.Random,
+    ctx: Context,
+    *,
+    tenant: bool = True,
+    role: str | None = APP_ROLE,
+) -> Any:
+    """Async twin of :func:`run_operation` (psycopg AsyncConnection in autocommit mode)."""
+    plan = op.plan(target, rng, ctx, tenant)
+    in_tx = False
+    registered = None
+    if tenant and not ctx.propagate:
+        registered = await registered_signatures_async(conn)
+    control = conn.cursor()
+    try:
+        batch = next(plan)
+        while True:
+            head = [] if in_tx else prefix(op, target, tenant, role, ctx, registered=registered)
+            async with conn.pipeline():
+                for stmt in head:
+                    await control.execute(stmt.sql, stmt.params or None)
+                cursors = [await conn.execute(s.sql, s.params or None) for s in batch.statements]
+                if batch.final:
+                    await control.execute("COMMIT")
+            in_tx = not batch.final
+            batch = plan.send([await cur.fetchall() if cur.description else [] for cur in cursors])
+    except StopIteration as stop:
+        if in_tx:
+            await conn.execute("COMMIT")
+        return stop.value
+    except BaseException:
+        from psycopg.pq import TransactionStatus
+
+        if not conn.closed and conn.info.transaction_status in (
+            TransactionStatus.INTRANS,
+            TransactionStatus.INERROR,
+        ):
+            await conn.execute("ROLLBACK")
+        raise
