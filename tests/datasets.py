@@ -11,14 +11,16 @@ is refused by :func:`row` and fails ``tests/unit/test_datasets.py`` by name.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, Table, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from hotelbot_cli.models import (
@@ -67,45 +69,81 @@ def table(name: str) -> Table:
     return Base.metadata.tables[name]
 
 
+@dataclass(frozen=True)
+class _ForeignKey:
+    """A foreign key to another table than ``hotels``: its ``(column, parent column)``s
+    other than ``hotel_id`` (the row's own hotel)."""
+
+    parent: str
+    pairs: tuple[tuple[str, str], ...]
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What :func:`row` reads from a table's metadata, read once."""
+
+    columns: frozenset[str]
+    tenant: bool
+    foreign_keys: tuple[_ForeignKey, ...]
+    #: NOT NULL, no default, not a key: a value must come from VALUES or the caller.
+    needs_value: frozenset[str]
+    json: frozenset[str]
+
+
 def _has_default(column: Column[Any]) -> bool:
     return column.server_default is not None or column.default is not None
 
 
-def _key_columns(t: Table) -> set[str]:
-    """Columns :func:`row` fills itself: ``id``, ``hotel_id`` and every foreign key column."""
-    keys = {"id", "hotel_id"} & set(t.c.keys())
-    return keys | {column.name for fk in t.foreign_key_constraints for column in fk.columns}
-
-
-def needs_value(name: str) -> set[str]:
-    """Columns of ``name`` with no value unless :data:`VALUES` gives one (keys aside)."""
+@functools.cache
+def _shape(name: str) -> _Shape:
     t = table(name)
-    keys = _key_columns(t)
-    return {
-        c.name for c in t.columns if not c.nullable and not _has_default(c) and c.name not in keys
-    }
-
-
-def _parent_keys(t: Table, hotel_id: uuid.UUID | None, parents: Mapping[str, Row]) -> Row:
-    """Each foreign key of ``t`` from its parent row in ``parents`` (by table), in one hotel.
-
-    ``hotel_id`` is the hotel's own; a nullable key with no parent given stays NULL.
-    """
-    keys: Row = {}
+    foreign_keys = []
     for fk in t.foreign_key_constraints:
-        pairs = [(c.name, e.column.name) for c, e in zip(fk.columns, fk.elements, strict=True)]
-        pairs = [(local, remote) for local, remote in pairs if local != "hotel_id"]
-        if not pairs:
-            continue
-        parent_name = fk.referred_table.name
-        parent = parents.get(parent_name)
+        pairs = tuple(
+            (c.name, e.column.name)
+            for c, e in zip(fk.columns, fk.elements, strict=True)
+            if c.name != "hotel_id"
+        )
+        if pairs:
+            nullable = all(t.c[local].nullable for local, _ in pairs)
+            foreign_keys.append(_ForeignKey(fk.referred_table.name, pairs, nullable))
+    keys = {"id", "hotel_id"} | {c.name for fk in t.foreign_key_constraints for c in fk.columns}
+    return _Shape(
+        columns=frozenset(t.c.keys()),
+        tenant="hotel_id" in t.c,
+        foreign_keys=tuple(foreign_keys),
+        needs_value=frozenset(
+            c.name
+            for c in t.columns
+            if not c.nullable and not _has_default(c) and c.name not in keys
+        ),
+        json=frozenset(c.name for c in t.columns if isinstance(c.type, JSONB)),
+    )
+
+
+def needs_value(name: str) -> frozenset[str]:
+    """Columns of ``name`` with no value unless :data:`VALUES` gives one (keys aside)."""
+    return _shape(name).needs_value
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _parent_keys(name: str, hotel_id: uuid.UUID | None, parents: Mapping[str, Row]) -> Row:
+    """Each foreign key of ``name`` from its parent row in ``parents`` (by table), all of
+    hotel ``hotel_id``; a nullable key whose parent is not given stays NULL."""
+    keys: Row = {}
+    for fk in _shape(name).foreign_keys:
+        parent = parents.get(fk.parent)
         if parent is None:
-            if all(t.c[local].nullable for local, _ in pairs):
+            if fk.nullable:
                 continue
-            raise MissingParent(f"a {t.name} row needs its {parent_name} row: pass it in parents")
-        if "hotel_id" in parent and str(parent["hotel_id"]) != str(hotel_id):
-            raise ValueError(f"the {parent_name} row given for {t.name} is another hotel's")
-        keys.update({local: uuid.UUID(str(parent[remote])) for local, remote in pairs})
+            raise MissingParent(f"a {name} row needs its {fk.parent} row: pass it in parents")
+        if "hotel_id" in parent and _uuid(parent["hotel_id"]) != hotel_id:
+            raise ValueError(f"the {fk.parent} row given for {name} is another hotel's")
+        keys.update({local: _uuid(parent[remote]) for local, remote in fk.pairs})
     return keys
 
 
@@ -123,20 +161,23 @@ def row(
     the parameters before ``/`` are positional so that any column name is free).
     Columns left out take their server defaults.
     """
-    t = table(name)
-    unknown = set(overrides) - set(t.c.keys())
+    shape = _shape(name)
+    unknown = overrides.keys() - shape.columns
     if unknown:
         raise TypeError(f"{name} has no column {', '.join(sorted(unknown))}")
     built: Row = {"id": uuid.uuid4()}
-    if "hotel_id" in t.c:
+    if shape.tenant:
         if hotel_id is None:
             raise TypeError(f"{name} belongs to a hotel: give its hotel_id")
-        hotel_id = uuid.UUID(str(hotel_id))
+        hotel_id = _uuid(hotel_id)
         built["hotel_id"] = hotel_id
-    built.update(_parent_keys(t, hotel_id, parents or {}))
-    built.update({column: make() for column, make in VALUES.get(name, {}).items()})
+    if shape.foreign_keys:
+        built.update(_parent_keys(name, hotel_id, parents or {}))
+    for column, make in VALUES.get(name, {}).items():
+        if column not in overrides:
+            built[column] = make()
     built.update(overrides)
-    missing = needs_value(name) - built.keys()
+    missing = shape.needs_value - built.keys()
     if missing:
         raise LookupError(
             f"tests/datasets.VALUES has no value for {name}.{', '.join(sorted(missing))}"
@@ -160,10 +201,9 @@ def tenant(**overrides: Mapping[str, Any]) -> dict[str, Row]:
 
 def _adapted(name: str, columns: Sequence[str], values: Row) -> tuple[Any, ...]:
     """The row's values in ``columns``' order, JSON columns wrapped for psycopg."""
-    t = table(name)
+    json = _shape(name).json
     return tuple(
-        Jsonb(values[c]) if isinstance(t.c[c].type, JSONB) and values[c] is not None else values[c]
-        for c in columns
+        Jsonb(values[c]) if c in json and values[c] is not None else values[c] for c in columns
     )
 
 
@@ -186,6 +226,17 @@ def insert(conn: psycopg.Connection[Any], name: str, rows: Sequence[Row]) -> Non
     )
     with conn.cursor() as cur:
         cur.executemany(statement, [_adapted(name, columns, r) for r in rows])
+
+
+def insert_clause(name: str, columns: Iterable[str]) -> TextClause:
+    """``INSERT INTO name (columns) VALUES (:column, …)`` for a SQLAlchemy session, each
+    parameter typed by its column (JSON and enum values are converted as the ORM would)."""
+    t = table(name)
+    columns = list(columns)
+    clause = text(
+        f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+    )
+    return clause.bindparams(*(bindparam(c, type_=t.c[c].type) for c in columns))
 
 
 def insert_all(conn: psycopg.Connection[Any], rows: Mapping[str, Row]) -> None:
