@@ -91,3 +91,16 @@ def test_copy_writes_what_insert_writes(session: Session) -> None:
         text("SELECT conditions FROM triggers WHERE id = :i"), {"i": rows["triggers"]["id"]}
     ).scalar_one()
     assert conditions == rows["triggers"]["conditions"]
+
+
+def test_the_performance_dataset_has_rows_of_every_tenant_table_in_each_hotel() -> None:
+    from tests.performance.conftest import SHAPED, dataset_rows
+
+    assert set(SHAPED) <= set(TENANT_TABLES), "performance/conftest.SHAPED names no tenant table"
+    rows = dataset_rows(hotels=2, guests=3, messages=2)
+    hotels = {r["id"] for r in rows["hotels"]}
+    assert len(hotels) == 2
+    for name in TENANT_TABLES:
+        assert {r["hotel_id"] for r in rows[name]} == hotels, name
+    counts = {name: len(rows[name]) for name in ("guests", "conversations", "messages")}
+    assert counts == {"guests": 6, "conversations": 6, "messages": 12}
