@@ -1,4 +1,8 @@
-"""Small builders for valid rows, shared by the model and integration tests."""
+"""Small ORM builders for valid objects, shared by the model and integration tests.
+
+Rows to write with SQL (every tenant table of a hotel, by column) come from
+tests/datasets.py, which shares :func:`phone` with these.
+"""
 
 from __future__ import annotations
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from hotelbot_cli.settings import Settings, libpq_url
+from tests import datasets
 
 APP_ROLE = "app_user"
 OWNER_ROLE = "hb_rls_owner"
@@ -16,59 +16,30 @@ OWNER_ROLE = "hb_rls_owner"
 
 @dataclass(frozen=True)
 class Tenant:
-    """One hotel and the id of its row in every tenant table."""
+    """One hotel and its row in every tenant table (built by tests/datasets.py)."""
 
-    hotel_id: str
     whatsapp: str
     token: str
-    guest_id: str
-    trigger_id: str
-    conversation_id: str
-    message_id: str
-    notification_id: str
+    rows: dict[str, datasets.Row]
 
     def row_id(self, table: str) -> str:
-        return {
-            "hotels": self.hotel_id,
-            "guests": self.guest_id,
-            "triggers": self.trigger_id,
-            "conversations": self.conversation_id,
-            "messages": self.message_id,
-            "staff_notifications": self.notification_id,
-        }[table]
+        """The id of this hotel's row of ``table`` (``hotels``: the hotel's own), as text."""
+        return str(self.rows[table]["id"])
+
+    @property
+    def hotel_id(self) -> str:
+        return self.row_id("hotels")
+
+    @property
+    def guest_id(self) -> str:
+        return self.row_id("guests")
 
 
 def insert_tenant(conn: psycopg.Connection, whatsapp: str, token: str) -> Tenant:
     """One hotel with a row in every tenant table (as a role that bypasses or owns them)."""
-    ids = {k: str(uuid.uuid4()) for k in ("h", "g", "t", "c", "m", "n")}
-    conn.execute(
-        "INSERT INTO hotels (id, name, whatsapp_number, green_api_token) VALUES (%s, %s, %s, %s)",
-        (ids["h"], f"Hotel {whatsapp}", whatsapp, token),
-    )
-    conn.execute(
-        "INSERT INTO guests (id, hotel_id, phone, name) VALUES (%s, %s, %s, 'Guest')",
-        (ids["g"], ids["h"], "+7916" + whatsapp[-7:]),
-    )
-    conn.execute(
-        "INSERT INTO triggers (id, hotel_id, name, trigger_type, conditions, message_template)"
-        " VALUES (%s, %s, 'welcome', 'event_based', '{\"event\": \"checkin\"}', 'Hi')",
-        (ids["t"], ids["h"]),
-    )
-    conn.execute(
-        "INSERT INTO conversations (id, hotel_id, guest_id) VALUES (%s, %s, %s)",
-        (ids["c"], ids["h"], ids["g"]),
-    )
-    conn.execute(
-        "INSERT INTO messages (id, hotel_id, conversation_id, message_type, content)"
-        " VALUES (%s, %s, %s, 'incoming', 'hello')",
-        (ids["m"], ids["h"], ids["c"]),
-    )
-    conn.execute(
-        "INSERT INTO staff_notifications (id, hotel_id, guest_id, message_id,"
-        " notification_type, title, content) VALUES (%s, %s, %s, %s, 'urgent_request', 't', 'c')",
-        (ids["n"], ids["h"], ids["g"], ids["m"]),
-    )
-    return Tenant(ids["h"], whatsapp, token, ids["g"], ids["t"], ids["c"], ids["m"], ids["n"])
+    rows = datasets.tenant(hotels={"whatsapp_number": whatsapp, "green_api_token": token})
+    datasets.insert_all(conn, rows)
+    return Tenant(whatsapp, token, rows)
 
 
 def signing_key_of(db_url: Any) -> bytes:

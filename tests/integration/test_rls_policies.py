@@ -22,8 +22,9 @@ from hotelbot_cli.errors import UsageError
 from hotelbot_cli.models import TENANT_TABLES
 from hotelbot_cli.settings import libpq_url
 
-#: Read from the models: a new tenant table is tested here (and needs a row in
-#: rls_support.insert_tenant, or these tests fail naming it).
+#: Read from the models: a new tenant table is tested here, with the row of it that
+#: tests/datasets.py builds for each hotel (tests/unit/test_datasets.py fails, naming the
+#: table, until it can).
 TABLES = ("hotels", *TENANT_TABLES)
 ID = {"hotels": "id"}
 

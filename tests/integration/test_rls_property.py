@@ -7,7 +7,6 @@ actor only ever sees its own rows, and the other hotel's data is byte-for-byte u
 
 from __future__ import annotations
 
-import random
 import uuid
 
 import psycopg
@@ -24,25 +23,30 @@ from sqlalchemy.pool import QueuePool
 from hotelbot_cli.db.tenant import tenant_session
 from hotelbot_cli.models import TENANT_TABLES
 from hotelbot_cli.settings import libpq_url
+from tests import datasets
 
 #: Read from the models, as in test_rls_policies.
 TABLES = TENANT_TABLES
 OPS = ("select", "update", "delete", "insert", "repoint", "reference")
+#: The tables a tenant table's foreign keys reference (hotels aside: the actor's own).
+PARENTS = tuple(
+    name
+    for name in TABLES
+    if any(
+        fk.referred_table.name == name
+        for table in TABLES
+        for fk in datasets.table(table).foreign_key_constraints
+    )
+)
 
 
-def _insert(table: str, hotel: str, refs: dict[str, str | None]) -> tuple[str, dict]:
-    params = {"h": hotel, "g": refs["guest"], "c": refs["conversation"]}
-    params["p"] = "+7916" + "".join(random.choice("0123456789") for _ in range(7))
-    return {
-        "guests": "INSERT INTO guests (hotel_id, phone) VALUES (:h, :p)",
-        "triggers": "INSERT INTO triggers (hotel_id, name, trigger_type, conditions,"
-        " message_template) VALUES (:h, 'n', 'event_based', '{\"event\": \"e\"}', 't')",
-        "conversations": "INSERT INTO conversations (hotel_id, guest_id) VALUES (:h, :g)",
-        "messages": "INSERT INTO messages (hotel_id, conversation_id, message_type, content)"
-        " VALUES (:h, :c, 'incoming', 'x')",
-        "staff_notifications": "INSERT INTO staff_notifications (hotel_id, notification_type,"
-        " title, content) VALUES (:h, 'system_alert', 't', 'c')",
-    }[table], params
+def _new_row(table: str, hotel: str, refs: dict[str, datasets.Row]) -> datasets.Row | None:
+    """A valid row of ``table`` for ``hotel`` from the shared builder, or None while a row
+    it references (a NOT NULL foreign key) is missing from ``refs``."""
+    try:
+        return datasets.row(table, hotel, refs)
+    except datasets.MissingParent:
+        return None
 
 
 class World:
@@ -78,11 +82,10 @@ class World:
         ).fetchone()
         return str(row[0]) if row else None
 
-    def refs(self, hotel: str) -> dict[str, str | None]:
-        return {
-            "guest": self.any_id("guests", hotel),
-            "conversation": self.any_id("conversations", hotel),
-        }
+    def refs(self, hotel: str) -> dict[str, datasets.Row]:
+        """A row of ``hotel`` in each table a tenant table references (a new row's parents)."""
+        found = {table: self.any_id(table, hotel) for table in PARENTS}
+        return {table: {"id": i, "hotel_id": hotel} for table, i in found.items() if i}
 
 
 @pytest.fixture
@@ -130,20 +133,17 @@ def test_random_cross_tenant_operations_never_leak(world: World, ops) -> None:
                     outcome = s.execute(
                         text(f"DELETE FROM {table} WHERE id = :i"), {"i": row_id}
                     ).rowcount
-                elif op == "insert" and (
-                    table not in ("conversations", "messages") or all(refs.values())
-                ):
-                    statement, params = _insert(table, target, refs)
-                    outcome = s.execute(text(statement), params).rowcount
+                elif op == "insert" and (row := _new_row(table, target, refs)) is not None:
+                    outcome = s.execute(datasets.insert_clause(table, row), row).rowcount
                 elif op == "repoint":
                     outcome = s.execute(
                         text(f"UPDATE {table} SET hotel_id = :t WHERE hotel_id = :a"),
                         {"t": target, "a": actor},
                     ).rowcount
-                elif op == "reference" and refs["guest"]:
+                elif op == "reference" and "guests" in refs:
                     outcome = s.execute(
                         text("INSERT INTO conversations (hotel_id, guest_id) VALUES (:a, :g)"),
-                        {"a": actor, "g": refs["guest"]},
+                        {"a": actor, "g": refs["guests"]["id"]},
                     ).rowcount
         except DBAPIError as exc:
             outcome = exc.orig.sqlstate
@@ -167,3 +167,28 @@ def test_world_uses_one_pool_and_leaves_no_tenant_behind(world: World) -> None:
             "SELECT current_setting('app.current_hotel_id', true)"
         ).scalar() in ("", None)
     assert uuid.UUID(world.hotels["A"])
+
+
+def test_the_insert_operation_writes_own_rows_and_is_refused_for_the_other_hotel(
+    world: World,
+) -> None:
+    """The property's ``insert`` is a real write: the builder's rows of every table go in for
+    the actor's own hotel (a fresh chain: a new guest may open its active conversation), and
+    a row for the other hotel, on its existing rows, is refused by RLS."""
+    a, b = world.hotels["A"], world.hotels["B"]
+    chain: dict[str, datasets.Row] = {"hotels": {"id": a}}
+    with tenant_session(a, world.factory, role=APP_ROLE) as s:
+        for table in TABLES:
+            chain[table] = datasets.row(table, a, chain)
+            assert (
+                s.execute(datasets.insert_clause(table, chain[table]), chain[table]).rowcount == 1
+            )
+    for table in TABLES:
+        other = _new_row(table, b, world.refs(b))
+        assert other is not None, f"{table}: two_hotels lacks a parent row"
+        with (
+            pytest.raises(DBAPIError) as err,
+            tenant_session(a, world.factory, role=APP_ROLE) as s,
+        ):
+            s.execute(datasets.insert_clause(table, other), other)
+        assert err.value.orig.sqlstate == "42501", table
