@@ -11,7 +11,9 @@ is refused by :func:`row` and fails ``tests/unit/test_datasets.py`` by name.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import itertools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +33,10 @@ from hotelbot_cli.models import (
     TriggerType,
 )
 from tests.factories import phone
+
+#: Distinct hours for the hourly counts' natural key, far before any message.
+_PAST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_HOURS = itertools.count()
 
 #: One row by column name (the database's names: ``metadata``, not ``metadata_``).
 Row = dict[str, Any]
@@ -53,6 +59,11 @@ VALUES: dict[str, dict[str, Callable[[], Any]]] = {
     },
     "conversations": {},
     "messages": {"message_type": lambda: MessageType.INCOMING, "content": lambda: "hello"},
+    # a count of 0 for an hour long past: true of every hotel (its triggers keep the rest)
+    "message_sentiment_hourly": {
+        "hour": lambda: _PAST + dt.timedelta(hours=next(_HOURS)),
+        "messages": lambda: 0,
+    },
     "staff_notifications": {
         "notification_type": lambda: NotificationType.URGENT_REQUEST,
         "title": lambda: "t",
