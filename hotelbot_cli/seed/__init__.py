@@ -174,6 +174,7 @@ def _transaction_settings(cur: Any) -> bool:
 
 
 def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: float) -> SeedReport:
+    from hotelbot_cli.db import sentiment
     from hotelbot_cli.observability.cursor import LoggingCursor
     from hotelbot_cli.seed import loader
 
@@ -193,6 +194,7 @@ def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: fl
                 f"the database already holds {before} hotel(s)",
                 "pass --append to add hotels beside them, or --truncate to replace them",
             )
+        paused = sentiment.pause_counting(cur)  # recounted once, after the load
         first_index = 0
         taken: set[str] = set()
         empty = opts.mode is Mode.TRUNCATE or not before
@@ -221,6 +223,7 @@ def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: fl
             loader.drop(cur, snap)
         phases["prepare"] = time.perf_counter() - mark
         mark = time.perf_counter()
+        written: list[Any] = []
         rows = _load(
             cur,
             gen,
@@ -230,16 +233,9 @@ def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: fl
             progress=progress,
             phases=phases,
             freeze=freeze,
+            hotels=written,
         )
-        if snap:
-            mark = time.perf_counter()
-            loader.restore(cur, snap, lambda d, t: progress("indexes + keys", d, t))
-            phases["indexes + keys"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        for done, table in enumerate(tables, 1):
-            cur.execute(f"ANALYZE {table}")
-            progress("analyze", done, len(tables))
-        phases["analyze"] = time.perf_counter() - mark
+        _after_load(cur, snap, paused=paused, written=written, progress=progress, phases=phases)
         loader.force_rls(cur, forced)
     return SeedReport(
         rows=rows,
@@ -253,6 +249,35 @@ def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: fl
     )
 
 
+def _after_load(
+    cur: Any,
+    snap: Any,
+    *,
+    paused: list[str],
+    written: list[Any],
+    progress: Progress,
+    phases: dict[str, float],
+) -> None:
+    """Indexes and keys back, the sentiment counts of the hotels written, ANALYZE."""
+    from hotelbot_cli.db import sentiment
+    from hotelbot_cli.seed import loader
+
+    mark = time.perf_counter()
+    if snap:
+        loader.restore(cur, snap, lambda d, t: progress("indexes + keys", d, t))
+        phases["indexes + keys"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+    if paused:
+        sentiment.resume_counting(cur, paused, written)
+        phases["sentiment counts"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+    tables = loader.our_tables()
+    for done, table in enumerate(tables, 1):
+        cur.execute(f"ANALYZE {table}")
+        progress("analyze", done, len(tables))
+    phases["analyze"] = time.perf_counter() - mark
+
+
 def _load(
     cur: Any,
     gen: Any,
@@ -263,8 +288,10 @@ def _load(
     progress: Progress,
     phases: dict[str, float],
     freeze: bool = False,
+    hotels: list[Any] | None = None,
 ) -> dict[str, int]:
-    """Load every table; ``phases`` gets the seconds of each step (where the time goes)."""
+    """Load every table; ``phases`` gets the seconds of each step (where the time goes),
+    ``hotels`` the ids of the hotels written."""
     from hotelbot_cli.seed import generators, hangup, loader, server_side
     from hotelbot_cli.seed.chunks import chunks, prefetch
 
@@ -291,6 +318,8 @@ def _load(
         phases["wait for generator"] = phases.get("wait for generator", 0.0) + now - clock[0]
         clock[0] = now
         if chunk.hotels:
+            if hotels is not None:
+                hotels.extend(p.row.id for p in chunk.hotels)
             bump(
                 "hotels",
                 loader.copy_rows(cur, "hotels", (p.row for p in chunk.hotels), freeze=freeze),
