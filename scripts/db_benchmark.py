@@ -110,13 +110,14 @@ def _window_rows(url: URL) -> dict[str, float]:
     """Per hotel, on average: the messages ``sentiment_7d`` counts and the guests ``due_guests``
     returns (24 h ago), read with the operations' own SQL. A windowed count can stay flat only
     if its window does not hold more rows; this says whether it does."""
-    from hotelbot_cli.bench.queries import DUE_GUESTS_SQL, SENTIMENT_7D_SQL
+    from hotelbot_cli.bench.queries import DUE_GUESTS_SQL, SENTIMENT_7D_SQL, SENTIMENT_WINDOW
 
     counted = due = 0
     with psycopg.connect(libpq_url(url)) as conn:
         hotels = [row[0] for row in conn.execute("SELECT id FROM hotels")]
         for hid in hotels:
-            counted += sum(n for _kind, n in conn.execute(SENTIMENT_7D_SQL, {"hid": hid}))
+            params = {"hid": hid, "window": SENTIMENT_WINDOW}
+            counted += sum(n for _kind, n in conn.execute(SENTIMENT_7D_SQL, params))
             due += len(conn.execute(DUE_GUESTS_SQL, {"hid": hid, "hours": 24}).fetchall())
     return {"sentiment_7d": counted / len(hotels), "due_guests": due / len(hotels)}
 
@@ -159,7 +160,7 @@ def growth_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
     for name in windows[0]:
         small, big = windows[0][name], windows[1][name]
         share = f"{big / small:.2f}×" if small else "-"
-        print(f"rows per hotel read by {name}: {small:,.0f} -> {big:,.0f} ({share})")
+        print(f"per hotel, rows {name} covers: {small:,.0f} -> {big:,.0f} ({share})")
     return 0
 
 

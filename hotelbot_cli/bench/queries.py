@@ -6,6 +6,8 @@ Every statement carries an explicit ``hotel_id = %(hid)s`` filter (see
 
 from __future__ import annotations
 
+from hotelbot_cli.db import sentiment
+
 RESOLVE_OWNER_SQL = "SELECT id FROM hotels WHERE whatsapp_number = %(number)s AND is_active"
 RESOLVE_DEFINER_SQL = "SELECT {fn}(%(number)s)"
 
@@ -114,11 +116,10 @@ PENDING_NOTIFICATIONS_SQL = (
     " ORDER BY created_at DESC LIMIT 20"
 )
 
-SENTIMENT_7D_SQL = (
-    "SELECT sentiment_type, count(*) FROM messages"
-    " WHERE hotel_id = %(hid)s AND created_at >= now() - interval '7 days'"
-    " GROUP BY sentiment_type"
-)
+#: From the hourly counts (revision 014); on Citus, which keeps no counts, from the messages.
+SENTIMENT_7D_SQL = sentiment.BREAKDOWN
+SENTIMENT_7D_RAW_SQL = sentiment.RAW_BREAKDOWN
+SENTIMENT_WINDOW = "7 days"
 
 SAMPLE_SENTIMENTS = (
     ("positive", 0.7),

@@ -40,7 +40,9 @@ from hotelbot_cli.bench.queries import (
     RESOLVE_OWNER_SQL,
     SAMPLE_SENTIMENTS,
     SAMPLE_TEXTS,
+    SENTIMENT_7D_RAW_SQL,
     SENTIMENT_7D_SQL,
+    SENTIMENT_WINDOW,
     UPSERT_GUEST_SQL,
 )
 from hotelbot_cli.errors import UsageError
@@ -196,8 +198,9 @@ def _pending_notifications(t: Target, _r: random.Random, _c: Context, _tenant: b
     return len(rows[0])
 
 
-def _sentiment_7d(t: Target, _r: random.Random, _c: Context, _tenant: bool) -> Plan:
-    rows = yield Batch((Stmt(SENTIMENT_7D_SQL, {"hid": t.hotel_id}),))
+def _sentiment_7d(t: Target, _r: random.Random, ctx: Context, _tenant: bool) -> Plan:
+    sql = SENTIMENT_7D_RAW_SQL if ctx.propagate else SENTIMENT_7D_SQL  # Citus keeps no counts
+    rows = yield Batch((Stmt(sql, {"hid": t.hotel_id, "window": SENTIMENT_WINDOW}),))
     return {str(kind): count for kind, count in rows[0]}
 
 
@@ -283,7 +286,7 @@ OPERATIONS: dict[str, Operation] = {
             "sentiment_7d",
             "a hotel's sentiment breakdown over the last 7 days",
             _sentiment_7d,
-            ("ix_messages_hotel_id_created_at",),
+            ("uq_message_sentiment_hourly_hotel_id_hour_sentiment_type",),
             weight=1,
         ),
     )

@@ -19,6 +19,7 @@ from hotelbot_cli.citus.cluster_state import (
 )
 from hotelbot_cli.citus.policy_form import function_form
 from hotelbot_cli.citus.worker_key import KEY_TABLE_DDL
+from hotelbot_cli.db import sentiment
 from hotelbot_cli.models import TENANT_TABLES
 
 
@@ -80,6 +81,12 @@ def build_plan(state: ClusterState) -> DistributePlan:
             steps.append(
                 Step("drop-foreign-key", name, f"ALTER TABLE {table} DROP CONSTRAINT {name}")
             )
+        if "messages" in todo:  # a trigger on a shard cannot write another distributed table
+            steps.extend(
+                Step("drop-trigger", name, f"DROP TRIGGER IF EXISTS {name} ON messages")
+                for name in sentiment.TRIGGERS
+            )
+            steps.append(Step("empty-counts", sentiment.HOURLY, f"TRUNCATE {sentiment.HOURLY}"))
         if REFERENCE in todo:
             steps.append(
                 Step("reference", REFERENCE, f"SELECT create_reference_table('{REFERENCE}')")

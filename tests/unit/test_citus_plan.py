@@ -14,6 +14,8 @@ from hotelbot_cli.citus.cluster_state import (
 from hotelbot_cli.citus.plan import build_plan
 from hotelbot_cli.citus.policy_form import function_form
 from hotelbot_cli.cli.db import render_plan
+from hotelbot_cli.db import sentiment
+from hotelbot_cli.models import TENANT_TABLES
 
 POLICY = (
     "((hotel_id = ( SELECT (NULLIF(current_setting('app.current_hotel_id'::text, true),"
@@ -84,7 +86,11 @@ def test_a_fresh_cluster_gets_every_step_in_order() -> None:
     distributed = [s.sql for s in plan.steps if s.action == "distribute"]
     assert "colocate_with => 'none'" in distributed[0]
     assert all("colocate_with => 'guests'" in sql for sql in distributed[1:])
-    assert len(distributed) == 5
+    assert len(distributed) == len(TENANT_TABLES)
+    # the sentiment counts' triggers go before messages is distributed, the counts with them
+    dropped = [s.target for s in plan.steps if s.action == "drop-trigger"]
+    assert dropped == list(sentiment.TRIGGERS)
+    assert actions.index("empty-counts") < actions.index("distribute")
     assert "SELECT" not in next(s.sql for s in plan.steps if s.action == "policy")
     assert any("w2:5432" in note and "LOGIN" in note for note in plan.operator)
     assert not any("w1:5432" in note for note in plan.operator)
@@ -93,10 +99,10 @@ def test_a_fresh_cluster_gets_every_step_in_order() -> None:
 
 
 def test_a_distributed_cluster_only_refreshes_the_key() -> None:
-    done = {t: "distributed" for t in ("guests", "triggers", "conversations", "messages")}
+    done = dict.fromkeys(TENANT_TABLES, "distributed")
     state = _state(
         propagate_set_commands="local",
-        citus_tables={"hotels": "reference", "staff_notifications": "distributed", **done},
+        citus_tables={"hotels": "reference", **done},
         policies=(Policy("guests", "guests_tenant_isolation", function_form(POLICY), None),),
     )
     plan = build_plan(state)
