@@ -236,6 +236,7 @@ def floor_replay(url: URL, files: list[tuple[str, Path]]) -> tuple[float, dict[s
     """The floor: the same rows replayed from files in one transaction, as fast as this
     schema can take them: TRUNCATE, drop the indexes and keys, COPY FREEZE, rebuild them,
     ANALYZE, with the seed's own session settings. Returns the seconds and its phases."""
+    from hotelbot_cli.db import sentiment
     from hotelbot_cli.seed import _session_settings, loader
 
     phases: dict[str, float] = {}
@@ -244,6 +245,7 @@ def floor_replay(url: URL, files: list[tuple[str, Path]]) -> tuple[float, dict[s
         cur.execute("SET LOCAL synchronous_commit = off")
         _session_settings(cur, local=True)
         tables = [t for t, _ in files]
+        paused = sentiment.pause_counting(cur)  # the counts are replayed from their file
         cur.execute("TRUNCATE " + ", ".join(tables))
         snap = loader.snapshot(cur, tables)
         loader.drop(cur, snap)
@@ -259,6 +261,7 @@ def floor_replay(url: URL, files: list[tuple[str, Path]]) -> tuple[float, dict[s
             phases[table] = time.perf_counter() - mark
         mark = time.perf_counter()
         loader.restore(cur, snap)
+        sentiment.resume_counting(cur, paused, [])
         phases["indexes + keys"] = time.perf_counter() - mark
         mark = time.perf_counter()
         for table in tables:

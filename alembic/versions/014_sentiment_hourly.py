@@ -13,7 +13,8 @@ Now:
 - ``hotelbot_count_message_sentiment()`` keeps it in the writer's own transaction: one
   upsert per INSERT statement (a transition table, so a COPY or a multi-row INSERT costs
   one statement, not one per row), one UPDATE per DELETE statement (cascades included),
-  a -1/+1 per row whose hotel, time or sentiment changes, and TRUNCATE follows TRUNCATE.
+  a -1/+1 per row whose hotel, time or sentiment changes, and TRUNCATE follows TRUNCATE
+  (also when one statement truncates both, as ``TRUNCATE hotels CASCADE`` does).
   Rows are locked in key order (no deadlock between two writers of the same hours).
 - Every writer holds a shared advisory lock per hotel it writes: the recount of one hotel
   (this revision's backfill, the seed) takes it exclusively, so it sees no write in flight
@@ -65,7 +66,13 @@ HOUR = "date_trunc('hour', {0}.created_at, 'UTC')"
 FUNCTION_BODY = f"""
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        TRUNCATE {TABLE};
+        BEGIN
+            TRUNCATE {TABLE};
+        EXCEPTION WHEN object_in_use THEN
+            -- in use by this session: truncated by the same statement (TRUNCATE hotels
+            -- CASCADE, or both tables named), or read by an open cursor
+            DELETE FROM {TABLE};
+        END;
     ELSIF TG_OP = 'INSERT' THEN
         PERFORM pg_advisory_xact_lock_shared({LOCK_SPACE}, hashtext(a.hotel_id::text))
            FROM (SELECT DISTINCT hotel_id FROM added ORDER BY hotel_id) a;

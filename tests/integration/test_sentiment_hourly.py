@@ -143,7 +143,7 @@ def test_the_bots_writes_keep_its_counts_and_reach_no_other_hotel(
     assert by_hotel[b.hotel_id] == 1  # B's own message, untouched
 
 
-def test_bulk_writes_by_the_owner_are_counted_and_truncate_empties_the_counts(
+def test_bulk_writes_by_the_owner_are_counted(
     seeded: psycopg.Connection,
 ) -> None:
     seeded.execute(
@@ -164,9 +164,21 @@ def test_bulk_writes_by_the_owner_are_counted_and_truncate_empties_the_counts(
     assert _disagreements(seeded) == []
     seeded.execute("DELETE FROM hotels WHERE id = (SELECT id FROM hotels ORDER BY id LIMIT 1)")
     assert _disagreements(seeded) == []
-    seeded.execute("TRUNCATE messages CASCADE")
-    assert _total(seeded) == 0
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "TRUNCATE messages CASCADE",
+        "TRUNCATE hotels CASCADE",  # reaches the counts and messages in one statement
+        f"TRUNCATE messages, {HOURLY} CASCADE",
+    ],
+)
+def test_truncate_empties_the_counts(seeded: psycopg.Connection, statement: str) -> None:
+    assert _total(seeded) > 0
+    seeded.execute(statement)
     assert seeded.execute(f"SELECT count(*) FROM {HOURLY}").fetchone()[0] == 0
+    assert _disagreements(seeded) == []
 
 
 def _write_while(url: URL, stop: threading.Event, hotel: uuid.UUID, errors: list[str]) -> int:
