@@ -61,7 +61,9 @@ TENANT = (
 )
 #: First key of the per-hotel advisory locks ('hotb'); the second is hashtext(hotel id).
 LOCK_SPACE = 1752134754
-HOUR = "date_trunc('hour', {0}.created_at, 'UTC')"
+#: The hour a message is counted in: date_bin from a UTC origin is absolute time (no
+#: TimeZone in it) and ten times cheaper than date_trunc(..., 'UTC').
+HOUR = "date_bin('1 hour', {0}.created_at, timestamptz '2000-01-01 00:00+00')"
 
 FUNCTION_BODY = f"""
 BEGIN

@@ -42,7 +42,7 @@ class MessageSentimentHour(TenantId, Base):
     )
 
     hotel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hotels.id", ondelete="CASCADE"))
-    #: The UTC hour the messages were created in (``date_trunc('hour', created_at, 'UTC')``).
+    #: The UTC hour the messages were created in (``db.sentiment.HOUR_OF``).
     hour: Mapped[dt.datetime]
     sentiment_type: Mapped[SentimentType | None] = mapped_column(sentiment_type)
     messages: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

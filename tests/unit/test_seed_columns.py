@@ -41,11 +41,11 @@ def test_the_seed_writes_every_column_of_every_table(name: str) -> None:
 
 
 def test_the_seed_recounts_every_derived_table() -> None:
-    """A derived table is not loaded but recounted after the load (``db.sentiment.RECOUNT``),
+    """A derived table is not loaded but counted after it (``db.sentiment.COUNT_NEW_HOTELS``),
     every column."""
     assert DERIVED_TABLES == (sentiment.HOURLY,)
     wanted = ", ".join(c.name for c in TABLES[sentiment.HOURLY].columns)
-    assert f"INSERT INTO {sentiment.HOURLY} AS h ({wanted})" in sentiment.RECOUNT
+    assert f"INSERT INTO {sentiment.HOURLY} ({wanted})" in sentiment.COUNT_NEW_HOTELS
 
 
 #: The Python values the binary COPY of each type is fed.
