@@ -1,9 +1,13 @@
-"""pg_stat_database around the measured phase: a reading before, one after, the difference."""
+"""pg_stat_database around the measured phase: a reading before, one after, the difference.
+
+A reading and a difference are both :class:`~hotelbot_cli.bench.report.DbCounters` (the
+same columns: cumulative values, or what happened between two readings)."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import astuple
+from typing import TYPE_CHECKING, Any
 
 from hotelbot_cli.bench.report import DbCounters
 
@@ -17,28 +21,15 @@ _COUNTERS_SQL = (
 )
 
 
-class Counters(NamedTuple):
-    """One reading of the database's cumulative counters (the columns of _COUNTERS_SQL)."""
-
-    xact_commit: int = 0
-    xact_rollback: int = 0
-    blks_read: int = 0
-    blks_hit: int = 0
-    tup_returned: int = 0
-    tup_fetched: int = 0
-    tup_inserted: int = 0
-    tup_updated: int = 0
-    tup_deleted: int = 0
-    deadlocks: int = 0
-
-
-def read_counters(conn: psycopg.Connection[Any]) -> Counters:
+def read_counters(conn: psycopg.Connection[Any]) -> DbCounters:
     conn.execute("SELECT pg_stat_clear_snapshot()")
     row = conn.execute(_COUNTERS_SQL).fetchone()
-    return Counters(*(int(v or 0) for v in row)) if row else Counters()
+    return DbCounters(*(int(v or 0) for v in row)) if row else DbCounters()
 
 
-def settled_counters(conn: psycopg.Connection[Any], previous: Counters | None = None) -> Counters:
+def settled_counters(
+    conn: psycopg.Connection[Any], previous: DbCounters | None = None
+) -> DbCounters:
     """Counters once closed backends have flushed theirs (they do so as they exit)."""
     last = read_counters(conn)
     for _ in range(20):
@@ -50,6 +41,6 @@ def settled_counters(conn: psycopg.Connection[Any], previous: Counters | None = 
     return last
 
 
-def difference(after: Counters, before: Counters) -> DbCounters:
+def difference(after: DbCounters, before: DbCounters) -> DbCounters:
     """What happened between two readings."""
-    return DbCounters(*(a - b for a, b in zip(after, before, strict=True)))
+    return DbCounters(*(a - b for a, b in zip(astuple(after), astuple(before), strict=True)))
