@@ -25,7 +25,7 @@ from hotelbot_cli.db.deletes import delete_conversation
 from hotelbot_cli.db.engine import session_factory
 from hotelbot_cli.db.sentiment import BREAKDOWN, HOURLY, RAW_BREAKDOWN, TRIGGERS
 from hotelbot_cli.db.tenant import tenant_session
-from hotelbot_cli.seed import SeedOptions, seed
+from hotelbot_cli.seed import Mode, SeedOptions, seed
 from hotelbot_cli.settings import libpq_url
 
 WINDOWS = ("7 days", "1 day", "90 minutes", "36 hours 17 minutes", "10000 days")
@@ -73,6 +73,33 @@ def test_the_seed_counts_every_message_and_turns_the_triggers_back_on(
         (list(TRIGGERS),),
     ).fetchall()
     assert sorted(states) == sorted((name, "O") for name in TRIGGERS)
+
+
+@pytest.mark.parametrize("rebuild", [False, True], ids=["keep-indexes", "rebuild-indexes"])
+def test_a_seed_appended_to_live_counts_counts_only_its_own_hotels(
+    db_url: URL, seeded: psycopg.Connection, rebuild: bool
+) -> None:
+    seeded.execute(
+        "INSERT INTO messages (hotel_id, conversation_id, message_type, content,"
+        " sentiment_type) SELECT hotel_id, id, 'incoming', 'live', 'positive' FROM conversations"
+    )
+    before = dict(
+        seeded.execute(f"SELECT hotel_id, sum(messages) FROM {HOURLY} GROUP BY 1").fetchall()
+    )
+    engine = create_engine(db_url, poolclass=NullPool)
+    seed(
+        engine,
+        SeedOptions(
+            hotels=2, guests_per_hotel=5, mode=Mode.APPEND, seed=7, rebuild_indexes=rebuild
+        ),
+    )
+    engine.dispose()
+    after = dict(
+        seeded.execute(f"SELECT hotel_id, sum(messages) FROM {HOURLY} GROUP BY 1").fetchall()
+    )
+    assert {h: after[h] for h in before} == before  # the hotels there before: untouched
+    assert len(after) == len(before) + 2
+    assert _disagreements(seeded) == []
 
 
 def test_the_bots_writes_keep_its_counts_and_reach_no_other_hotel(
