@@ -25,10 +25,11 @@ Online: the table is new; the triggers are created in one short transaction (SHA
 EXCLUSIVE on messages, bounded by lock_timeout); then each hotel is recounted in its own
 transaction under ``LOCK messages IN SHARE MODE``: it waits for the writes in flight (every
 message is then either counted by it or by a trigger after it) and holds the bot's message
-writes back only while that one hotel's messages are counted (milliseconds). A role subject to row level security turns FORCE off on hotels/messages/the
-counts for the transaction that reads them, as the seed does. Re-runnable: the set-up
-checks whether it is done, and a recount sets a count (it never adds). The downgrade
-drops the triggers, the function and the table.
+writes back only while that one hotel's messages are counted (milliseconds). A role subject
+to row level security turns FORCE off on hotels/messages/the counts for the transaction
+that reads them, as the seed does (that lock is stronger and does the same). Re-runnable:
+the set-up checks whether it is done, and a recount sets a count (it never adds). The
+downgrade drops the triggers, the function and the table.
 
 On Citus ``hotelbot db distribute`` drops the triggers (a trigger on a shard cannot write
 another distributed table) and empties the counts; the breakdown there reads the messages.
