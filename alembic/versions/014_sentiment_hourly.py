@@ -211,7 +211,7 @@ def _recount_all() -> None:
         # no write in flight, none until the commit: every message is counted once (FORCE
         # off, when it has to be, takes the stronger lock itself)
         relaxed = _relax(conn, "messages", TABLE)
-        if not relaxed:
+        if "messages" not in relaxed:
             conn.execute(sa.text("LOCK TABLE messages IN SHARE MODE"))
         conn.execute(sa.text(RECOUNT), {"h": str(hotel)})
         _force(conn, relaxed)

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 #: The table and the triggers that keep it (revision 014).
 HOURLY = "message_sentiment_hourly"
-COUNTING_FUNCTION = "hotelbot_count_message_sentiment()"
 TRIGGERS = (
     "count_message_sentiment_insert",
     "count_message_sentiment_update",
@@ -31,8 +30,8 @@ TRIGGERS = (
 
 #: The hour a message is counted in: date_bin from a UTC origin is absolute time (no
 #: TimeZone in it) and ten times cheaper than date_trunc(..., 'UTC').
-ORIGIN = "timestamptz '2000-01-01 00:00+00'"
-HOUR_OF = "date_bin('1 hour', {column}, " + ORIGIN + ")"
+_ORIGIN = "timestamptz '2000-01-01 00:00+00'"
+HOUR_OF = "date_bin('1 hour', {column}, " + _ORIGIN + ")"
 
 #: The first hour wholly inside the window: from it on, the counts; before it, the messages.
 _FIRST_WHOLE_HOUR = HOUR_OF.format(column="now() - %(window)s::interval") + " + interval '1 hour'"

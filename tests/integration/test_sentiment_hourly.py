@@ -222,8 +222,6 @@ def _write_while(url: URL, stop: threading.Event, hotel: uuid.UUID, errors: list
                     (hotel, conversation),
                 )
                 written += 1
-            except psycopg.errors.UndefinedTable:  # the counts table is gone for a moment
-                continue
             except psycopg.Error as exc:  # pragma: no cover - reported by the assertion
                 errors.append(str(exc))
                 return written
