@@ -60,6 +60,25 @@ CASES = {
         ["CREATE POLICY open ON conversations FOR SELECT USING (true)"],
         {("policy-bound", "conversations"), ("probe-read-other", "conversations")},
     ),
+    # Write-only holes: UPDATE … SET x = <constant> and DELETE without WHERE read no column,
+    # so PostgreSQL applies no SELECT policy to them: a tenant zeroes or deletes every
+    # hotel's sentiment counts (measured: 4,401 rows of 5 hotels) though it reads only its
+    # own. The probes' writes name B's row in a WHERE (SELECT policies apply there), so
+    # the effective policy is what names the hole.
+    "update-only-policy-open": (
+        [
+            "CREATE POLICY reset_counts ON message_sentiment_hourly FOR UPDATE TO app_user"
+            " USING (true) WITH CHECK (true)"
+        ],
+        {("policy-bound", "message_sentiment_hourly")},
+    ),
+    "delete-only-policy-open": (
+        [
+            "CREATE POLICY purge_counts ON message_sentiment_hourly FOR DELETE TO app_user"
+            " USING (true)"
+        ],
+        {("policy-bound", "message_sentiment_hourly")},
+    ),
     "public-policy": (
         ["CREATE POLICY pub ON guests TO PUBLIC USING (true) WITH CHECK (true)"],
         {("policy-bound", "guests"), ("probe-insert-other", "guests")},
