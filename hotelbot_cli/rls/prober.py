@@ -33,6 +33,13 @@ from hotelbot_cli.rls.outcome import Outcome
 
 T = TypeVar("T")
 
+_KEY_SCHEMA, _KEY_TABLE = "hotelbot_private", "tenant_key"
+#: A catalog query, not to_regclass(): that one fails without USAGE on the schema.
+_SIGNS = (
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+    f" ON n.oid = c.relnamespace WHERE n.nspname = '{_KEY_SCHEMA}' AND c.relname = '{_KEY_TABLE}')"
+)
+
 #: A statement the prober runs with parameters (what ``Connection.execute`` takes).
 Statement: TypeAlias = str | bytes | sql.SQL | sql.Composed
 
@@ -76,6 +83,9 @@ class Prober:
         self.key = signing_key(conn)
         with conn.cursor() as cur:
             self.distributed = citus.is_distributed(cur)
+            #: The database offers signed tenants (revision 009): the library signs every
+            #: tenant it binds, so a policy that trusts the bare setting is a hole.
+            self.signs = bool(cur.execute(_SIGNS).fetchone()[0])  # type: ignore[index]
         self.observer: str | None = None
         #: Root rows (tenants) committed as fixture on a distributed schema, to remove.
         self.committed_roots: list[str] = []
@@ -92,7 +102,7 @@ class Prober:
         forged tenant) are set by hand. One string, so it costs one round trip."""
         setting = self.cfg.tenant_setting
         statements: list[str] = []
-        if setting == TENANT_SETTING:
+        if setting == TENANT_SETTING and self.signs:
             bound = _is_uuid(tenant)
             statements += tenant_statements(
                 tenant if bound else None,

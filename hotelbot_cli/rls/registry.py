@@ -120,7 +120,7 @@ CHECKS: tuple[CheckInfo, ...] = (
     CheckInfo(
         "probe-forged-tenant",
         _P,
-        "SQL injected into tenant A's transaction that sets the tenant to B by hand sees none of B's rows (the signed tenant holds)",
+        "SQL injected into tenant A's transaction that sets the tenant to B by hand sees none of B's rows (the signed tenant holds); a failure where the database signs its tenants (revision 009), else a warning",
         "compare policies with the signature-verifying hotelbot_current_hotel_id(), never the bare setting",
     ),
     CheckInfo(

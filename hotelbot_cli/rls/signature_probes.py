@@ -42,20 +42,29 @@ def signature_probes(
 
     forged = prober.run(a, query, params, forge=b)
     seen = forged.count
-    # A warning, not a failure: honest code never forges its tenant (the threat model
-    # of the other probes); SQL injected into a request can, unless the tenant is signed.
+    # Where the database signs its tenants (revision 009) the library binds every tenant
+    # signed, so a policy that trusts the bare setting lets SQL injected into a request
+    # read another hotel: a failure. A schema without signed tenants has no defence to
+    # compare with; there it is a warning (honest code never forges its tenant).
+    status = "pass" if seen == 0 else "fail" if prober.signs else "warn"
     results.append(
         CheckResult(
             "probe-forged-tenant",
             "probe",
             display,
-            "pass" if seen == 0 else "warn",
+            status,
             f"tenant A's transaction setting {prober.cfg.tenant_setting} to tenant B by"
-            f" hand sees {seen} of B's row(s)",
+            f" hand sees {seen} of B's row(s)"
+            + (
+                "; this database signs its tenants, so this table's policy trusts a tenant"
+                " any SQL in the transaction can set"
+                if status == "fail"
+                else ""
+            ),
             None
             if seen == 0
             else f"compare the policies on {display} with the signature-verifying"
-            " hotelbot_current_hotel_id() (revision 009), not the bare setting",
+            " (SELECT hotelbot_current_hotel_id()) (revision 009), not the bare setting",
         )
     )
     if seen == 0 and forged.error is None:

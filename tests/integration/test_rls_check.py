@@ -256,9 +256,8 @@ ISOLATE = (
     "ALTER TABLE {t} ENABLE ROW LEVEL SECURITY",
     "ALTER TABLE {t} FORCE ROW LEVEL SECURITY",
     "CREATE POLICY iso ON {t} TO app_user"
-    " USING (hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid))"
-    " WITH CHECK (hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true),"
-    " '')::uuid))",
+    " USING (hotel_id = (SELECT hotelbot_current_hotel_id()))"
+    " WITH CHECK (hotel_id = (SELECT hotelbot_current_hotel_id()))",
     "CREATE INDEX ON {t} (hotel_id)",
 )
 

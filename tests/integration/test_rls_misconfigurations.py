@@ -12,7 +12,7 @@ from sqlalchemy.pool import NullPool
 from hotelbot_cli import rls
 from hotelbot_cli.settings import libpq_url
 
-TENANT = "(SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid)"
+TENANT = "(SELECT hotelbot_current_hotel_id())"
 PER_ROW = "current_setting('app.current_hotel_id', true)::uuid"
 
 
@@ -486,7 +486,7 @@ SOUND: dict[str, tuple[list[str], dict]] = {
     "stable-helper-function": (
         [
             f"CREATE FUNCTION {TENANT_FN}() RETURNS uuid LANGUAGE sql STABLE AS"
-            " $$SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid$$",
+            " $$SELECT hotelbot_current_hotel_id()$$",
             *_replace_policy(
                 "guests", f"hotel_id = (SELECT {TENANT_FN}())", f"hotel_id = (SELECT {TENANT_FN}())"
             ),
@@ -496,7 +496,7 @@ SOUND: dict[str, tuple[list[str], dict]] = {
     "bare-helper-function": (
         [
             f"CREATE FUNCTION {TENANT_FN}() RETURNS uuid LANGUAGE sql STABLE AS"
-            " $$SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid$$",
+            " $$SELECT hotelbot_current_hotel_id()$$",
             *_replace_policy("triggers", f"hotel_id = {TENANT_FN}()", f"{TENANT_FN}() = hotel_id"),
         ],
         {},
@@ -504,8 +504,8 @@ SOUND: dict[str, tuple[list[str], dict]] = {
     "cast-outside-the-sub-select": (
         _replace_policy(
             "messages",
-            "hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true), ''))::uuid",
-            "hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true), ''))::uuid",
+            "hotel_id = (SELECT hotelbot_current_hotel_id()::text)::uuid",
+            "hotel_id = (SELECT hotelbot_current_hotel_id()::text)::uuid",
         ),
         {},
     ),
@@ -513,7 +513,7 @@ SOUND: dict[str, tuple[list[str], dict]] = {
         _replace_policy(
             "staff_notifications",
             f"{TENANT} = hotel_id AND status IS NOT NULL OR hotel_id = {TENANT}",
-            "(hotel_id)::text = (SELECT current_setting('app.current_hotel_id', true))",
+            "(hotel_id)::text = (SELECT hotelbot_current_hotel_id()::text)",
         ),
         {},
     ),
@@ -523,14 +523,6 @@ SOUND: dict[str, tuple[list[str], dict]] = {
             f"CREATE POLICY tenant_only ON triggers AS RESTRICTIVE TO app_user"
             f" USING (hotel_id = {TENANT}) WITH CHECK (hotel_id = {TENANT})",
         ],
-        {},
-    ),
-    "error-when-no-tenant-is-a-refusal": (
-        _replace_policy(
-            "guests",
-            "hotel_id = (SELECT current_setting('app.current_hotel_id')::uuid)",
-            "hotel_id = (SELECT current_setting('app.current_hotel_id')::uuid)",
-        ),
         {},
     ),
     "partitions-audited-through-their-root": (
@@ -583,6 +575,88 @@ SOUND: dict[str, tuple[list[str], dict]] = {
         {},
     ),
 }
+
+
+BARE = "(SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid)"
+#: Policies that bind the tenant soundly but trust the bare setting, which SQL inside the
+#: transaction can set: sound in form (no policy finding), forgeable on a database that signs
+#: its tenants. (statements, the one table forging opens.)
+BARE_SETTING: dict[str, tuple[list[str], str]] = {
+    "helper-function": (
+        [
+            f"CREATE FUNCTION {TENANT_FN}() RETURNS uuid LANGUAGE sql STABLE AS"
+            " $$SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid$$",
+            *_replace_policy(
+                "guests", f"hotel_id = (SELECT {TENANT_FN}())", f"hotel_id = (SELECT {TENANT_FN}())"
+            ),
+        ],
+        "guests",
+    ),
+    "cast-outside-the-sub-select": (
+        _replace_policy(
+            "messages",
+            "hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true), ''))::uuid",
+            "hotel_id = (SELECT NULLIF(current_setting('app.current_hotel_id', true), ''))::uuid",
+        ),
+        "messages",
+    ),
+    "text-comparison": (
+        _replace_policy(
+            "staff_notifications",
+            f"{BARE} = hotel_id",
+            "(hotel_id)::text = (SELECT current_setting('app.current_hotel_id', true))",
+        ),
+        "staff_notifications",
+    ),
+    "error-when-no-tenant": (
+        _replace_policy(
+            "guests",
+            "hotel_id = (SELECT current_setting('app.current_hotel_id')::uuid)",
+            "hotel_id = (SELECT current_setting('app.current_hotel_id')::uuid)",
+        ),
+        "guests",
+    ),
+    "altered-derived-table": (
+        [
+            f"ALTER POLICY message_sentiment_hourly_tenant_isolation ON message_sentiment_hourly"
+            f" USING (hotel_id = {BARE}) WITH CHECK (hotel_id = {BARE})"
+        ],
+        "message_sentiment_hourly",
+    ),
+    "new-table": (
+        [
+            "CREATE TABLE bookings (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+            " hotel_id uuid NOT NULL REFERENCES hotels (id), room text NOT NULL)",
+            "CREATE INDEX ON bookings (hotel_id)",
+            "GRANT SELECT, INSERT, DELETE ON bookings TO app_user",
+            "ALTER TABLE bookings ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE bookings FORCE ROW LEVEL SECURITY",
+            f"CREATE POLICY iso ON bookings TO app_user USING (hotel_id = {BARE})"
+            f" WITH CHECK (hotel_id = {BARE})",
+        ],
+        "bookings",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BARE_SETTING))
+def test_a_policy_that_trusts_the_bare_setting_fails_where_tenants_are_signed(
+    db_url: URL, case: str
+) -> None:
+    """The database signs its tenants, so SQL injected into hotel A's transaction that sets
+    the tenant to B by hand reads B's rows on that one table: rls-check fails, names it and
+    says which function to compare with; nothing else is reported."""
+    statements, table = BARE_SETTING[case]
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    failed = {(r.id, r.table) for r in report.failures()}
+    assert failed == {("probe-forged-tenant", table)}, sorted(failed)
+    (forged,) = report.failures()
+    assert forged.fix and "hotelbot_current_hotel_id()" in forged.fix
 
 
 @pytest.mark.parametrize("case", sorted(SOUND))
@@ -639,10 +713,11 @@ def test_a_verifier_that_accepts_expired_signatures_fails(db_url: URL) -> None:
     assert not [r for r in report.results if r.id == "probe-forged-tenant" and r.status != "pass"]
 
 
-def test_a_verifier_that_ignores_the_signature_is_named(db_url: URL) -> None:
+def test_a_verifier_that_ignores_the_signature_fails(db_url: URL) -> None:
     """The verifier's body replaced by one that trusts the bare setting: the policies still
     read the tenant setting, so only the probe that forges it inside A's transaction shows
-    that SQL injected into a request could read another hotel (issue 10's threat)."""
+    that SQL injected into a request could read another hotel (issue 10's threat). The
+    database signs its tenants, so that is a failure on every table, naming the verifier."""
     with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
         conn.execute(
             "CREATE OR REPLACE FUNCTION public.hotelbot_current_hotel_id() RETURNS uuid"
@@ -652,10 +727,40 @@ def test_a_verifier_that_ignores_the_signature_is_named(db_url: URL) -> None:
     engine = create_engine(db_url, poolclass=NullPool)
     report = rls.check(engine)
     engine.dispose()
-    forged = [r for r in report.results if r.id == "probe-forged-tenant"]
-    warned = {r.table for r in forged if r.status == "warn"}
+    assert not report.ok
+    forged = [r for r in report.failures() if r.id == "probe-forged-tenant"]
+    assert {"guests", "hotels", "messages"} <= {r.table for r in forged}
+    assert all(r.fix and "hotelbot_current_hotel_id" in r.fix for r in forged)
+
+
+def test_a_schema_without_signed_tenants_only_warns(db_url: URL) -> None:
+    """A schema that never signed its tenants (no hotelbot_private.tenant_key: a peer's
+    schema, or one before revision 009) has no defence to compare with: forging by hand
+    is a warning there, and honest code still passes."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        for table in (
+            "hotels",
+            "guests",
+            "triggers",
+            "conversations",
+            "messages",
+            "staff_notifications",
+            "message_sentiment_hourly",
+        ):
+            conn.execute(
+                f"ALTER POLICY {table}_tenant_isolation ON {table}"
+                f" USING ({'id' if table == 'hotels' else 'hotel_id'} = {BARE})"
+                f" WITH CHECK ({'id' if table == 'hotels' else 'hotel_id'} = {BARE})"
+            )
+        conn.execute("DROP SCHEMA hotelbot_private CASCADE")
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    assert report.ok, [(r.id, r.table, r.detail) for r in report.failures()]
+    warned = {
+        r.table for r in report.results if r.id == "probe-forged-tenant" and r.status == "warn"
+    }
     assert {"guests", "hotels", "messages"} <= warned, warned
-    assert all(r.fix and "hotelbot_current_hotel_id" in r.fix for r in forged if r.status == "warn")
 
 
 @pytest.mark.parametrize("hole", ["app role may write the cache", "registration skips the check"])
