@@ -42,6 +42,9 @@ from hotelbot_cli.settings import tenant_key_from_env, tenant_ttl_from_env
 
 TENANT_SETTING = "app.current_hotel_id"
 SIGNATURE_SETTING = "app.tenant_signature"
+#: The signing secret (revision 009): whoever reads it, or a function whose owner does,
+#: may sign any hotel.
+TENANT_KEY = "hotelbot_private.tenant_key"
 #: The role tenant code runs as unless told otherwise (revision 007).
 APP_ROLE = "app_user"
 
@@ -218,8 +221,7 @@ def signing_key(owner: psycopg.Connection[Any]) -> bytes | None:
     try:
         with owner.transaction():
             row = owner.execute(
-                "SELECT key FROM hotelbot_private.tenant_key"
-                " WHERE has_table_privilege('hotelbot_private.tenant_key', 'SELECT')"
+                f"SELECT key FROM {TENANT_KEY} WHERE has_table_privilege('{TENANT_KEY}', 'SELECT')"
             ).fetchone()
     except psycopg.Error:  # no such schema yet, or no USAGE on it
         return None

@@ -75,6 +75,7 @@ def audit(conn: Connection[Any], cfg: RlsConfig) -> Audit:
     results += objects.audit_catalog_grants(conn, cfg, app_oid)
     results += code_paths.audit_functions(conn, cfg, app_oid, ctx)
     results += code_paths.audit_rules(conn, cfg, app_oid)
+    results += code_paths.audit_signing_key(conn, cfg, app_oid)
     login = configured_login()
     if login:
         results += audit_bot_login(conn, cfg, login)

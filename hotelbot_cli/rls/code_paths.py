@@ -18,12 +18,31 @@ from typing import Any
 
 from psycopg import Connection
 
+from hotelbot_cli.db.tenant import TENANT_KEY
 from hotelbot_cli.rls.catalog import ROLES_CTE, fetch_rows, reachable
 from hotelbot_cli.rls.config import RlsConfig
 from hotelbot_cli.rls.effective_policy import command_judgements
 from hotelbot_cli.rls.policy import Context
 from hotelbot_cli.rls.report import CheckResult, audit_result
 
+_KEY_SCHEMA, _KEY_TABLE = TENANT_KEY.split(".")
+#: Whether a role can read the signing key (a catalog query: no USAGE on the schema needed).
+_READS_KEY = (
+    "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    f" WHERE n.nspname = '{_KEY_SCHEMA}' AND c.relname = '{_KEY_TABLE}'"
+    " AND pg_catalog.has_any_column_privilege(%(owner)s, c.oid, 'SELECT')"
+)
+#: The roles among ``roles`` that can read the signing key (none listed: the key is private).
+_KEY_READERS = (
+    f"WITH {ROLES_CTE} SELECT r.rolname FROM roles r, pg_catalog.pg_class c"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    f" WHERE n.nspname = '{_KEY_SCHEMA}' AND c.relname = '{_KEY_TABLE}'"
+    " AND pg_catalog.has_any_column_privilege(r.oid, c.oid, 'SELECT') ORDER BY 1"
+)
+_HAS_KEY = (
+    "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    f" WHERE n.nspname = '{_KEY_SCHEMA}' AND c.relname = '{_KEY_TABLE}'"
+)
 _NOTIFY = re.compile(r"\bpg_notify\s*\(|\bnotify\s+\w", re.IGNORECASE)
 
 
@@ -77,6 +96,10 @@ def owner_risks(conn: Connection[Any], owner_oid: int, cfg: RlsConfig, ctx: Cont
     if attrs and (attrs[0] or attrs[1]):
         return ["is superuser or BYPASSRLS"]
     risks = []
+    if conn.execute(_READS_KEY, {"owner": owner_oid}).fetchone():
+        risks.append(
+            f"can read the tenant signing key {TENANT_KEY}: what it returns may sign any hotel"
+        )
     owned = {
         r[0]
         for r in fetch_rows(
@@ -140,14 +163,14 @@ def audit_functions(
                 "returns": ("setof " if retset else "") + rettype,
             }
         )
-        review = cfg.review_for(sig)
-        reviewed = review is not None and review.sha256 == digest
+        reviews = cfg.reviews_for(sig)
+        reviewed = any(r.sha256 == digest for r in reviews)
         where = f" (fired by {', '.join(via)})" if via else ""
         pin = (
             f'review it, then pin: [tool.hotelbot.rls-check] reviewed = [{{function = "{sig}",'
             f' sha256 = "{digest}", review = "…"}}]'
         )
-        changed = "its definition changed since the review; " if review and not reviewed else ""
+        changed = "its definition changed since the review; " if reviews and not reviewed else ""
         if definer:
             problems = []
             if not any(c.startswith("search_path=") for c in config):
@@ -201,6 +224,27 @@ def audit_functions(
                     )
                 )
     return results
+
+
+def audit_signing_key(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
+    """Where the database signs its tenants, no role the app role can become reads the key:
+    whoever reads it can sign any hotel, so SQL injected into a request could."""
+    if conn.execute(_HAS_KEY).fetchone() is None:
+        return []
+    readers = [r[0] for r in fetch_rows(conn, _KEY_READERS, {"app": app_oid})]
+    return [
+        audit_result(
+            "signing-key-private",
+            TENANT_KEY,
+            not readers,
+            f"{', '.join(readers)} can read the tenant signing key: SQL in any tenant's"
+            " transaction can sign any hotel"
+            if readers
+            else f"no role {cfg.app_role} can become reads the tenant signing key",
+            f"REVOKE ALL ON {TENANT_KEY} FROM {', '.join(readers) or cfg.app_role}; only"
+            " hotelbot_tenant_verifier reads its pads (revision 009)",
+        )
+    ]
 
 
 def audit_rules(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:

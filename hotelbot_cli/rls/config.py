@@ -36,14 +36,46 @@ class NonTenant:
     reason: str
 
 
-#: hotelbot's reviewed functions. The lookup reads one active hotel's id by WhatsApp number,
-#: through an owner policy open only while the function runs.
+_VERIFIER_REVIEW = (
+    "returns the bound hotel only when its signature verifies and has not expired; it reads"
+    " the signing key's pads but never returns them or a signature (reviewed for 013)"
+)
+_REMEMBER_REVIEW = (
+    "stores the digest of a signature only after verifying its MAC and expiry; returns"
+    " nothing (reviewed for 013)"
+)
+
+#: hotelbot's reviewed functions, as the head revision leaves them. The lookup reads one
+#: active hotel's id by WhatsApp number, through an owner policy open only while the
+#: function runs. The signature's verifier and registrar run as a role that can read the
+#: signing key: each appears twice, owned by hotelbot_tenant_verifier or, where 009 could
+#: not hand them over, by the owner of the tenant root.
 BUILTIN_REVIEWS = (
     Review(
         "hotelbot_hotel_id_for_whatsapp(text)",
         "92236b67f7d2e7be663bd313d01a2ed8cf2ade63d121ce2678d0d9440a5ea60a",
         "returns only the id of an active hotel for a WhatsApp number; the owner policy it "
         "opens (hotels_whatsapp_lookup) is on only inside the function (reviewed for 007)",
+    ),
+    Review(
+        "hotelbot_current_hotel_id()",
+        "c0cfd886787e703bed7f06676ed87d543382fabf483cf1892814f5d7fd89de1d",
+        _VERIFIER_REVIEW,
+    ),
+    Review(
+        "hotelbot_current_hotel_id()",
+        "73a9e1e908420d08e2fc03f4bfcec9c680cbbc721ad2afdd8b4720bcc53229ad",
+        _VERIFIER_REVIEW,
+    ),
+    Review(
+        "hotelbot_private.remember_tenant(uuid,text)",
+        "f3c717f8b462eae9e604996aef1a21f765fa1e426ee7ea6715c10bb849292019",
+        _REMEMBER_REVIEW,
+    ),
+    Review(
+        "hotelbot_private.remember_tenant(uuid,text)",
+        "3d6b904ee101f848ef7ff6aefe651c1b2b294d59cb1dd1380e6f9f78af68a1a0",
+        _REMEMBER_REVIEW,
     ),
 )
 
@@ -70,8 +102,9 @@ class RlsConfig:
     non_tenant: tuple[NonTenant, ...] = ()
     reviewed: tuple[Review, ...] = field(default=BUILTIN_REVIEWS)
 
-    def review_for(self, signature: str) -> Review | None:
-        return next((r for r in self.reviewed if r.function == signature), None)
+    def reviews_for(self, signature: str) -> tuple[Review, ...]:
+        """Every review of ``signature`` (a function may have several reviewed forms)."""
+        return tuple(r for r in self.reviewed if r.function == signature)
 
     def declared(self, name: str) -> NonTenant | None:
         """The project's declaration of ``name``, else hotelbot's own (always known)."""

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 
 from hotelbot_cli.db.tenant import (
     SIGNATURE_SETTING,
+    TENANT_KEY,
     TENANT_SETTING,
     parse_hotel_id,
     propagates_set_local,
@@ -33,7 +34,7 @@ from hotelbot_cli.rls.outcome import Outcome
 
 T = TypeVar("T")
 
-_KEY_SCHEMA, _KEY_TABLE = "hotelbot_private", "tenant_key"
+_KEY_SCHEMA, _KEY_TABLE = TENANT_KEY.split(".")
 #: A catalog query, not to_regclass(): that one fails without USAGE on the schema.
 _SIGNS = (
     "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"

@@ -118,6 +118,12 @@ CHECKS: tuple[CheckInfo, ...] = (
         "ALTER ROLE … NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
     ),
     CheckInfo(
+        "signing-key-private",
+        _A,
+        "where the database signs its tenants: neither the app role nor any role it can become reads hotelbot_private.tenant_key (whoever reads it signs any hotel)",
+        "REVOKE ALL ON hotelbot_private.tenant_key FROM the app role and every role it can become",
+    ),
+    CheckInfo(
         "probe-forged-tenant",
         _P,
         "SQL injected into tenant A's transaction that sets the tenant to B by hand sees none of B's rows (the signed tenant holds); a failure where the database signs its tenants (revision 009), else a warning",
@@ -186,7 +192,7 @@ CHECKS: tuple[CheckInfo, ...] = (
     CheckInfo(
         "security-definer",
         _A,
-        "each SECURITY DEFINER function it can call or fire has a pinned search_path and is reviewed (hash) or has a harmless owner",
+        "each SECURITY DEFINER function it can call or fire has a pinned search_path and is reviewed (hash) or has a harmless owner (not superuser, no open policy, cannot read the tenant signing key)",
         "revoke, make it SECURITY INVOKER, or review and pin its hash",
     ),
     CheckInfo(

@@ -117,8 +117,8 @@ def test_config_is_read_from_pyproject(tmp_path) -> None:
         "org_app",
         "orgs",
     )
-    assert cfg.declared("countries") and cfg.review_for("f()")
-    assert cfg.review_for("hotelbot_hotel_id_for_whatsapp(text)")  # built-in reviews remain
+    assert cfg.declared("countries") and cfg.reviews_for("f()")
+    assert cfg.reviews_for("hotelbot_hotel_id_for_whatsapp(text)")  # built-in reviews remain
     path.write_text("[tool.hotelbot.rls-check]\nnon-tenant = [{object = 'x'}]\n")
     with pytest.raises(UsageError, match="non-tenant"):
         load_config(path)

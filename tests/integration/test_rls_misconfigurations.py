@@ -115,6 +115,27 @@ CASES = {
             ("probe-insert-other", "staff_notifications"),
         },
     ),
+    # Whoever reads the signing key signs any hotel: SQL injected into a request then reads
+    # every hotel, though each policy still compares with the verifier.
+    "signing-key-readable": (
+        [
+            "GRANT USAGE ON SCHEMA hotelbot_private TO app_user",
+            "GRANT SELECT ON hotelbot_private.tenant_key TO app_user",
+        ],
+        {("signing-key-private", "hotelbot_private.tenant_key")},
+    ),
+    "definer-function-that-signs": (
+        [
+            "CREATE FUNCTION public.sign_any(h uuid) RETURNS text LANGUAGE sql SECURITY DEFINER"
+            " SET search_path = pg_catalog, pg_temp AS $$SELECT hotelbot_private.sign_tenant(h,"
+            " extract(epoch FROM now())::bigint + 300)$$",
+            "GRANT EXECUTE ON FUNCTION hotelbot_private.sign_tenant(uuid, bigint)"
+            " TO hotelbot_tenant_verifier",
+            "ALTER FUNCTION public.sign_any(uuid) OWNER TO hotelbot_tenant_verifier",
+            "GRANT EXECUTE ON FUNCTION public.sign_any(uuid) TO app_user",
+        ],
+        {("security-definer", "sign_any(uuid)")},
+    ),
     "per-row-policy": (
         _replace_policy("guests", f"hotel_id = {PER_ROW}", f"hotel_id = {PER_ROW}"),
         {("policy-per-row", "guests")},
