@@ -34,6 +34,20 @@ from hotelbot_cli.rls.outcome import Outcome
 
 T = TypeVar("T")
 
+#: Custom settings (``prefix.name``) read with current_setting() in a policy or in the body
+#: of a function outside the system schemas, lower-cased as PostgreSQL folds them.
+_SETTINGS_READ = r"""
+SELECT DISTINCT lower(m[1]) FROM (
+    SELECT pg_catalog.pg_get_expr(polqual, polrelid) FROM pg_catalog.pg_policy
+    UNION ALL SELECT pg_catalog.pg_get_expr(polwithcheck, polrelid) FROM pg_catalog.pg_policy
+    UNION ALL SELECT p.prosrc FROM pg_catalog.pg_proc p
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+) AS read (text),
+LATERAL regexp_matches(read.text,
+    'current_setting\s*\(\s*''([A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z0-9_$.]+)''', 'gi') AS m
+"""
+
 _KEY_SCHEMA, _KEY_TABLE = TENANT_KEY.split(".")
 #: A catalog query, not to_regclass(): that one fails without USAGE on the schema.
 _SIGNS = (
@@ -88,6 +102,7 @@ class Prober:
             #: tenant it binds, so a policy that trusts the bare setting is a hole.
             self.signs = bool(cur.execute(_SIGNS).fetchone()[0])  # type: ignore[index]
         self.observer: str | None = None
+        self._other_settings: list[str] | None = None
         #: Root rows (tenants) committed as fixture on a distributed schema, to remove.
         self.committed_roots: list[str] = []
 
@@ -97,10 +112,12 @@ class Prober:
         forge: str | None = None,
         ttl: int | None = None,
         plant: str | None = None,
+        settings: tuple[tuple[str, str], ...] = (),
     ) -> str:
         """The statements that make this transaction the app role for ``tenant``: what the
         library sends for a real tenant id; unset, empty and malformed values (a forgotten or
-        forged tenant) are set by hand. One string, so it costs one round trip."""
+        forged tenant) are set by hand; ``settings`` are other (name, value) pairs SQL in the
+        transaction sets. One string, so it costs one round trip."""
         setting = self.cfg.tenant_setting
         statements: list[str] = []
         if setting == TENANT_SETTING and self.signs:
@@ -140,7 +157,22 @@ class Prober:
             )
         if plant is not None:
             statements += self._planting(plant)
+        for name, value in settings:
+            statements.append(
+                sql.SQL("SELECT set_config({}, {}, true)")
+                .format(sql.Literal(name), sql.Literal(value))
+                .as_string(self.conn)
+            )
         return "; ".join(statements)
+
+    def other_settings(self) -> list[str]:
+        """Custom settings that policies or functions read, besides the tenant's own: any
+        SQL in a transaction may set them, so none may widen what a tenant sees."""
+        if self._other_settings is None:
+            own = {self.cfg.tenant_setting.lower(), SIGNATURE_SETTING}
+            found = self.conn.execute(_SETTINGS_READ).fetchall()
+            self._other_settings = sorted({r[0] for r in found} - own)
+        return self._other_settings
 
     def _planting(self, other: str) -> list[str]:
         """SQL injected into the tenant's transaction that tries to get a made-up signature
@@ -190,6 +222,7 @@ class Prober:
         forge: str | None = None,
         ttl: int | None = None,
         plant: str | None = None,
+        settings: tuple[tuple[str, str], ...] = (),
     ) -> Outcome:
         """What ``query`` did as the app role for ``tenant``; ``after`` runs as the checker,
         inside the probe, and its result is the outcome's ``after``.
@@ -203,12 +236,12 @@ class Prober:
         conn = self.conn
         if self.distributed:
             conn.rollback()
-            start = self.binding(tenant, forge, ttl, plant)
+            start = self.binding(tenant, forge, ttl, plant, settings)
 
             def undo() -> None:
                 conn.rollback()
         else:
-            start = "SAVEPOINT rls_probe; " + self.binding(tenant, forge, ttl, plant)
+            start = "SAVEPOINT rls_probe; " + self.binding(tenant, forge, ttl, plant, settings)
 
             def undo() -> None:
                 conn.execute("ROLLBACK TO SAVEPOINT rls_probe")

@@ -130,6 +130,12 @@ CHECKS: tuple[CheckInfo, ...] = (
         "compare policies with the signature-verifying hotelbot_current_hotel_id(), never the bare setting",
     ),
     CheckInfo(
+        "probe-forged-setting",
+        _P,
+        "where policies or functions read other custom settings (an app.is_admin): tenant A's transaction setting each to a switch, a wildcard or B's id sees none of B's rows; a failure where the database signs its tenants, else a warning",
+        "bind the policies to the signed tenant only, never to a setting any SQL can set",
+    ),
+    CheckInfo(
         "probe-expired-signature",
         _P,
         "where the policies verify the signature: tenant B bound with its own signature that expired an hour ago sees none of B's rows",

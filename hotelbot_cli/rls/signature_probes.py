@@ -17,6 +17,9 @@ from hotelbot_cli.rls.report import CheckResult, probe_result
 
 #: How long ago the probe's expired signature ran out: past any clock skew.
 EXPIRED_BY_S = 3600
+#: Values SQL injected into a transaction would try in a setting that a policy reads: the
+#: usual spellings of a switch, a wildcard, and (added per probe) tenant B's id.
+FORGED_VALUES = ("on", "true", "1", "yes", "all", "*", "admin")
 
 
 def signature_probes(
@@ -67,6 +70,7 @@ def signature_probes(
             " (SELECT hotelbot_current_hotel_id()) (revision 009), not the bare setting",
         )
     )
+    results += _forged_settings(prober, display, a, b, query=query, params=params)
     if seen == 0 and forged.error is None:
         # The policies verify signatures: a signature of B's own that has expired (one
         # that leaked an hour ago, say) must open nothing either.
@@ -99,3 +103,37 @@ def signature_probes(
             " hotel and signature, else ask hotelbot_current_hotel_id() (revision 013)",
         )
     return results
+
+
+def _forged_settings(
+    prober: Prober, display: str, a: str, b: str, *, query: sql.Composed, params: list[Any]
+) -> list[CheckResult]:
+    """Tenant A's transaction setting each other setting that policies or functions read
+    (an ``app.is_admin``, an ``app.all_hotels``) to a switch, a wildcard or B's id: none may
+    show B's row. Nothing to probe (no result) where nothing else is read."""
+    names = prober.other_settings()
+    if not names:
+        return []
+    opened = []
+    for name in names:
+        for value in (*FORGED_VALUES, b):
+            outcome = prober.run(a, query, params, settings=((name, value),))
+            if outcome.count:
+                opened.append(f"{name} = {'<B>' if value == b else repr(value)}")
+    status = "pass" if not opened else "fail" if prober.signs else "warn"
+    return [
+        CheckResult(
+            "probe-forged-setting",
+            "probe",
+            display,
+            status,
+            f"tenant A's transaction setting {', '.join(opened)} by hand sees B's row"
+            if opened
+            else f"tenant A's transaction setting {', '.join(names)} by hand sees none of B's rows",
+            None
+            if not opened
+            else f"a policy on {display}, or a function it calls, trusts a setting any SQL in"
+            " the transaction can set: bind it to the signed tenant"
+            " (SELECT hotelbot_current_hotel_id()) only",
+        )
+    ]

@@ -136,6 +136,25 @@ CASES = {
         ],
         {("security-definer", "sign_any(uuid)")},
     ),
+    # A switch any SQL in the transaction can set, read in a function the policy calls.
+    "policy-trusts-another-setting": (
+        [
+            "CREATE FUNCTION public.is_admin() RETURNS boolean LANGUAGE sql STABLE AS"
+            " $$SELECT coalesce(current_setting('App.Is_Admin', true), '') = 'on'$$",
+            f"ALTER POLICY guests_tenant_isolation ON guests"
+            f" USING (hotel_id = {TENANT} OR (SELECT is_admin()))",
+        ],
+        {("probe-forged-setting", "guests")},
+    ),
+    "policy-trusts-a-hotel-override": (
+        _replace_policy(
+            "messages",
+            f"hotel_id = COALESCE((SELECT NULLIF(current_setting('app.support_hotel', true),"
+            f" '')::uuid), {TENANT})",
+            f"hotel_id = {TENANT}",
+        ),
+        {("probe-forged-setting", "messages")},
+    ),
     "per-row-policy": (
         _replace_policy("guests", f"hotel_id = {PER_ROW}", f"hotel_id = {PER_ROW}"),
         {("policy-per-row", "guests")},
