@@ -13,7 +13,7 @@ from psycopg import sql
 
 from hotelbot_cli.db.tenant_cache import REMEMBER_TENANT, VERIFIED_TENANTS, registered_signatures
 from hotelbot_cli.rls.prober import Prober
-from hotelbot_cli.rls.report import CheckResult, probe_result
+from hotelbot_cli.rls.report import CheckResult, Status, probe_result
 
 #: How long ago the probe's expired signature ran out: past any clock skew.
 EXPIRED_BY_S = 3600
@@ -49,7 +49,7 @@ def signature_probes(
     # signed, so a policy that trusts the bare setting lets SQL injected into a request
     # read another hotel: a failure. A schema without signed tenants has no defence to
     # compare with; there it is a warning (honest code never forges its tenant).
-    status = "pass" if seen == 0 else "fail" if prober.signs else "warn"
+    status: Status = "pass" if seen == 0 else "fail" if prober.signs else "warn"
     results.append(
         CheckResult(
             "probe-forged-tenant",
@@ -120,7 +120,7 @@ def _forged_settings(
             outcome = prober.run(a, query, params, settings=((name, value),))
             if outcome.count:
                 opened.append(f"{name} = {'<B>' if value == b else repr(value)}")
-    status = "pass" if not opened else "fail" if prober.signs else "warn"
+    status: Status = "pass" if not opened else "fail" if prober.signs else "warn"
     return [
         CheckResult(
             "probe-forged-setting",
