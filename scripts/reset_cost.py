@@ -1,40 +1,76 @@
-"""Cost of the pool's DISCARD ALL on check-in: a checkout + one query + check-in, with and
-without the reset, interleaved in rounds on one pooled connection (python scripts/reset_cost.py)."""
+"""Cost of the pool's check-in reset: checkout + the WhatsApp lookup + check-in, with
+hotelbot's reset (``RESET_SESSION``, DISCARD ALL), with all of DISCARD ALL but its DISCARD
+PLANS, and with no reset at all, interleaved in short rounds on one pooled connection (p50
+of every checkout: the host is noisy).
+
+The lookup is a PL/pgSQL function: DISCARD ALL drops its cached plans, so the next request
+plans them again; keeping them costs a longer reset. Run on a migrated, seeded database
+(``DATABASE_URL``, else the embedded default):
+``python scripts/reset_cost.py [rounds] [checkouts per form and round]``.
+"""
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
+from typing import Any
 
 from sqlalchemy import event, text
 
-from hotelbot_cli.db.engine import _discard_on_checkin, make_engine
+from hotelbot_cli.db import engine as engine_module
+from hotelbot_cli.db.engine import RESET_SESSION, _discard_on_checkin, make_engine
 from hotelbot_cli.settings import Settings
 
+#: Everything DISCARD ALL does but DISCARD PLANS, in one simple query.
+KEEP_PLANS = (
+    "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; CLOSE ALL; UNLISTEN *;"
+    " SELECT pg_catalog.pg_advisory_unlock_all(); DEALLOCATE ALL; DISCARD TEMP;"
+    " DISCARD SEQUENCES"
+)
 
-def main(rounds: int = 7, n: int = 2000) -> None:
-    engine = make_engine(settings=Settings.from_env({"HOTELBOT_POOL_SIZE": "1"}))
-    query = text("SELECT 1")
 
-    def per_checkout() -> float:
-        start = time.perf_counter()
+def main(rounds: int = 30, n: int = 200) -> None:
+    env = {**os.environ, "HOTELBOT_POOL_SIZE": "1"}  # DATABASE_URL still counts
+    engine = make_engine(settings=Settings.from_env(env), pool_pre_ping=False)
+    with engine.connect() as conn:
+        number = conn.execute(
+            text("SELECT whatsapp_number FROM hotels WHERE is_active LIMIT 1")
+        ).scalar_one()
+    lookup = text("SELECT hotelbot_hotel_id_for_whatsapp(:n)")
+
+    def per_checkout() -> list[int]:
+        times = []
         for _ in range(n):
+            start = time.perf_counter_ns()
             with engine.connect() as conn:
-                conn.execute(query)
-        return (time.perf_counter() - start) / n * 1e6
+                conn.execute(lookup, {"n": number})
+            times.append(time.perf_counter_ns() - start)
+        return times
 
-    with_reset, without = [], []
+    def no_reset(_dbapi_connection: Any, _record: Any) -> None:
+        return None
+
+    forms = {"DISCARD ALL (ours)": RESET_SESSION, "all but plans": KEEP_PLANS, "no reset": None}
+    times: dict[str, list[int]] = {name: [] for name in forms}
     for _ in range(rounds):
-        with_reset.append(per_checkout())
-        event.remove(engine.pool, "checkin", _discard_on_checkin)
-        without.append(per_checkout())
-        event.listen(engine.pool, "checkin", _discard_on_checkin)
-    a, b = statistics.median(with_reset), statistics.median(without)
-    print(
-        f"checkout+SELECT 1+checkin: {a:.0f} µs with DISCARD ALL, {b:.0f} µs without,"
-        f" reset costs {a - b:.0f} µs ({a / b:.2f}×)"
-    )
+        for name, statement in forms.items():
+            if statement is None:
+                event.remove(engine.pool, "checkin", _discard_on_checkin)
+                event.listen(engine.pool, "checkin", no_reset)
+            else:
+                engine_module.RESET_SESSION = statement
+            times[name] += per_checkout()
+            if statement is None:
+                event.remove(engine.pool, "checkin", no_reset)
+                event.listen(engine.pool, "checkin", _discard_on_checkin)
+        engine_module.RESET_SESSION = RESET_SESSION
+    engine.dispose()
+    base = statistics.median(times["no reset"]) / 1000
+    for name, values in times.items():
+        median = statistics.median(values) / 1000
+        print(f"checkout + lookup + check-in, {name}: p50 {median:.0f} µs ({median / base:.2f}×)")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,8 @@ def test_next_checkout_has_no_tenant_no_role_no_session_state(
         s.execute(text("SET search_path = pg_temp, public"))
         s.execute(text("LISTEN hotel_events"))
         s.execute(text("PREPARE planted AS SELECT 1"))
+        s.execute(text("SELECT pg_advisory_lock(4242), set_config('app.is_admin', 'on', false)"))
+        s.execute(text("DECLARE held CURSOR WITH HOLD FOR SELECT 1"))
         # TEMP is revoked by 009 on a migrated database, not on this clone of the template
         # (database privileges are not copied): the reset must drop what it leaves.
         s.execute(text("CREATE TEMP TABLE triggers (LIKE public.triggers)"))
@@ -123,10 +125,15 @@ def test_next_checkout_has_no_tenant_no_role_no_session_state(
                 " current_setting('search_path'),"
                 " (SELECT count(*) FROM pg_prepared_statements),"
                 " (SELECT count(*) FROM pg_listening_channels()),"
-                " to_regclass('pg_temp.triggers')"
+                " to_regclass('pg_temp.triggers'),"
+                " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND pid = pg_backend_pid()),"
+                " (SELECT count(*) FROM pg_cursors),"
+                " current_setting('app.is_admin', true)"
             )
         ).one()
     assert (state[0] or "", state[1], state[3], state[4], state[5]) == ("", login, 0, 0, None)
+    assert (state[6], state[7], state[8] or "") == (0, 0, "")
     assert "pg_temp" not in state[2]
 
 
