@@ -144,26 +144,28 @@ class Prober:
                 sql.SQL("RESET {}").format(sql.Identifier(*setting.split("."))).as_string(self.conn)
             )
         elif not bound:
-            statements.append(
-                sql.SQL("SELECT set_config({}, {}, true)")
-                .format(sql.Literal(setting), sql.Literal(tenant))
-                .as_string(self.conn)
-            )
+            statements.append(self._set_local(setting, tenant))
         if forge is not None:  # SQL injected into the tenant's transaction names another
-            statements.append(
-                sql.SQL("SELECT set_config({}, {}, true)")
-                .format(sql.Literal(setting), sql.Literal(forge))
-                .as_string(self.conn)
-            )
+            statements.append(self._set_local(setting, forge))
         if plant is not None:
             statements += self._planting(plant)
-        for name, value in settings:
-            statements.append(
-                sql.SQL("SELECT set_config({}, {}, true)")
-                .format(sql.Literal(name), sql.Literal(value))
+        statements += [self._set_local(name, value) for name, value in settings]
+        return "; ".join(statements)
+
+    def _set_local(self, name: str, value: str) -> str:
+        """Set ``name`` for this transaction as SQL injected into it would: ``SET LOCAL``
+        where the server passes that on to other nodes (Citus), else ``set_config()``."""
+        if propagates_set_local(self.conn):
+            return (
+                sql.SQL("SET LOCAL {} = {}")
+                .format(sql.Identifier(*name.split(".")), sql.Literal(value))
                 .as_string(self.conn)
             )
-        return "; ".join(statements)
+        return (
+            sql.SQL("SELECT set_config({}, {}, true)")
+            .format(sql.Literal(name), sql.Literal(value))
+            .as_string(self.conn)
+        )
 
     def other_settings(self) -> list[str]:
         """Custom settings that policies or functions read, besides the tenant's own: any
