@@ -59,6 +59,13 @@ _SIGNS = (
 Statement: TypeAlias = str | bytes | sql.SQL | sql.Composed
 
 
+def signs_tenants(conn: Connection[Any]) -> bool:
+    """Whether the database signs its tenants (revision 009's key exists): there a policy
+    that trusts a setting SQL can set is a hole, not a weaker design."""
+    row = conn.execute(_SIGNS).fetchone()
+    return bool(row and row[0])
+
+
 def in_savepoint(conn: Connection[Any], work: Callable[[], T]) -> T | psycopg.Error:
     """Run ``work`` in a savepoint that is always rolled back; return its result or the error."""
     conn.execute("SAVEPOINT rls_probe")
@@ -100,7 +107,7 @@ class Prober:
             self.distributed = citus.is_distributed(cur)
             #: The database offers signed tenants (revision 009): the library signs every
             #: tenant it binds, so a policy that trusts the bare setting is a hole.
-            self.signs = bool(cur.execute(_SIGNS).fetchone()[0])  # type: ignore[index]
+            self.signs = signs_tenants(conn)
         self.observer: str | None = None
         self._other_settings: list[str] | None = None
         #: Root rows (tenants) committed as fixture on a distributed schema, to remove.

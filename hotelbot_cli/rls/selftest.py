@@ -17,6 +17,7 @@ import psycopg
 from psycopg import Connection, sql
 
 from hotelbot_cli.rls.config import Review, RlsConfig
+from hotelbot_cli.rls.prober import signs_tenants
 from hotelbot_cli.rls.report import CheckResult
 
 #: (class, check id, planted object or None for database-wide) that MUST fail; ``{s}`` is
@@ -43,10 +44,14 @@ EXPECTED: tuple[tuple[str, str, str | None], ...] = (
     ("side channels", "notify-channel", "{s}.leak_notify()"),
     ("side channels", "sequence-shared", "{s}.leak_counter"),
     ("effects", "probe-natural-key", None),
+    ("forged tenant", "probe-forged-tenant", "{s}.leak_bare"),
+    ("forged tenant", "probe-forged-setting", "{s}.leak_switch"),
     ("side channels", "leakproof-function", "{s}.leak_proof(text)"),
     ("role attributes", "app-role-attributes", None),
 )
 SUPERUSER_ONLY = {"leakproof-function", "app-role-attributes"}
+#: Failures only where the database signs its tenants (elsewhere forging is a warning).
+SIGNED_ONLY = {"probe-forged-tenant", "probe-forged-setting"}
 
 _ONCE = "hotel_id = (SELECT NULLIF(current_setting('{setting}', true), '')::uuid)"
 _ROW = "hotel_id = current_setting('{setting}', true)::uuid"
@@ -131,6 +136,18 @@ def _statements(schema: str, role: str, app: str, ref: str | None, cfg: RlsConfi
         f"CREATE SEQUENCE {s}.leak_counter",
         f"GRANT USAGE ON SEQUENCE {s}.leak_counter TO {a}",
     ]
+    # a tenant any SQL in the transaction can set; a switch it can set too
+    for name in ("leak_bare", "leak_switch"):
+        out += [
+            f"CREATE TABLE {s}.{name} (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+            f" hotel_id uuid NOT NULL{fk}, note text)",
+            f"GRANT SELECT, INSERT, DELETE ON {s}.{name} TO {a}",
+            *isolated(name),
+        ]
+    out.append(
+        f"CREATE POLICY admin ON {s}.leak_switch FOR SELECT TO {a}"
+        f" USING (current_setting('{schema}.admin', true) = 'on')"
+    )
     return out
 
 
@@ -179,10 +196,22 @@ def run_self_test(conn: Connection[Any], cfg: RlsConfig) -> list[CheckResult]:
     stale = Review(f"{schema}.leak_all_notes()", "0" * 64, "self-test: a review of another body")
     checked = replace(cfg, reviewed=(*cfg.reviewed, stale))
     found = {(r.id, r.table) for r in run_checks(conn, checked) if r.failed}
+    signed = signs_tenants(conn)
     results = []
     for leak_class, check_id, obj in EXPECTED:
         name = obj.format(s=schema) if obj else None
         label = f"{leak_class}: {check_id} on {obj.format(s='…') if obj else 'the database'}"
+        if check_id in SIGNED_ONLY and not signed:
+            results.append(
+                CheckResult(
+                    "self-test",
+                    "self-test",
+                    label,
+                    "skip",
+                    "this database does not sign its tenants: forging is a warning here",
+                )
+            )
+            continue
         if check_id in SUPERUSER_ONLY and not superuser:
             results.append(
                 CheckResult(
