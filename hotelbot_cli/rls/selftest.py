@@ -201,27 +201,15 @@ def run_self_test(conn: Connection[Any], cfg: RlsConfig) -> list[CheckResult]:
     for leak_class, check_id, obj in EXPECTED:
         name = obj.format(s=schema) if obj else None
         label = f"{leak_class}: {check_id} on {obj.format(s='…') if obj else 'the database'}"
-        if check_id in SIGNED_ONLY and not signed:
-            results.append(
-                CheckResult(
-                    "self-test",
-                    "self-test",
-                    label,
-                    "skip",
-                    "this database does not sign its tenants: forging is a warning here",
-                )
-            )
-            continue
-        if check_id in SUPERUSER_ONLY and not superuser:
-            results.append(
-                CheckResult(
-                    "self-test",
-                    "self-test",
-                    label,
-                    "skip",
-                    "planting it needs a superuser; the check itself still runs",
-                )
-            )
+        skipped = (
+            "this database does not sign its tenants: forging is a warning here"
+            if check_id in SIGNED_ONLY and not signed
+            else "planting it needs a superuser; the check itself still runs"
+            if check_id in SUPERUSER_ONLY and not superuser
+            else None
+        )
+        if skipped:
+            results.append(CheckResult("self-test", "self-test", label, "skip", skipped))
             continue
         caught = (check_id, name) in found
         results.append(
