@@ -9,6 +9,7 @@ probe tenants it acts for are :mod:`hotelbot_cli.rls.fixture`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeAlias, TypeVar
@@ -34,19 +35,44 @@ from hotelbot_cli.rls.outcome import Outcome
 
 T = TypeVar("T")
 
-#: Custom settings (``prefix.name``) read with current_setting() in a policy or in the body
-#: of a function outside the system schemas, lower-cased as PostgreSQL folds them.
-_SETTINGS_READ = r"""
-SELECT DISTINCT lower(m[1]) FROM (
+#: Policy expressions and bodies of functions outside the system schemas that read a
+#: setting with current_setting().
+_TEXTS_READING_SETTINGS = r"""
+SELECT read.text FROM (
     SELECT pg_catalog.pg_get_expr(polqual, polrelid) FROM pg_catalog.pg_policy
     UNION ALL SELECT pg_catalog.pg_get_expr(polwithcheck, polrelid) FROM pg_catalog.pg_policy
     UNION ALL SELECT p.prosrc FROM pg_catalog.pg_proc p
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-) AS read (text),
-LATERAL regexp_matches(read.text,
-    'current_setting\s*\(\s*''([A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z0-9_$.]+)''', 'gi') AS m
+) AS read (text)
+WHERE read.text ~* 'current_setting\s*\('
 """
+#: A custom setting (``prefix.name``) read by current_setting(); a quoted SQL literal.
+_SETTING_READ = re.compile(
+    r"current_setting\s*\(\s*'([A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z0-9_$.]+)'", re.IGNORECASE
+)
+_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+#: Values SQL injected into a transaction would try in a setting that a policy reads: the
+#: usual spellings of a switch and a wildcard, then every literal of the code that reads it.
+FORGED_VALUES = ("on", "true", "1", "yes", "all", "*", "admin", "")
+#: At most this many values per setting (with tenant B's id): each is a probe per table.
+MAX_FORGED_VALUES = 32
+
+
+def read_settings(texts: list[str], own: set[str]) -> dict[str, list[str]]:
+    """Setting -> the values to forge it with, for every custom setting ``texts`` read
+    (``own``: the tenant's own settings, probed elsewhere). The values are the switches of
+    :data:`FORGED_VALUES`, then the literals of the texts that read it: whatever the code
+    compares a setting with, SQL can set it to."""
+    found: dict[str, list[str]] = {}
+    for text in texts:
+        names = {m.lower() for m in _SETTING_READ.findall(text)} - own
+        literals = [v.replace("''", "'") for v in _LITERAL.findall(text) if len(v) <= 64]
+        for name in names:
+            values = found.setdefault(name, list(FORGED_VALUES))
+            values += [v for v in literals if v not in values and v.lower() != name]
+    return {name: values[:MAX_FORGED_VALUES] for name, values in sorted(found.items())}
+
 
 _KEY_SCHEMA, _KEY_TABLE = TENANT_KEY.split(".")
 #: A catalog query, not to_regclass(): that one fails without USAGE on the schema.
@@ -109,7 +135,7 @@ class Prober:
             #: tenant it binds, so a policy that trusts the bare setting is a hole.
             self.signs = signs_tenants(conn)
         self.observer: str | None = None
-        self._other_settings: list[str] | None = None
+        self._other_settings: dict[str, list[str]] | None = None
         #: Root rows (tenants) committed as fixture on a distributed schema, to remove.
         self.committed_roots: list[str] = []
 
@@ -174,13 +200,14 @@ class Prober:
             .as_string(self.conn)
         )
 
-    def other_settings(self) -> list[str]:
-        """Custom settings that policies or functions read, besides the tenant's own: any
-        SQL in a transaction may set them, so none may widen what a tenant sees."""
+    def other_settings(self) -> dict[str, list[str]]:
+        """Custom settings that policies or functions read, besides the tenant's own, with
+        the values to forge each with (:func:`read_settings`): any SQL in a transaction may
+        set them, so none may widen what a tenant sees."""
         if self._other_settings is None:
             own = {self.cfg.tenant_setting.lower(), SIGNATURE_SETTING}
-            found = self.conn.execute(_SETTINGS_READ).fetchall()
-            self._other_settings = sorted({r[0] for r in found} - own)
+            texts = [r[0] for r in self.conn.execute(_TEXTS_READING_SETTINGS).fetchall()]
+            self._other_settings = read_settings(texts, own)
         return self._other_settings
 
     def _planting(self, other: str) -> list[str]:

@@ -17,9 +17,6 @@ from hotelbot_cli.rls.report import CheckResult, Status, probe_result
 
 #: How long ago the probe's expired signature ran out: past any clock skew.
 EXPIRED_BY_S = 3600
-#: Values SQL injected into a transaction would try in a setting that a policy reads: the
-#: usual spellings of a switch, a wildcard, and (added per probe) tenant B's id.
-FORGED_VALUES = ("on", "true", "1", "yes", "all", "*", "admin")
 
 
 def signature_probes(
@@ -109,14 +106,16 @@ def _forged_settings(
     prober: Prober, display: str, a: str, b: str, *, query: sql.Composed, params: list[Any]
 ) -> list[CheckResult]:
     """Tenant A's transaction setting each other setting that policies or functions read
-    (an ``app.is_admin``, an ``app.all_hotels``) to a switch, a wildcard or B's id: none may
-    show B's row. Nothing to probe (no result) where nothing else is read."""
-    names = prober.other_settings()
-    if not names:
+    (an ``app.is_admin``, an ``app.all_hotels``) to a switch, a wildcard, a value the code
+    compares it with, or B's id: none may show B's row. Nothing to probe (no result) where
+    nothing else is read."""
+    settings = prober.other_settings()
+    if not settings:
         return []
+    names = list(settings)
     opened = []
-    for name in names:
-        for value in (*FORGED_VALUES, b):
+    for name, values in settings.items():
+        for value in (*values, b):
             outcome = prober.run(a, query, params, settings=((name, value),))
             if outcome.count:
                 opened.append(f"{name} = {'<B>' if value == b else repr(value)}")

@@ -146,6 +146,14 @@ CASES = {
         ],
         {("probe-forged-setting", "guests")},
     ),
+    # whatever value the code compares a setting with, SQL in the transaction can set
+    "policy-trusts-a-maintenance-mode": (
+        [
+            "CREATE POLICY maintenance ON triggers FOR SELECT TO app_user"
+            " USING (current_setting('app.mode', true) = 'maintenance-window')"
+        ],
+        {("probe-forged-setting", "triggers")},
+    ),
     "policy-trusts-a-hotel-override": (
         _replace_policy(
             "messages",
