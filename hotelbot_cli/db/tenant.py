@@ -45,6 +45,13 @@ SIGNATURE_SETTING = "app.tenant_signature"
 #: The signing secret (revision 009): whoever reads it, or a function whose owner does,
 #: may sign any hotel.
 TENANT_KEY = "hotelbot_private.tenant_key"
+_KEY_SCHEMA, _KEY_TABLE = TENANT_KEY.split(".")
+#: FROM/WHERE of the key's catalog row (``c``, its pg_class row): a catalog join needs no
+#: USAGE on the key's schema, where to_regclass() fails without it.
+TENANT_KEY_CLASS = (
+    "pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    f" WHERE n.nspname = '{_KEY_SCHEMA}' AND c.relname = '{_KEY_TABLE}'"
+)
 #: The role tenant code runs as unless told otherwise (revision 007).
 APP_ROLE = "app_user"
 
@@ -226,6 +233,13 @@ def signing_key(owner: psycopg.Connection[Any]) -> bytes | None:
     except psycopg.Error:  # no such schema yet, or no USAGE on it
         return None
     return bytes(row[0]) if row else None
+
+
+def signs_tenants(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the database signs its tenants (revision 009's key exists): there a policy
+    that trusts a setting SQL can set is a hole, not a weaker design."""
+    row = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {TENANT_KEY_CLASS})").fetchone()
+    return bool(row and row[0])
 
 
 def _refuse_autocommit(raw: Any) -> None:

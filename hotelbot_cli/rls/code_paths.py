@@ -18,30 +18,22 @@ from typing import Any
 
 from psycopg import Connection
 
-from hotelbot_cli.db.tenant import TENANT_KEY
+from hotelbot_cli.db.tenant import TENANT_KEY, TENANT_KEY_CLASS, signs_tenants
 from hotelbot_cli.rls.catalog import ROLES_CTE, fetch_rows, reachable
 from hotelbot_cli.rls.config import RlsConfig
 from hotelbot_cli.rls.effective_policy import command_judgements
 from hotelbot_cli.rls.policy import Context
 from hotelbot_cli.rls.report import CheckResult, audit_result
 
-_KEY_SCHEMA, _KEY_TABLE = TENANT_KEY.split(".")
-#: Whether a role can read the signing key (a catalog query: no USAGE on the schema needed).
+#: Whether a role can read the signing key (its pads, or the whole key).
 _READS_KEY = (
-    "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    f" WHERE n.nspname = '{_KEY_SCHEMA}' AND c.relname = '{_KEY_TABLE}'"
+    f"SELECT 1 FROM {TENANT_KEY_CLASS}"
     " AND pg_catalog.has_any_column_privilege(%(owner)s, c.oid, 'SELECT')"
 )
 #: The roles among ``roles`` that can read the signing key (none listed: the key is private).
 _KEY_READERS = (
-    f"WITH {ROLES_CTE} SELECT r.rolname FROM roles r, pg_catalog.pg_class c"
-    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    f" WHERE n.nspname = '{_KEY_SCHEMA}' AND c.relname = '{_KEY_TABLE}'"
+    f"WITH {ROLES_CTE} SELECT r.rolname FROM roles r, {TENANT_KEY_CLASS}"
     " AND pg_catalog.has_any_column_privilege(r.oid, c.oid, 'SELECT') ORDER BY 1"
-)
-_HAS_KEY = (
-    "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    f" WHERE n.nspname = '{_KEY_SCHEMA}' AND c.relname = '{_KEY_TABLE}'"
 )
 _NOTIFY = re.compile(r"\bpg_notify\s*\(|\bnotify\s+\w", re.IGNORECASE)
 
@@ -229,7 +221,7 @@ def audit_functions(
 def audit_signing_key(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
     """Where the database signs its tenants, no role the app role can become reads the key:
     whoever reads it can sign any hotel, so SQL injected into a request could."""
-    if conn.execute(_HAS_KEY).fetchone() is None:
+    if not signs_tenants(conn):
         return []
     readers = [r[0] for r in fetch_rows(conn, _KEY_READERS, {"app": app_oid})]
     return [

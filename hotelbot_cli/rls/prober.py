@@ -21,11 +21,11 @@ from psycopg.rows import dict_row
 
 from hotelbot_cli.db.tenant import (
     SIGNATURE_SETTING,
-    TENANT_KEY,
     TENANT_SETTING,
     parse_hotel_id,
     propagates_set_local,
     signing_key,
+    signs_tenants,
     tenant_statements,
 )
 from hotelbot_cli.db.tenant_cache import REMEMBER_TENANT, VERIFIED_TENANTS, registered_signatures
@@ -74,22 +74,8 @@ def read_settings(texts: list[str], own: set[str]) -> dict[str, list[str]]:
     return {name: values[:MAX_FORGED_VALUES] for name, values in sorted(found.items())}
 
 
-_KEY_SCHEMA, _KEY_TABLE = TENANT_KEY.split(".")
-#: A catalog query, not to_regclass(): that one fails without USAGE on the schema.
-_SIGNS = (
-    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
-    f" ON n.oid = c.relnamespace WHERE n.nspname = '{_KEY_SCHEMA}' AND c.relname = '{_KEY_TABLE}')"
-)
-
 #: A statement the prober runs with parameters (what ``Connection.execute`` takes).
 Statement: TypeAlias = str | bytes | sql.SQL | sql.Composed
-
-
-def signs_tenants(conn: Connection[Any]) -> bool:
-    """Whether the database signs its tenants (revision 009's key exists): there a policy
-    that trusts a setting SQL can set is a hole, not a weaker design."""
-    row = conn.execute(_SIGNS).fetchone()
-    return bool(row and row[0])
 
 
 def in_savepoint(conn: Connection[Any], work: Callable[[], T]) -> T | psycopg.Error:
@@ -131,9 +117,9 @@ class Prober:
         self.key = signing_key(conn)
         with conn.cursor() as cur:
             self.distributed = citus.is_distributed(cur)
-            #: The database offers signed tenants (revision 009): the library signs every
-            #: tenant it binds, so a policy that trusts the bare setting is a hole.
-            self.signs = signs_tenants(conn)
+        #: The database offers signed tenants (revision 009): the library signs every
+        #: tenant it binds, so a policy that trusts the bare setting is a hole.
+        self.signs = signs_tenants(conn)
         self.observer: str | None = None
         self._other_settings: dict[str, list[str]] | None = None
         #: Root rows (tenants) committed as fixture on a distributed schema, to remove.

@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 from psycopg import Connection, sql
 
+from hotelbot_cli.db.tenant import signs_tenants
 from hotelbot_cli.rls.config import Review, RlsConfig
-from hotelbot_cli.rls.prober import signs_tenants
 from hotelbot_cli.rls.report import CheckResult
 
 #: (class, check id, planted object or None for database-wide) that MUST fail; ``{s}`` is
