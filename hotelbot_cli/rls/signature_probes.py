@@ -19,6 +19,14 @@ from hotelbot_cli.rls.report import CheckResult, Status, probe_result
 EXPIRED_BY_S = 3600
 
 
+def _forged_status(prober: Prober, *, opened: bool) -> Status:
+    """A forgery that opened B's rows fails where the database signs its tenants (revision
+    009): the library binds every tenant signed, so a policy that trusts a setting lets SQL
+    injected into a request read another hotel. A schema without signed tenants has no
+    defence to compare with; there it is a warning (honest code never forges its tenant)."""
+    return "pass" if not opened else "fail" if prober.signs else "warn"
+
+
 def signature_probes(
     prober: Prober,
     display: str,
@@ -42,11 +50,7 @@ def signature_probes(
 
     forged = prober.run(a, query, params, forge=b)
     seen = forged.count
-    # Where the database signs its tenants (revision 009) the library binds every tenant
-    # signed, so a policy that trusts the bare setting lets SQL injected into a request
-    # read another hotel: a failure. A schema without signed tenants has no defence to
-    # compare with; there it is a warning (honest code never forges its tenant).
-    status: Status = "pass" if seen == 0 else "fail" if prober.signs else "warn"
+    status = _forged_status(prober, opened=seen > 0)
     results.append(
         CheckResult(
             "probe-forged-tenant",
@@ -112,14 +116,13 @@ def _forged_settings(
     settings = prober.other_settings()
     if not settings:
         return []
-    names = list(settings)
     opened = []
     for name, values in settings.items():
         for value in (*values, b):
             outcome = prober.run(a, query, params, settings=((name, value),))
             if outcome.count:
                 opened.append(f"{name} = {'<B>' if value == b else repr(value)}")
-    status: Status = "pass" if not opened else "fail" if prober.signs else "warn"
+    status = _forged_status(prober, opened=bool(opened))
     return [
         CheckResult(
             "probe-forged-setting",
@@ -128,7 +131,8 @@ def _forged_settings(
             status,
             f"tenant A's transaction setting {', '.join(opened)} by hand sees B's row"
             if opened
-            else f"tenant A's transaction setting {', '.join(names)} by hand sees none of B's rows",
+            else f"tenant A's transaction setting {', '.join(settings)} by hand sees none of"
+            " B's rows",
             None
             if not opened
             else f"a policy on {display}, or a function it calls, trusts a setting any SQL in"
