@@ -36,7 +36,7 @@ from hotelbot_cli.rls.outcome import Outcome
 T = TypeVar("T")
 
 #: Policy expressions and bodies of functions outside the system schemas that read a
-#: setting with current_setting().
+#: setting: with current_setting(), or with SHOW (in a volatile function's EXECUTE).
 _TEXTS_READING_SETTINGS = r"""
 SELECT read.text FROM (
     SELECT pg_catalog.pg_get_expr(polqual, polrelid) FROM pg_catalog.pg_policy
@@ -45,11 +45,12 @@ SELECT read.text FROM (
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
 ) AS read (text)
-WHERE read.text ~* 'current_setting\s*\('
+WHERE read.text ~* '(current_setting\s*\(|\mshow\s)'
 """
-#: A custom setting (``prefix.name``) read by current_setting(); a quoted SQL literal.
+_NAME = r"[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z0-9_$.]+"
+#: A custom setting (``prefix.name``) read by current_setting() or SHOW; a quoted literal.
 _SETTING_READ = re.compile(
-    r"current_setting\s*\(\s*'([A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z0-9_$.]+)'", re.IGNORECASE
+    rf"current_setting\s*\(\s*'({_NAME})'|\bSHOW\s+\"?({_NAME})", re.IGNORECASE
 )
 _LITERAL = re.compile(r"'((?:[^']|'')*)'")
 #: Values SQL injected into a transaction would try in a setting that a policy reads: the
@@ -66,7 +67,7 @@ def read_settings(texts: list[str], own: set[str]) -> dict[str, list[str]]:
     compares a setting with, SQL can set it to."""
     found: dict[str, list[str]] = {}
     for text in texts:
-        names = {m.lower() for m in _SETTING_READ.findall(text)} - own
+        names = {(a or b).lower() for a, b in _SETTING_READ.findall(text)} - own
         literals = [v.replace("''", "'") for v in _LITERAL.findall(text) if len(v) <= 64]
         for name in names:
             values = found.setdefault(name, list(FORGED_VALUES))

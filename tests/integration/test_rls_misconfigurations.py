@@ -146,6 +146,17 @@ CASES = {
         ],
         {("probe-forged-setting", "guests")},
     ),
+    # the same switch read with SHOW (volatile: SHOW may not run in a stable function)
+    "policy-trusts-a-setting-read-with-show": (
+        [
+            "CREATE FUNCTION public.support_mode() RETURNS boolean LANGUAGE plpgsql VOLATILE AS"
+            " $$DECLARE v text; BEGIN BEGIN EXECUTE 'SHOW app.support_mode' INTO v;"
+            " EXCEPTION WHEN undefined_object THEN RETURN false; END; RETURN v = 'on'; END$$",
+            f"ALTER POLICY guests_tenant_isolation ON guests"
+            f" USING (hotel_id = {TENANT} OR (SELECT support_mode()))",
+        ],
+        {("probe-forged-setting", "guests")},
+    ),
     # whatever value the code compares a setting with, SQL in the transaction can set
     "policy-trusts-a-maintenance-mode": (
         [

@@ -28,3 +28,11 @@ def test_every_literal_of_the_code_that_reads_a_setting_is_a_value_to_forge() ->
 def test_values_are_capped_per_setting() -> None:
     body = "current_setting('app.x') IN (" + ", ".join(f"'v{i}'" for i in range(100)) + ")"
     assert len(read_settings([body], OWN)["app.x"]) == MAX_FORGED_VALUES
+
+
+def test_a_setting_read_with_show_is_forged_too() -> None:
+    body = "BEGIN EXECUTE 'SHOW app.support_mode' INTO v; RETURN v = 'on'; END"
+    assert set(read_settings([body, 'SHOW "App.Quoted"'], OWN)) == {
+        "app.support_mode",
+        "app.quoted",
+    }
