@@ -110,14 +110,13 @@ def _window_rows(url: URL) -> dict[str, float]:
     """Per hotel, on average: the messages ``sentiment_7d`` counts and the guests ``due_guests``
     returns (24 h ago), read with the operations' own SQL. A windowed count can stay flat only
     if its window does not hold more rows; this says whether it does."""
-    from hotelbot_cli.bench.queries import DUE_GUESTS_SQL, SENTIMENT_7D_SQL, SENTIMENT_WINDOW
+    from hotelbot_cli.bench.queries import DUE_GUESTS_SQL, SENTIMENT_7D_SQL
 
     counted = due = 0
     with psycopg.connect(libpq_url(url)) as conn:
         hotels = [row[0] for row in conn.execute("SELECT id FROM hotels")]
         for hid in hotels:
-            params = {"hid": hid, "window": SENTIMENT_WINDOW}
-            counted += sum(n for _kind, n in conn.execute(SENTIMENT_7D_SQL, params))
+            counted += sum(n for _kind, n in conn.execute(SENTIMENT_7D_SQL, {"hid": hid}))
             due += len(conn.execute(DUE_GUESTS_SQL, {"hid": hid, "hours": 24}).fetchall())
     return {"sentiment_7d": counted / len(hotels), "due_guests": due / len(hotels)}
 

@@ -117,9 +117,10 @@ PENDING_NOTIFICATIONS_SQL = (
 )
 
 #: From the hourly counts (revision 014); on Citus, which keeps no counts, from the messages.
-SENTIMENT_7D_SQL = sentiment.BREAKDOWN
-SENTIMENT_7D_RAW_SQL = sentiment.RAW_BREAKDOWN
+#: The window is a literal, as the bot sends it (see ``sentiment.for_window``).
 SENTIMENT_WINDOW = "7 days"
+SENTIMENT_7D_SQL = sentiment.for_window(sentiment.BREAKDOWN, SENTIMENT_WINDOW)
+SENTIMENT_7D_RAW_SQL = sentiment.for_window(sentiment.RAW_BREAKDOWN, SENTIMENT_WINDOW)
 
 SAMPLE_SENTIMENTS = (
     ("positive", 0.7),

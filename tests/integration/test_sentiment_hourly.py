@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 from hotelbot_cli import migration_steps, migrations
 from hotelbot_cli.db.deletes import delete_conversation
 from hotelbot_cli.db.engine import session_factory
-from hotelbot_cli.db.sentiment import BREAKDOWN, HOURLY, RAW_BREAKDOWN, TRIGGERS
+from hotelbot_cli.db.sentiment import BREAKDOWN, HOURLY, RAW_BREAKDOWN, TRIGGERS, for_window
 from hotelbot_cli.db.tenant import tenant_session
 from hotelbot_cli.seed import Mode, SeedOptions, seed
 from hotelbot_cli.settings import libpq_url
@@ -40,7 +40,8 @@ def _disagreements(conn: psycopg.Connection) -> list[tuple[str, str, list, list]
             params = {"hid": hotel, "window": window}
             counted = sorted(conn.execute(BREAKDOWN, params).fetchall(), key=str)
             raw = sorted(conn.execute(RAW_BREAKDOWN, params).fetchall(), key=str)
-            if counted != raw:
+            fixed = sorted(conn.execute(for_window(BREAKDOWN, window), params).fetchall(), key=str)
+            if not counted == fixed == raw:
                 found.append((str(hotel), window, counted, raw))
     return found
 
