@@ -55,6 +55,23 @@ def prefix(
     return stmts
 
 
+def runs_bare(op: Operation, role: str | None) -> bool:
+    """Whether ``op`` runs as its own transaction (no BEGIN/COMMIT): a single-statement
+    operation with nothing to bind, the way the library sends the lookup. Such a run
+    leaves the session as it found it (see ``db.engine.leave_untouched``). Decided by the
+    role alone, so the owner's side of the isolation comparison has the tenant's shape."""
+    return op.autocommit and not op.needs_tenant and role is None
+
+
+def _bare(conn: psycopg.Connection[Any], plan: Any) -> Any:
+    (stmt,) = next(plan).statements
+    try:
+        plan.send([conn.execute(stmt.sql, stmt.params or None).fetchall()])
+    except StopIteration as stop:
+        return stop.value
+    raise RuntimeError("an autocommit operation has one batch")
+
+
 def _rows(cursors: list[psycopg.Cursor[Any]]) -> list[Rows]:
     return [cur.fetchall() if cur.description is not None else [] for cur in cursors]
 
@@ -75,6 +92,8 @@ def run_operation(
     results nobody reads: a cursor per statement cost ~1/3 of the driver's own time.
     """
     plan = op.plan(target, rng, ctx, tenant)
+    if runs_bare(op, role):
+        return _bare(conn, plan)
     in_tx = False
     registered = registered_signatures(conn) if tenant and not ctx.propagate else None
     control = conn.cursor()
@@ -120,6 +139,14 @@ async def run_operation_async(
 ) -> Any:
     """Async twin of :func:`run_operation` (psycopg AsyncConnection in autocommit mode)."""
     plan = op.plan(target, rng, ctx, tenant)
+    if runs_bare(op, role):
+        (stmt,) = next(plan).statements
+        cur = await conn.execute(stmt.sql, stmt.params or None)
+        try:
+            plan.send([await cur.fetchall()])
+        except StopIteration as stop:
+            return stop.value
+        raise RuntimeError("an autocommit operation has one batch")
     in_tx = False
     registered = None
     if tenant and not ctx.propagate:

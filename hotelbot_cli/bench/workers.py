@@ -20,6 +20,7 @@ from hotelbot_cli.bench import driver
 from hotelbot_cli.bench.options import BenchOptions
 from hotelbot_cli.bench.targets import TargetPicker
 from hotelbot_cli.bench.workload import Context, Operation, Target
+from hotelbot_cli.db.engine import leave_untouched
 from hotelbot_cli.observability import instrument_driver, raw_connection
 
 if TYPE_CHECKING:
@@ -116,6 +117,8 @@ def sync_worker(engine: Engine, plan: Plan, index: int, tally: Tally, stop: Stop
                 driver.run_operation(
                     raw.driver_connection, op, target, rng, plan.ctx, tenant=True, role=plan.role
                 )
+                if driver.runs_bare(op, plan.role):
+                    leave_untouched(raw)
             finally:
                 raw.close()
         except Exception as exc:
@@ -151,10 +154,13 @@ async def async_worker(
         start = perf()
         try:
             async with aengine.connect() as conn:
-                raw = instrument_driver((await conn.get_raw_connection()).driver_connection)
+                pooled = await conn.get_raw_connection()
+                raw = instrument_driver(pooled.driver_connection)
                 await driver.run_operation_async(
                     raw, op, target, rng, plan.ctx, tenant=True, role=plan.role
                 )
+                if driver.runs_bare(op, plan.role):
+                    leave_untouched(pooled)
         except Exception as exc:
             tally.fail(op.name, exc)
             continue

@@ -67,20 +67,40 @@ def _engine_kwargs(settings: Settings, overrides: dict[str, Any]) -> dict[str, A
     return kwargs
 
 
-#: What a check-in runs. Measured against all of it but ``DISCARD PLANS`` (nine statements
-#: in one simple query, keeping the lookup's and the verifier's cached plans): the next
-#: request was ~20 µs faster, the reset as much slower (``python scripts/reset_cost.py``).
-RESET_SESSION = "DISCARD ALL"
+#: What a check-in runs: ``DISCARD ALL`` but ``DISCARD PLANS``, in one simple query.
+#: Cached plans are not session state a request can shape (the server re-plans when the
+#: role, search_path or a table changes), and dropping them costs the next user: the
+#: WhatsApp lookup after ``DISCARD ALL`` took +55-65 µs over one after this reset, whose
+#: own cost is the same round trip (``python scripts/reset_cost.py``).
+RESET_SESSION = (
+    "CLOSE ALL; RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; UNLISTEN *;"
+    " SELECT pg_catalog.pg_advisory_unlock_all(); DEALLOCATE ALL; DISCARD TEMP;"
+    " DISCARD SEQUENCES"
+)
+
+#: Key of a pool record's ``info`` for a checkout left as the pool handed it out.
+UNTOUCHED = "hotelbot.untouched"
+
+
+def leave_untouched(pooled: Any) -> None:
+    """Declare that a checked-out connection ran only the library's own fixed statements,
+    outside any transaction: its session is as clean as the pool handed it out, so its
+    check-in skips the reset (a round trip, ~40 % of the WhatsApp lookup's checkout).
+
+    Call it last, right before ``pooled.close()``; anything run after it is not covered.
+    """
+    pooled.info[UNTOUCHED] = True
 
 
 def _discard_on_checkin(dbapi_connection: Any, record: Any) -> None:
     """Whatever a request did to its session never reaches the next user of the connection.
 
-    ``DISCARD ALL`` after the pool's rollback drops settings (tenant, role, search_path),
-    temp tables, prepared statements, LISTEN and advisory locks. It may not run in a
-    transaction block, hence the brief switch to autocommit (a client-side flag).
+    :data:`RESET_SESSION` after the pool's rollback drops settings (tenant, role,
+    search_path), temp tables, prepared statements, cursors, LISTEN and advisory locks. It
+    runs in autocommit mode (a client-side flag): no transaction is left open. A checkout
+    marked by :func:`leave_untouched` needs none of it.
     """
-    if dbapi_connection is None:
+    if dbapi_connection is None or record.info.pop(UNTOUCHED, False):
         return
     before = dbapi_connection.autocommit
     try:
@@ -97,10 +117,10 @@ def _discard_on_checkin(dbapi_connection: Any, record: Any) -> None:
 def _forget_prepared(raw: Any) -> None:
     """Tell psycopg its prepared statements are gone.
 
-    psycopg notices a ``DISCARD ALL`` only the first time it sees that query text; from the
-    second check-in on it would run a statement it believes prepared and get
-    ``prepared statement "_pg3_0" does not exist``. The server side is empty already, so
-    the DEALLOCATE ALL that ``clear()`` schedules is dropped too.
+    psycopg notices a ``DEALLOCATE ALL`` only when it is a query's only statement; otherwise
+    it would run a statement it believes prepared and get ``prepared statement "_pg3_0"
+    does not exist``. The server side is empty already, so the DEALLOCATE ALL that
+    ``clear()`` schedules is dropped too.
     """
     manager = getattr(raw, "_prepared", None)
     if manager is not None and manager.clear():

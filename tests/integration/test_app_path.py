@@ -24,6 +24,7 @@ from hotelbot_cli.db.engine import (
     make_engine,
     session_factory,
 )
+from hotelbot_cli.db.lookup import find_hotel
 from hotelbot_cli.db.tenant import (
     async_tenant_session,
     sign,
@@ -135,6 +136,47 @@ def test_next_checkout_has_no_tenant_no_role_no_session_state(
     assert (state[0] or "", state[1], state[3], state[4], state[5]) == ("", login, 0, 0, None)
     assert (state[6], state[7], state[8] or "") == (0, 0, "")
     assert "pg_temp" not in state[2]
+
+
+def _lookups_prepared(engine: Engine) -> int:
+    with engine.connect() as conn:  # runs SQL: this checkout is reset on check-in
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_prepared_statements"
+                    " WHERE statement LIKE '%hotelbot_hotel_id_for_whatsapp%'"
+                )
+            ).scalar_one()
+        )
+
+
+def test_the_whatsapp_lookup_leaves_its_connection_as_it_found_it(
+    bot: Engine, two_hotels: tuple[Tenant, Tenant], superuser_conn: psycopg.Connection
+) -> None:
+    """One statement outside a transaction: its check-in skips the reset, so what psycopg
+    prepared for it is still there; any other checkout, or a failed lookup, is reset."""
+    a, b = two_hotels
+    for _ in range(6):  # psycopg prepares on the 5th run
+        assert find_hotel(a.whatsapp, bot) == uuid.UUID(a.hotel_id)
+    assert find_hotel(b.whatsapp, bot) == uuid.UUID(b.hotel_id)
+    assert find_hotel("+15559999999", bot) is None
+    with pytest.raises(UsageError, match=r"E\.164"):
+        find_hotel("12345", bot)
+    assert _lookups_prepared(bot) == 1  # kept through eight check-ins
+    assert _lookups_prepared(bot) == 0  # the checkout that looked was reset
+    for _ in range(6):
+        find_hotel(a.whatsapp, bot)
+    with tenant_session(a.hotel_id, session_factory(bot)) as s:
+        assert _guest_hotels(s) == {a.hotel_id}
+    assert _lookups_prepared(bot) == 0
+    for _ in range(6):
+        find_hotel(a.whatsapp, bot)
+    superuser_conn.execute(
+        "REVOKE EXECUTE ON FUNCTION hotelbot_hotel_id_for_whatsapp(text) FROM app_user"
+    )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        find_hotel(a.whatsapp, bot)
+    assert _lookups_prepared(bot) == 0  # a failed lookup is reset like any checkout
 
 
 def test_discard_on_checkin_drops_temp_tables_and_prepared_statements(db_url: URL) -> None:
