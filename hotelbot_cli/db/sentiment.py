@@ -117,11 +117,14 @@ def pause_counting(cur: Cursor[Any]) -> list[str]:
     return paused
 
 
-def resume_counting(cur: Cursor[Any], paused: list[str], hotels: list[uuid.UUID]) -> None:
-    """Count ``hotels`` (new: no counts yet) and enable what :func:`pause_counting` disabled."""
+def resume_counting(
+    cur: Cursor[Any], paused: list[str], hotels: list[uuid.UUID], *, counted: bool = False
+) -> None:
+    """Count ``hotels`` (new: no counts yet), unless the caller ``counted`` them itself, and
+    enable what :func:`pause_counting` disabled."""
     if not paused:
         return
-    if hotels:
+    if hotels and not counted:
         cur.execute(COUNT_NEW_HOTELS, {"hotels": [str(h) for h in hotels]})
     for name in paused:
         cur.execute(f'ALTER TABLE messages ENABLE TRIGGER "{name}"')

@@ -224,6 +224,7 @@ def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: fl
         phases["prepare"] = time.perf_counter() - mark
         mark = time.perf_counter()
         written: list[Any] = []
+        counting: dict[str, Any] | None = {"m": opts.messages_per_conversation} if paused else None
         rows = _load(
             cur,
             gen,
@@ -234,8 +235,17 @@ def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: fl
             phases=phases,
             freeze=freeze,
             hotels=written,
+            counting=counting,
         )
-        _after_load(cur, snap, paused=paused, written=written, progress=progress, phases=phases)
+        _after_load(
+            cur,
+            snap,
+            paused=paused,
+            written=written,
+            progress=progress,
+            phases=phases,
+            counts=(gen, counting, freeze) if counting else None,
+        )
         loader.force_rls(cur, forced)
     return SeedReport(
         rows=rows,
@@ -257,23 +267,50 @@ def _after_load(
     written: list[Any],
     progress: Progress,
     phases: dict[str, float],
+    counts: tuple[Any, dict[str, Any], bool] | None = None,
 ) -> None:
     """The sentiment counts of the hotels written, indexes and keys back, ANALYZE.
 
-    The counts first: with the indexes still dropped (a rebuild), a plain INSERT of them
-    and a sequential scan of the messages, then their key is built with the others."""
+    ``counts`` (the generating connection, the conversations it expanded, COPY FREEZE or
+    not): the generating connection builds the counts from the conversations, on its own
+    server process, while this one rebuilds every other table's indexes; the counts are then
+    COPYed in and their table's keys built. Without it, one GROUP BY over the messages."""
+    import contextlib
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import wait as futures_wait
+
     from hotelbot_cli.db import sentiment
     from hotelbot_cli.seed import loader
 
     mark = time.perf_counter()
-    if paused:
-        sentiment.resume_counting(cur, paused, written)
-        phases["sentiment counts"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-    if snap:
-        loader.restore(cur, snap, lambda d, t: progress("indexes + keys", d, t))
-        phases["indexes + keys"] = time.perf_counter() - mark
-        mark = time.perf_counter()
+    counted: Any = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotelbot-counts")
+    try:
+        if counts and written:
+            gen, params, _ = counts
+            counted = pool.submit(loader.generated_counts, gen, params)
+        last = None
+        if snap:
+            rest, last = loader.split(snap, sentiment.HOURLY) if counted else (snap, None)
+            loader.restore(cur, rest, lambda d, t: progress("indexes + keys", d, t))
+            phases["indexes + keys"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+        if paused:
+            if counted is not None:
+                assert counts is not None
+                loader.copy_counts(cur, counted.result(), freeze=counts[2])
+            sentiment.resume_counting(cur, paused, written, counted=counted is not None)
+            if last is not None:
+                loader.restore(cur, last)
+            phases["sentiment counts"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+    finally:  # never leave the thread on ``gen`` while the caller closes it
+        if counted is not None and not counted.done():
+            assert counts is not None
+            with contextlib.suppress(Exception):
+                counts[0].cancel_safe(timeout=5)
+            futures_wait([counted], timeout=30)
+        pool.shutdown(wait=counted is None or counted.done())
     tables = loader.our_tables()
     for done, table in enumerate(tables, 1):
         cur.execute(f"ANALYZE {table}")
@@ -292,9 +329,11 @@ def _load(
     phases: dict[str, float],
     freeze: bool = False,
     hotels: list[Any] | None = None,
+    counting: dict[str, Any] | None = None,
 ) -> dict[str, int]:
     """Load every table; ``phases`` gets the seconds of each step (where the time goes),
-    ``hotels`` the ids of the hotels written."""
+    ``hotels`` the ids of the hotels written, ``counting`` the conversations' fields the
+    sentiment counts are built from (``server_side.COUNT_PARAMS``)."""
     from hotelbot_cli.seed import generators, hangup, loader, server_side
     from hotelbot_cli.seed.chunks import chunks, prefetch
 
@@ -344,6 +383,9 @@ def _load(
                     server_side.PARAM_NAMES, map(list, zip(*chunk.params, strict=True)), strict=True
                 )
             )
+            if counting is not None:
+                for name in server_side.COUNT_PARAMS:
+                    counting.setdefault(name, []).extend(arrays[name])
             messages, notifications = hangup.run(
                 functools.partial(
                     loader.copy_generated, cur, gen, {**constants, **arrays}, freeze=freeze

@@ -8,6 +8,7 @@ the loader follows the schema as it grows.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,23 @@ def drop(cur: Cursor[Any], snap: SchemaSnapshot) -> None:
         cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
     for name, _ in snap.indexes:
         cur.execute(f"DROP INDEX {name}")
+
+
+def split(snap: SchemaSnapshot, table: str) -> tuple[SchemaSnapshot, SchemaSnapshot]:
+    """(everything but ``table``'s, ``table``'s own): its indexes, keys and foreign keys,
+    to rebuild after rows that arrive last."""
+
+    on = re.compile(r" ON (?:ONLY )?(?:\S+\.)?" + re.escape(table) + " USING ")
+    rest, mine = SchemaSnapshot(), SchemaSnapshot()
+    for key in snap.keys:
+        (mine if key[0] == table else rest).keys.append(key)
+    for foreign in snap.foreign_keys:
+        (mine if foreign[0] == table else rest).foreign_keys.append(foreign)
+    for index in snap.indexes:
+        (mine if on.search(index[1]) else rest).indexes.append(index)
+    mine.comments.extend(c for c in snap.comments if f" ON {table} IS " in c)
+    rest.comments.extend(c for c in snap.comments if c not in mine.comments)
+    return rest, mine
 
 
 def restore(cur: Cursor[Any], snap: SchemaSnapshot, step: Any = None) -> None:
@@ -179,6 +197,33 @@ def copy_rows(
             copy.write_row(row)
             count += 1
     return count
+
+
+def generated_counts(gen: Any, params: dict[str, Any]) -> list[bytes]:
+    """The sentiment counts of the messages ``copy_generated`` wrote from the conversations
+    in ``params`` (``server_side.COUNT_PARAMS`` and ``m``), built on ``gen``: binary COPY
+    rows, one block per hotel."""
+    from hotelbot_cli.seed import server_side as ss
+
+    with gen.cursor(binary=True) as cur:
+        cur.execute(ss.COUNTS, params)
+        return [bytes(block) for (block,) in cur.fetchall()]
+
+
+def copy_counts(cur: Cursor[Any], blocks: list[bytes], *, freeze: bool = False) -> None:
+    """COPY what :func:`generated_counts` built into the counts table."""
+    from hotelbot_cli.db import sentiment
+    from hotelbot_cli.seed import server_side as ss
+
+    option = ", FREEZE" if freeze else ""
+    columns = ", ".join(ss.COUNT_COLUMNS)
+    with cur.copy(
+        f"COPY {sentiment.HOURLY} ({columns}) FROM STDIN (FORMAT BINARY{option})"
+    ) as copy:
+        copy.write(ss.COPY_HEADER)
+        for block in blocks:
+            copy.write(block)
+        copy.write(ss.COPY_TRAILER)
 
 
 def _stream_size() -> int:

@@ -232,6 +232,40 @@ CROSS JOIN LATERAL (
 ) g
 """
 
+#: Binary COPY column list of the rows ``COUNTS`` builds.
+COUNT_COLUMNS = ("id", "hotel_id", "hour", "sentiment_type", "messages")
+#: The conversation fields ``COUNTS`` reads (a subset of PARAM_NAMES).
+COUNT_PARAMS = ("hotel", "t0ms", "step", "lang", "hseed", "no")
+
+#: The sentiment counts (revision 014) of the messages ``ROWS`` builds from the same
+#: conversations, one bytea of binary COPY rows (COUNT_COLUMNS) per hotel, each hotel's hours
+#: together. The same rows as ``sentiment.COUNT_NEW_HOTELS`` over the written messages (ids
+#: included), from the conversations alone: the generating connection builds them while the
+#: writing one rebuilds the indexes, where counting the messages took its own pass of them.
+COUNTS = f"""
+SELECT string_agg(
+    '\\x0005'::bytea
+      || {_U} || decode(md5(t.hotel_id::text || '/' || t.hour_s || '/'
+                            || coalesce(t.sentiment, '-')), 'hex')
+      || {_U} || uuid_send(t.hotel_id)
+      || {_T} || int8send(t.hour_s * 1000000 - {_PG_EPOCH_US})
+      || CASE WHEN t.sentiment IS NULL THEN {_NULL}
+              ELSE int4send(octet_length(t.sentiment)) || textsend(t.sentiment) END
+      || {_T} || int8send(t.n),
+    ''::bytea ORDER BY t.hour_s, t.sentiment::sentiment_type)
+FROM (
+  SELECT c.hotel_id, (e.ms / 3600000) * 3600 AS hour_s,
+    CASE WHEN e.kind = 0 THEN (ARRAY{list(_SENTIMENTS)!r})[e.cls + 1] END AS sentiment,
+    count(*) AS n
+  FROM unnest(%(hotel)b::uuid[], %(t0ms)b::bigint[], %(step)b::bigint[], %(lang)b::int[],
+              %(hseed)b::bigint[], %(no)b::int[])
+    AS c(hotel_id, t0ms, step, lang, hseed, no)
+  CROSS JOIN LATERAL ({expand()}) e
+  GROUP BY 1, 2, 3) t
+GROUP BY t.hotel_id
+ORDER BY t.hotel_id
+"""
+
 PARAM_NAMES = (
     "conv",
     "hotel",

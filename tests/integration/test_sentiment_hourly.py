@@ -23,7 +23,14 @@ from sqlalchemy.pool import NullPool
 from hotelbot_cli import migration_steps, migrations
 from hotelbot_cli.db.deletes import delete_conversation
 from hotelbot_cli.db.engine import session_factory
-from hotelbot_cli.db.sentiment import BREAKDOWN, HOURLY, RAW_BREAKDOWN, TRIGGERS, for_window
+from hotelbot_cli.db.sentiment import (
+    BREAKDOWN,
+    COUNT_NEW_HOTELS,
+    HOURLY,
+    RAW_BREAKDOWN,
+    TRIGGERS,
+    for_window,
+)
 from hotelbot_cli.db.tenant import tenant_session
 from hotelbot_cli.seed import Mode, SeedOptions, seed
 from hotelbot_cli.settings import libpq_url
@@ -74,6 +81,21 @@ def test_the_seed_counts_every_message_and_turns_the_triggers_back_on(
         (list(TRIGGERS),),
     ).fetchall()
     assert sorted(states) == sorted((name, "O") for name in TRIGGERS)
+
+
+def test_the_counts_built_from_the_conversations_are_those_of_the_messages(
+    seeded: psycopg.Connection,
+) -> None:
+    """The seed builds its counts from the conversations, on the generating connection:
+    row for row, ids included, what counting the written messages gives."""
+    rows = f"SELECT id, hotel_id, hour, sentiment_type, messages FROM {HOURLY} ORDER BY 1"
+    built = seeded.execute(rows).fetchall()
+    hotels = [row[0] for row in seeded.execute("SELECT id FROM hotels")]
+    with seeded.transaction(force_rollback=True):
+        seeded.execute(f"DELETE FROM {HOURLY}")
+        seeded.execute(COUNT_NEW_HOTELS, {"hotels": [str(h) for h in hotels]})
+        assert seeded.execute(rows).fetchall() == built
+    assert len(built) > 100
 
 
 @pytest.mark.parametrize("rebuild", [False, True], ids=["keep-indexes", "rebuild-indexes"])
@@ -295,3 +317,40 @@ def test_a_non_superuser_owner_recounts_through_its_own_force(
         assert raw is not None
         assert _disagreements(raw) == []
         conn.rollback()
+
+
+def test_a_failure_while_the_counts_are_built_cancels_them_and_keeps_the_database(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counts are built on the generating connection in a thread: when the load fails
+    meanwhile, that query is cancelled before the connection is closed, and nothing of the
+    seed is left."""
+    import time
+
+    from hotelbot_cli.seed import loader
+
+    real = loader.generated_counts
+
+    def slow(gen: psycopg.Connection, params: dict) -> list[bytes]:
+        gen.execute("SELECT pg_sleep(30)")
+        return real(gen, params)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        time.sleep(0.3)  # the counting query is running by now
+        raise RuntimeError("the index build failed")
+
+    monkeypatch.setattr(loader, "generated_counts", slow)
+    monkeypatch.setattr(loader, "restore", broken)
+    engine = create_engine(db_url, poolclass=NullPool)
+    started = time.perf_counter()
+    with pytest.raises(RuntimeError, match="index build failed"):
+        seed(engine, SeedOptions(hotels=2, guests_per_hotel=5, messages_per_conversation=4))
+    assert time.perf_counter() - started < 20  # cancelled, not waited for
+    engine.dispose()
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        assert conn.execute("SELECT count(*) FROM hotels").fetchone() == (0,)
+        assert conn.execute(f"SELECT count(*) FROM {HOURLY}").fetchone() == (0,)
+        running = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'"
+        ).fetchone()
+        assert running == (0,)
