@@ -138,62 +138,57 @@ def test_next_checkout_has_no_tenant_no_role_no_session_state(
     assert "pg_temp" not in state[2]
 
 
-def _lookups_prepared(engine: Engine) -> int:
-    with engine.connect() as conn:  # runs SQL: this checkout is reset on check-in
-        return int(
-            conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_prepared_statements"
-                    " WHERE statement LIKE '%hotelbot_hotel_id_for_whatsapp%'"
-                )
-            ).scalar_one()
-        )
+def _last_statement(superuser: psycopg.Connection, engine: Engine) -> str:
+    """What the pooled connection of ``engine`` (one, idle) sent last, as the server saw it."""
+    row = superuser.execute(
+        "SELECT query FROM pg_stat_activity WHERE usename = %s AND state = 'idle'",
+        (engine.url.username,),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 def test_the_whatsapp_lookup_leaves_its_connection_as_it_found_it(
     bot: Engine, two_hotels: tuple[Tenant, Tenant], superuser_conn: psycopg.Connection
 ) -> None:
-    """One statement outside a transaction: its check-in skips the reset, so what psycopg
-    prepared for it is still there; any other checkout, or a failed lookup, is reset."""
+    """One statement outside a transaction: its check-in sends nothing (the server's last
+    statement from that connection is the lookup); any other checkout, or a failed lookup,
+    is reset."""
     a, b = two_hotels
-    for _ in range(6):  # psycopg prepares on the 5th run
-        assert find_hotel(a.whatsapp, bot) == uuid.UUID(a.hotel_id)
+    with tenant_session(a.hotel_id, session_factory(bot)) as s:
+        assert _guest_hotels(s) == {a.hotel_id}
+    assert "CLOSE ALL" in _last_statement(superuser_conn, bot)  # a tenant checkout: reset
+    assert find_hotel(a.whatsapp, bot) == uuid.UUID(a.hotel_id)
     assert find_hotel(b.whatsapp, bot) == uuid.UUID(b.hotel_id)
     assert find_hotel("+15559999999", bot) is None
     with pytest.raises(UsageError, match=r"E\.164"):
         find_hotel("12345", bot)
-    assert _lookups_prepared(bot) == 1  # kept through eight check-ins
-    assert _lookups_prepared(bot) == 0  # the checkout that looked was reset
-    for _ in range(6):
-        find_hotel(a.whatsapp, bot)
-    with tenant_session(a.hotel_id, session_factory(bot)) as s:
-        assert _guest_hotels(s) == {a.hotel_id}
-    assert _lookups_prepared(bot) == 0
-    for _ in range(6):
-        find_hotel(a.whatsapp, bot)
+    assert _last_statement(superuser_conn, bot).startswith("SELECT hotelbot_hotel_id_for_whatsapp(")
     superuser_conn.execute(
         "REVOKE EXECUTE ON FUNCTION hotelbot_hotel_id_for_whatsapp(text) FROM app_user"
     )
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         find_hotel(a.whatsapp, bot)
-    assert _lookups_prepared(bot) == 0  # a failed lookup is reset like any checkout
+    assert "CLOSE ALL" in _last_statement(superuser_conn, bot)  # a failed lookup is reset
 
 
-def test_discard_on_checkin_drops_temp_tables_and_prepared_statements(db_url: URL) -> None:
-    """Superusers may still make temp tables: the pool drops them on check-in."""
+def test_checkin_drops_temp_tables_and_keeps_psycopgs_prepared_statements(db_url: URL) -> None:
+    """Superusers may still make temp tables: the pool drops them on check-in. The
+    statements psycopg prepared stay (protocol-level: no request can make or change one
+    without the census seeing it), so the next checkout needs no planning."""
     engine = make_engine(db_url, ONE)
     query = text("SELECT count(*) FROM hotels WHERE id = :i")
+    first = True
     try:
-        for _ in range(4):  # psycopg must forget its prepared statements at every check-in
+        for _ in range(4):  # psycopg's statement stays prepared, on both sides
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT to_regclass('pg_temp.planted')")).scalar() is None
-                assert (
-                    conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar() == 0
-                )
+                assert _prepared(conn) == (0, 0 if first else 1)
                 conn.execute(text("CREATE TEMP TABLE planted (x int)"))
                 for _ in range(8):  # psycopg prepares on the 5th run
                     conn.execute(query, {"i": uuid.uuid4()})
                 conn.commit()
+            first = False
     finally:
         engine.dispose()
 
