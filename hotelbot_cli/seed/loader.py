@@ -210,20 +210,28 @@ def generated_counts(gen: Any, params: dict[str, Any]) -> list[bytes]:
         return [bytes(block) for (block,) in cur.fetchall()]
 
 
-def copy_counts(cur: Cursor[Any], blocks: list[bytes], *, freeze: bool = False) -> None:
-    """COPY what :func:`generated_counts` built into the counts table."""
-    from hotelbot_cli.db import sentiment
+def copy_blocks(
+    cur: Cursor[Any], table: str, columns: Sequence[str], blocks: Iterable[bytes], *, freeze: bool
+) -> None:
+    """COPY ``blocks`` (binary COPY rows the server built) into ``table``'s ``columns``."""
     from hotelbot_cli.seed import server_side as ss
 
     option = ", FREEZE" if freeze else ""
-    columns = ", ".join(ss.COUNT_COLUMNS)
     with cur.copy(
-        f"COPY {sentiment.HOURLY} ({columns}) FROM STDIN (FORMAT BINARY{option})"
+        f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY{option})"
     ) as copy:
         copy.write(ss.COPY_HEADER)
         for block in blocks:
             copy.write(block)
         copy.write(ss.COPY_TRAILER)
+
+
+def copy_counts(cur: Cursor[Any], blocks: list[bytes], *, freeze: bool = False) -> None:
+    """COPY what :func:`generated_counts` built into the counts table."""
+    from hotelbot_cli.db import sentiment
+    from hotelbot_cli.seed import server_side as ss
+
+    copy_blocks(cur, sentiment.HOURLY, ss.COUNT_COLUMNS, blocks, freeze=freeze)
 
 
 def _stream_size() -> int:
@@ -268,12 +276,5 @@ def copy_generated(
             sql_log.log_statement(ss.ROWS, None, elapsed_ms, messages)
         copy.write(ss.COPY_TRAILER)
     if notes:
-        with cur.copy(
-            f"COPY staff_notifications ({', '.join(ss.NOTIFICATION_COLUMNS)})"
-            f" FROM STDIN (FORMAT BINARY{option})"
-        ) as copy:
-            copy.write(ss.COPY_HEADER)
-            for block in notes:
-                copy.write(block)
-            copy.write(ss.COPY_TRAILER)
+        copy_blocks(cur, "staff_notifications", ss.NOTIFICATION_COLUMNS, notes, freeze=freeze)
     return messages * params["m"], notified
