@@ -84,12 +84,12 @@ def _server() -> Iterator[URL]:
 
 def _postmaster(url: URL) -> int | None:
     """The pid of ``url``'s postmaster when it runs on this machine: a backend's parent."""
-    with psycopg.connect(libpq_url(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:  # read while the backend lives
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    try:
-        stat = Path(f"/proc/{row[0] if row else 0}/stat").read_text()
-    except OSError:  # another machine, another pid namespace, or not Linux
-        return None
+        try:
+            stat = Path(f"/proc/{row[0] if row else 0}/stat").read_text()
+        except OSError:  # another machine, another pid namespace, or not Linux
+            return None
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
