@@ -1,7 +1,8 @@
 """Cost of the pool's check-in reset: checkout + the WhatsApp lookup + check-in, with
-``DISCARD ALL``, with hotelbot's reset (``RESET_SESSION``: all of DISCARD ALL but its
-DISCARD PLANS), and with no reset at all, interleaved in short rounds on one pooled connection (p50
-of every checkout: the host is noisy).
+``DISCARD ALL``, with hotelbot's reset (``RESET_SESSION``: a census of the prepared
+statements, then all of DISCARD ALL but DISCARD PLANS and DEALLOCATE ALL), and with no
+reset at all, interleaved in short rounds on one pooled connection (p50 of every checkout:
+the host is noisy).
 
 The lookup is a PL/pgSQL function: DISCARD ALL drops its cached plans, so the next request
 plans them again; keeping them costs a longer reset. Run on a migrated, seeded database
@@ -45,7 +46,7 @@ def main(rounds: int = 30, n: int = 200) -> None:
     def no_reset(_dbapi_connection: Any, _record: Any) -> None:
         return None
 
-    forms = {"DISCARD ALL": "DISCARD ALL", "all but plans (ours)": RESET_SESSION, "no reset": None}
+    forms = {"DISCARD ALL": "DISCARD ALL", "ours": RESET_SESSION, "no reset": None}
     times: dict[str, list[int]] = {name: [] for name in forms}
     for _ in range(rounds):
         for name, statement in forms.items():
