@@ -107,18 +107,37 @@ def _discard_on_checkin(dbapi_connection: Any, record: Any) -> None:
     if dbapi_connection is None or record.info.pop(UNTOUCHED, False):
         return
     before = dbapi_connection.autocommit
-    raw = getattr(dbapi_connection, "driver_connection", dbapi_connection)
     try:
         dbapi_connection.autocommit = True
-        cursor = dbapi_connection.cursor()
-        cursor.execute(RESET_SESSION, prepare=False)  # never worth preparing
-        if not _only_psycopgs(raw, cursor.fetchall()):  # the first result: the census
-            cursor.execute("DEALLOCATE ALL", prepare=False)
-            _forget_prepared(raw)
-        cursor.close()
+        run_async = getattr(dbapi_connection, "run_async", None)
+        if run_async is not None:  # SQLAlchemy's adapter of psycopg's AsyncConnection
+            run_async(_reset_async)
+        else:
+            _reset(dbapi_connection)
         dbapi_connection.autocommit = before
     except Exception as exc:  # a connection we cannot clean must not be reused
         record.invalidate(exc)
+
+
+def _reset(conn: Any) -> None:
+    cursor = conn.cursor()
+    cursor.execute(RESET_SESSION, prepare=False)  # never worth preparing (nor possible)
+    if not _only_psycopgs(conn, cursor.fetchall()):  # the first result: the census
+        cursor.execute("DEALLOCATE ALL", prepare=False)
+        _forget_prepared(conn)
+    cursor.close()
+
+
+async def _reset_async(conn: Any) -> None:
+    """:func:`_reset` on the driver's own AsyncConnection: the adapter's cursor takes no
+    ``prepare=``, and without it psycopg would try to prepare the reset, fail, and the
+    connection be replaced at every check-in."""
+    cursor = conn.cursor()
+    await cursor.execute(RESET_SESSION, prepare=False)
+    if not _only_psycopgs(conn, await cursor.fetchall()):
+        await cursor.execute("DEALLOCATE ALL", prepare=False)
+        _forget_prepared(conn)
+    await cursor.close()
 
 
 def _only_psycopgs(raw: Any, statements: list[tuple[str, bool]]) -> bool:

@@ -280,21 +280,27 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_at_checkout(
 def test_async_engine_is_reset_on_checkin_too(db_url: URL, two_hotels) -> None:
     a, _ = two_hotels
 
-    async def go() -> tuple[int, str]:
+    async def go() -> tuple[int, str, set[int]]:
         engine = make_async_engine(db_url, ONE)
+        pid = text("SELECT pg_backend_pid()")
         try:
             async with async_tenant_session(a.hotel_id, engine) as s:
                 n = (await s.execute(text("SELECT count(*) FROM guests"))).scalar_one()
                 await s.execute(text("SET SESSION app.planted = 'yes'"))
+                pids = {(await s.execute(pid)).scalar_one()}
             async with engine.connect() as conn:
                 left = (
                     await conn.execute(text("SELECT current_setting('app.planted', true)"))
                 ).scalar()
-            return n, left or ""
+            for _ in range(6):  # the reset itself is never prepared, nor the connection lost
+                async with engine.connect() as conn:
+                    pids.add((await conn.execute(pid)).scalar_one())
+            return n, left or "", pids
         finally:
             await engine.dispose()
 
-    assert asyncio.run(go()) == (1, "")
+    n, left, pids = asyncio.run(go())
+    assert (n, left, len(pids)) == (1, "", 1)
 
 
 def test_tenant_session_on_the_owner_url_runs_as_app_user(
