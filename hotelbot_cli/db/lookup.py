@@ -62,8 +62,10 @@ def find_hotel(whatsapp_number: str, engine: Engine | None = None) -> uuid.UUID 
         raw = pooled.driver_connection
         before = raw.autocommit
         raw.autocommit = True
-        row = raw.execute(LOOKUP_SQL, {"number": number}).fetchone()
-        raw.autocommit = before
+        try:
+            row = raw.execute(LOOKUP_SQL, {"number": number}).fetchone()
+        finally:  # the pool's next user gets the connection's own mode back, whatever happened
+            raw.autocommit = before
         leave_untouched(pooled)
     finally:
         pooled.close()

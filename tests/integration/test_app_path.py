@@ -170,6 +170,8 @@ def test_the_whatsapp_lookup_leaves_its_connection_as_it_found_it(
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         find_hotel(a.whatsapp, bot)
     assert "CLOSE ALL" in _last_statement(superuser_conn, bot)  # a failed lookup is reset
+    with tenant_session(a.hotel_id, session_factory(bot)) as s:  # not left in autocommit
+        assert _guest_hotels(s) == {a.hotel_id}
 
 
 def test_checkin_drops_temp_tables_and_keeps_psycopgs_prepared_statements(db_url: URL) -> None:
