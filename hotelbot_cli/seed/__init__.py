@@ -286,7 +286,7 @@ def _after_load(
     counted: Any = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotelbot-counts")
     try:
-        if counts and written:
+        if counts and written and "hotel" in counts[1]:  # conversations were expanded
             gen, params, _ = counts
             counted = pool.submit(loader.generated_counts, gen, params)
         last = None
