@@ -63,10 +63,10 @@ def runs_bare(op: Operation, role: str | None) -> bool:
     return op.autocommit and not op.needs_tenant and role is None
 
 
-def _bare(conn: psycopg.Connection[Any], plan: Any) -> Any:
-    (stmt,) = next(plan).statements
+def _last(plan: Any, rows: list[Rows]) -> Any:
+    """What a bare operation's plan returns once it gets its one batch's ``rows``."""
     try:
-        plan.send([conn.execute(stmt.sql, stmt.params or None).fetchall()])
+        plan.send(rows)
     except StopIteration as stop:
         return stop.value
     raise RuntimeError("an autocommit operation has one batch")
@@ -93,7 +93,8 @@ def run_operation(
     """
     plan = op.plan(target, rng, ctx, tenant)
     if runs_bare(op, role):
-        return _bare(conn, plan)
+        (stmt,) = next(plan).statements
+        return _last(plan, [conn.execute(stmt.sql, stmt.params or None).fetchall()])
     in_tx = False
     registered = registered_signatures(conn) if tenant and not ctx.propagate else None
     control = conn.cursor()
@@ -142,11 +143,7 @@ async def run_operation_async(
     if runs_bare(op, role):
         (stmt,) = next(plan).statements
         cur = await conn.execute(stmt.sql, stmt.params or None)
-        try:
-            plan.send([await cur.fetchall()])
-        except StopIteration as stop:
-            return stop.value
-        raise RuntimeError("an autocommit operation has one batch")
+        return _last(plan, [await cur.fetchall()])
     in_tx = False
     registered = None
     if tenant and not ctx.propagate:
