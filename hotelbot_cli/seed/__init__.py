@@ -244,7 +244,9 @@ def _run(conn: Any, gen: Any, opts: SeedOptions, progress: Progress, started: fl
             written=written,
             progress=progress,
             phases=phases,
-            counts=(gen, counting, freeze) if counting else None,
+            gen=gen,
+            counting=counting,
+            freeze=freeze,
         )
         loader.force_rls(cur, forced)
     return SeedReport(
@@ -267,14 +269,16 @@ def _after_load(
     written: list[Any],
     progress: Progress,
     phases: dict[str, float],
-    counts: tuple[Any, dict[str, Any], bool] | None = None,
+    gen: Any = None,
+    counting: dict[str, Any] | None = None,
+    freeze: bool = False,
 ) -> None:
     """The sentiment counts of the hotels written, indexes and keys back, ANALYZE.
 
-    ``counts`` (the generating connection, the conversations it expanded, COPY FREEZE or
-    not): the generating connection builds the counts from the conversations, on its own
-    server process, while this one rebuilds every other table's indexes; the counts are then
-    COPYed in and their table's keys built. Without it, one GROUP BY over the messages."""
+    With ``counting`` (the conversations ``gen``, the generating connection, expanded):
+    ``gen`` builds the counts from them, on its own server process, while this one rebuilds
+    every other table's indexes; the counts are then COPYed in (FREEZE with ``freeze``) and
+    their table's keys built. Without it, one GROUP BY over the messages."""
     import contextlib
     from concurrent.futures import ThreadPoolExecutor
     from concurrent.futures import wait as futures_wait
@@ -286,9 +290,8 @@ def _after_load(
     counted: Any = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotelbot-counts")
     try:
-        if counts and written and "hotel" in counts[1]:  # conversations were expanded
-            gen, params, _ = counts
-            counted = pool.submit(loader.generated_counts, gen, params)
+        if counting and written and "hotel" in counting:  # conversations were expanded
+            counted = pool.submit(loader.generated_counts, gen, counting)
         last = None
         if snap:
             rest, last = loader.split(snap, sentiment.HOURLY) if counted else (snap, None)
@@ -297,8 +300,7 @@ def _after_load(
             mark = time.perf_counter()
         if paused:
             if counted is not None:
-                assert counts is not None
-                loader.copy_counts(cur, counted.result(), freeze=counts[2])
+                loader.copy_counts(cur, counted.result(), freeze=freeze)
             sentiment.resume_counting(cur, paused, written, counted=counted is not None)
             if last is not None:
                 loader.restore(cur, last)
@@ -306,11 +308,10 @@ def _after_load(
             mark = time.perf_counter()
     finally:  # never leave the thread on ``gen`` while the caller closes it
         if counted is not None and not counted.done():
-            assert counts is not None
             with contextlib.suppress(Exception):
-                counts[0].cancel_safe(timeout=5)
+                gen.cancel_safe(timeout=5)
             futures_wait([counted], timeout=30)
-        pool.shutdown(wait=counted is None or counted.done())
+        pool.shutdown(wait=False)  # its one task is done, or given up after the wait
     tables = loader.our_tables()
     for done, table in enumerate(tables, 1):
         cur.execute(f"ANALYZE {table}")
