@@ -13,15 +13,13 @@ caller already holds.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
+from hotelbot_cli.db.engine import get_app_engine, leave_untouched
 from hotelbot_cli.errors import UsageError
 from hotelbot_cli.models.validation import E164
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
+from hotelbot_cli.observability import raw_connection
 
 LOOKUP_SQL = "SELECT hotelbot_hotel_id_for_whatsapp(%(number)s)"
 _LOOKUP = text("SELECT hotelbot_hotel_id_for_whatsapp(:number)")
@@ -54,9 +52,6 @@ def find_hotel(whatsapp_number: str, engine: Engine | None = None) -> uuid.UUID 
     handed it out; a failed lookup leaves the connection to the usual reset.
     """
     number = _checked(whatsapp_number)
-    from hotelbot_cli.db.engine import get_app_engine, leave_untouched
-    from hotelbot_cli.observability import raw_connection
-
     pooled = raw_connection(engine or get_app_engine())
     try:
         raw = pooled.driver_connection
