@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeAlias, TypeVar
 
 import psycopg
@@ -47,8 +47,8 @@ SELECT read.text FROM (
 ) AS read (text)
 WHERE read.text ~* '(current_setting\s*\(|\mshow\s)'
 """
-_NAME = r"[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z0-9_$.]+"
-#: A custom setting (``prefix.name``) read by current_setting() or SHOW; a quoted literal.
+_NAME = r"[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z0-9_$.]+)?"
+#: A setting read by current_setting() or SHOW; a quoted literal.
 _SETTING_READ = re.compile(
     rf"current_setting\s*\(\s*'({_NAME})'|\bSHOW\s+\"?({_NAME})", re.IGNORECASE
 )
@@ -60,14 +60,26 @@ FORGED_VALUES = ("on", "true", "1", "yes", "all", "*", "admin", "")
 MAX_FORGED_VALUES = 32
 
 
-def read_settings(texts: list[str], own: set[str]) -> dict[str, list[str]]:
-    """Setting -> the values to forge it with, for every custom setting ``texts`` read
-    (``own``: the tenant's own settings, probed elsewhere). The values are the switches of
-    :data:`FORGED_VALUES`, then the literals of the texts that read it: whatever the code
-    compares a setting with, SQL can set it to."""
+#: The built-in settings the app role may set in its transaction: every session may set a
+#: ``user`` one (``SET application_name``), others where SET on them was granted (PG 15+).
+_SETTABLE_BUILT_INS = (
+    "SELECT lower(name) FROM pg_catalog.pg_settings WHERE name NOT LIKE '%%.%%'"
+    " AND (context = 'user' OR pg_catalog.has_parameter_privilege(%s, name, 'SET'))"
+)
+
+
+def read_settings(
+    texts: list[str], own: set[str], settable: Collection[str] = ()
+) -> dict[str, list[str]]:
+    """Setting -> the values to forge it with, for every setting ``texts`` read that any SQL
+    in a tenant's transaction may set: a custom one (``prefix.name``) or a built-in one in
+    ``settable`` (``own``: the tenant's own settings, probed elsewhere). The values are the
+    switches of :data:`FORGED_VALUES`, then the literals of the texts that read it: whatever
+    the code compares a setting with, SQL can set it to."""
     found: dict[str, list[str]] = {}
     for text in texts:
         names = {(a or b).lower() for a, b in _SETTING_READ.findall(text)} - own
+        names = {name for name in names if "." in name or name in settable}
         literals = [v.replace("''", "'") for v in _LITERAL.findall(text) if len(v) <= 64]
         for name in names:
             values = found.setdefault(name, list(FORGED_VALUES))
@@ -188,13 +200,15 @@ class Prober:
         )
 
     def other_settings(self) -> dict[str, list[str]]:
-        """Custom settings that policies or functions read, besides the tenant's own, with
-        the values to forge each with (:func:`read_settings`): any SQL in a transaction may
-        set them, so none may widen what a tenant sees."""
+        """Settings that policies or functions read, besides the tenant's own, that the app
+        role may set (custom ones, and built-ins such as ``application_name``), with the
+        values to forge each with (:func:`read_settings`): any SQL in a transaction may set
+        them, so none may widen what a tenant sees."""
         if self._other_settings is None:
             own = {self.cfg.tenant_setting.lower(), SIGNATURE_SETTING}
             texts = [r[0] for r in self.conn.execute(_TEXTS_READING_SETTINGS).fetchall()]
-            self._other_settings = read_settings(texts, own)
+            rows = self.conn.execute(_SETTABLE_BUILT_INS, (self.cfg.app_role,)).fetchall()
+            self._other_settings = read_settings(texts, own, {r[0] for r in rows})
         return self._other_settings
 
     def _planting(self, other: str) -> list[str]:
@@ -269,7 +283,13 @@ class Prober:
             def undo() -> None:
                 conn.execute("ROLLBACK TO SAVEPOINT rls_probe")
 
-        conn.execute(start.encode())
+        try:
+            conn.execute(start.encode())
+        except psycopg.Error as exc:
+            if not settings:  # the tenant's own binding: a fault of the prober's, said aloud
+                raise
+            undo()  # the server refused a forged value ('admin' for a boolean): opens nothing
+            return Outcome(error=exc)
         try:
             try:
                 cur = conn.execute(query, params)

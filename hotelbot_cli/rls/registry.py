@@ -132,7 +132,7 @@ CHECKS: tuple[CheckInfo, ...] = (
     CheckInfo(
         "probe-forged-setting",
         _P,
-        "where policies or functions read other custom settings (current_setting() or SHOW: an app.is_admin): tenant A's transaction setting each to a switch, a wildcard, a literal of the code that reads it, or B's id sees none of B's rows; a failure where the database signs its tenants, else a warning",
+        "where policies or functions read other settings the app role may set (current_setting() or SHOW: an app.is_admin, an application_name): tenant A's transaction setting each to a switch, a wildcard, a literal of the code that reads it, or B's id sees none of B's rows; a failure where the database signs its tenants, else a warning",
         "bind the policies to the signed tenant only, never to a setting any SQL can set",
     ),
     CheckInfo(

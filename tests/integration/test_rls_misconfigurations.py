@@ -165,6 +165,16 @@ CASES = {
         ],
         {("probe-forged-setting", "triggers")},
     ),
+    # a built-in setting any session may set (SET application_name) is as forgeable
+    "policy-trusts-a-built-in-setting": (
+        [
+            "CREATE FUNCTION public.support_console() RETURNS boolean LANGUAGE sql STABLE AS"
+            " $$SELECT current_setting('application_name') = 'support-console'$$",
+            f"ALTER POLICY conversations_tenant_isolation ON conversations"
+            f" USING (hotel_id = {TENANT} OR (SELECT support_console()))",
+        ],
+        {("probe-forged-setting", "conversations")},
+    ),
     "policy-trusts-a-hotel-override": (
         _replace_policy(
             "messages",

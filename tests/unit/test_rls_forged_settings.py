@@ -36,3 +36,14 @@ def test_a_setting_read_with_show_is_forged_too() -> None:
         "app.support_mode",
         "app.quoted",
     }
+
+
+def test_a_built_in_setting_is_forged_when_the_app_role_may_set_it() -> None:
+    body = (
+        "SELECT current_setting('application_name') = 'support-console'"
+        " AND current_setting('server_version_num')::int > 0; -- show the console"
+    )
+    found = read_settings([body], OWN, settable={"application_name", "search_path"})
+    assert set(found) == {"application_name"}  # not the read-only one, nor prose after SHOW
+    assert "support-console" in found["application_name"]
+    assert read_settings([body], OWN) == {}  # nothing settable given: custom settings only
