@@ -234,14 +234,6 @@ def copy_counts(cur: Cursor[Any], blocks: list[bytes], *, freeze: bool = False) 
     copy_blocks(cur, sentiment.HOURLY, ss.COUNT_COLUMNS, blocks, freeze=freeze)
 
 
-def _stream_size() -> int:
-    """Rows per result of the generating stream: chunks of 64 (libpq >= 17) cut the client's
-    per-result work (measured: -30 % of its CPU for the stream); one row otherwise."""
-    from psycopg import pq
-
-    return 64 if pq.version() >= 170000 else 1
-
-
 def copy_generated(
     cur: Cursor[Any], gen: Any, params: dict[str, Any], *, freeze: bool = False
 ) -> tuple[int, int]:
@@ -250,7 +242,8 @@ def copy_generated(
     only) and COPYed into the tables here as they stream in; returns the rows written.
 
     Two server processes work at once: one builds the rows' binary COPY bytes, one writes
-    them (frozen when ``freeze``); Python only hands over one bytes object per conversation.
+    them (frozen when ``freeze``); Python only hands over one bytes object per
+    ``server_side.GROUP`` conversations.
     The notifications (a few per conversation) wait in memory for the messages' COPY.
     """
     from hotelbot_cli.seed import server_side as ss
@@ -264,10 +257,11 @@ def copy_generated(
         copy.write(ss.COPY_HEADER)
         started = time.perf_counter()
         with gen.cursor(binary=True) as source:
-            stream = source.stream(ss.ROWS, params, binary=True, size=_stream_size())
-            for rows, notifications, count in stream:
+            for rows, notifications, count, conversations in source.stream(
+                ss.ROWS, params, binary=True
+            ):
                 copy.write(rows)
-                messages += 1
+                messages += conversations
                 if count:
                     notes.append(notifications)
                     notified += count
