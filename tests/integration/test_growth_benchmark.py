@@ -72,3 +72,16 @@ def test_median_p50s_take_each_operations_median(db_benchmark: ModuleType) -> No
     ]
     # An operation with no samples in a round (p50 0) is left out of that round.
     assert db_benchmark._median_p50s(rounds) == {"a": 2.5, "b": 2.0}
+
+
+def test_idle_policy_reads_what_linux_reports(db_benchmark: ModuleType, tmp_path: Path) -> None:
+    assert db_benchmark._idle_policy(tmp_path) == ""  # nothing reported: nothing printed
+    cpuidle = tmp_path / "devices/system/cpu/cpuidle"
+    cpuidle.mkdir(parents=True)
+    (cpuidle / "current_driver").write_text("acpi_idle\n")
+    assert db_benchmark._idle_policy(tmp_path) == "acpi_idle"
+    params = tmp_path / "module/haltpoll/parameters"
+    params.mkdir(parents=True)
+    (params / "guest_halt_poll_ns").write_text("0\n")
+    (cpuidle / "current_driver").write_text("haltpoll\n")
+    assert db_benchmark._idle_policy(tmp_path) == "haltpoll, guest_halt_poll_ns=0"
