@@ -167,6 +167,22 @@ PHRASE = _phrase_case()
 #: machine where it shares two cores with both server processes.
 GROUP = 64
 
+#: The conversation arrays ``ROWS`` reads (a subset of PARAM_NAMES) and their element types.
+_ROW_ARRAYS = (
+    ("conv", "uuid"), ("hotel", "uuid"), ("guest", "uuid"), ("t0ms", "bigint"),
+    ("step", "bigint"), ("lang", "int"), ("name", "text"), ("hseed", "bigint"), ("no", "int"),
+    ("slang", "int"),
+)  # fmt: skip
+
+
+def _group_slices() -> str:
+    """The arguments of ``ROWS``' unnest: group ``grp``'s slice of every conversation array."""
+    return ",\n              ".join(
+        f"(%({name})b::{kind}[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}]"
+        for name, kind in _ROW_ARRAYS
+    )
+
+
 #: Per ``GROUP`` conversations (slices of the arrays, in their order), their messages and
 #: staff notifications as binary COPY rows (MESSAGE_COLUMNS, NOTIFICATION_COLUMNS),
 #: concatenated in message order, with how many notifications and conversations each row
@@ -189,16 +205,7 @@ FROM (
     '\\x000b'::bytea || {_U} || uuid_send(c.hotel_id) || {_U} || uuid_send(c.guest_id)
       || {_U} AS nhead,
     textsend(c.name || ': ') AS nname
-  FROM unnest((%(conv)b::uuid[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}],
-              (%(hotel)b::uuid[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}],
-              (%(guest)b::uuid[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}],
-              (%(t0ms)b::bigint[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}],
-              (%(step)b::bigint[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}],
-              (%(lang)b::int[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}],
-              (%(name)b::text[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}],
-              (%(hseed)b::bigint[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}],
-              (%(no)b::int[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}],
-              (%(slang)b::int[])[grp * {GROUP} + 1:(grp + 1) * {GROUP}])
+  FROM unnest({_group_slices()})
     WITH ORDINALITY AS c(conv_id, hotel_id, guest_id, t0ms, step, lang, name, hseed, no, slang, ord)
   OFFSET 0) c
 CROSS JOIN LATERAL (
