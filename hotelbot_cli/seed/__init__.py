@@ -336,7 +336,7 @@ def _load(
     ``hotels`` the ids of the hotels written, ``counting`` the conversations' fields the
     sentiment counts are built from (``server_side.COUNT_PARAMS``)."""
     from hotelbot_cli.seed import generators, hangup, loader, server_side
-    from hotelbot_cli.seed.chunks import chunks, prefetch
+    from hotelbot_cli.seed.chunks import Prefetch, chunks
 
     planned = opts.planned_rows()
     rows = dict.fromkeys(planned, 0)
@@ -356,7 +356,8 @@ def _load(
         phases[phase] = phases.get(phase, 0.0) + now - clock[0]
         clock[0] = now
 
-    for chunk in prefetch(lambda stopped: chunks(opts, first_index, taken, stopped)):
+    ahead = Prefetch(lambda stopped: chunks(opts, first_index, taken, stopped))
+    for chunk in ahead:
         now = time.perf_counter()  # the time spent waiting for the Python generator
         phases["wait for generator"] = phases.get("wait for generator", 0.0) + now - clock[0]
         clock[0] = now
@@ -379,6 +380,7 @@ def _load(
             loader.copy_rows(cur, "conversations", chunk.conversations, freeze=freeze),
         )
         if chunk.params:
+            ahead.overlap()  # the server makes and writes the messages: Python is free
             arrays = dict(
                 zip(
                     server_side.PARAM_NAMES, map(list, zip(*chunk.params, strict=True)), strict=True
