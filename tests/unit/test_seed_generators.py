@@ -82,6 +82,17 @@ def test_phrase_tables_cover_every_language_and_category() -> None:
     assert generators.weighted({"a": 1, "b": 1}, 3) == "b"
 
 
+def test_the_default_reference_is_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seed that runs across midnight UTC builds every row from the day it started."""
+    from hotelbot_cli.seed import options
+
+    days = iter([dt.datetime(2026, 3, 1, tzinfo=dt.UTC), dt.datetime(2026, 3, 2, tzinfo=dt.UTC)])
+    monkeypatch.setattr(options, "start_of_utc_day", lambda: next(days))
+    opts = SeedOptions()
+    assert opts.reference == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    assert opts.reference == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)  # not the next day
+
+
 def test_options_validate_and_plan() -> None:
     opts = SeedOptions(hotels=50, guests_per_hotel=1000, conversations_per_guest=1,
                        messages_per_conversation=20)  # fmt: skip
