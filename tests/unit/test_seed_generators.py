@@ -71,6 +71,23 @@ def test_hotels_and_guests_are_valid_and_deterministic() -> None:
     assert clash.row[2] != first and E164.fullmatch(str(clash.row[2]))
 
 
+def test_a_guests_ids_are_the_documented_hashes_of_its_coordinates() -> None:
+    """guest() joins the hash keys from cached prefixes: the ids stay det_uuid's of
+    (seed, table, hotel index, guest, conversation)."""
+    opts = SeedOptions(hotels=2, guests_per_hotel=5, conversations_per_guest=3, reference_time=REF)
+    plan = next(p for p in generators.hotels_iter(opts, 0, set()) if p.index == 1)
+    for j in range(5):
+        rows = generators.guest(opts, plan, j)
+        created = rows.row.created_at
+        assert rows.row.id == generators.det_uuid(created, 42, "guests", 1, j)
+        starts = sorted(c.created_at for c in rows.conversations)
+        ids = {c.id for c in rows.conversations}
+        assert ids == {
+            generators.det_uuid(start, 42, "conversations", 1, j, k)
+            for k, start in enumerate(starts)
+        }
+
+
 def test_phrase_tables_cover_every_language_and_category() -> None:
     buckets = len(content.LANGUAGES) * len(content.CATEGORIES)
     assert server_side.PHRASE.count(" WHEN ") == buckets
