@@ -30,9 +30,18 @@ DAY = 86_400
 _LOW60 = (1 << 60) - 1
 
 
+#: Between the parts of a hash key.
+_SEP = "\x1f"
+
+
+def _joined(*parts: object) -> str:
+    """The hash key of ``parts``: their text, ``_SEP`` between them."""
+    return _SEP.join(map(str, parts))
+
+
 def h64(*parts: object) -> int:
     """An unsigned 64-bit hash of the parts (stable across machines and Python versions)."""
-    return _hash64("\x1f".join(map(str, parts)))
+    return _hash64(_joined(*parts))
 
 
 def _hash64(key: str) -> int:
@@ -47,7 +56,7 @@ def signed(value: int) -> int:
 
 def det_uuid(ts: dt.datetime, *parts: object) -> uuid.UUID:
     """A UUIDv7-shaped id: the timestamp's milliseconds, then 74 bits of hash of ``parts``."""
-    return _uuid7(int(ts.timestamp()) * 1000, "\x1f".join(map(str, parts)))
+    return _uuid7(int(ts.timestamp()) * 1000, _joined(*parts))
 
 
 def _uuid7(ms: int, key: str) -> uuid.UUID:
@@ -211,7 +220,7 @@ def _guest_keys(seed: int, hotel_index: int) -> tuple[str, str, str, str]:
     is ``_hash64(guests_key + str(j))``): joining them anew for every guest cost a fifth of
     the hashing."""
     guests, conv, span, conversations = (
-        f"{seed}\x1f{table}\x1f{hotel_index}\x1f"
+        _joined(seed, table, hotel_index) + _SEP
         for table in ("guests", "conv", "span", "conversations")
     )
     return guests, conv, span, conversations
@@ -257,7 +266,7 @@ def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
             ref
             - dt.timedelta(
                 seconds=3600
-                + ((_hash64(f"{conv_key}{j}\x1f{k}") % 10**6) ** 2 * 90 * DAY) // 10**12
+                + ((_hash64(f"{conv_key}{j}{_SEP}{k}") % 10**6) ** 2 * 90 * DAY) // 10**12
             )
             for k in range(conv_count)
         ),
@@ -268,11 +277,11 @@ def guest(opts: SeedOptions, plan: HotelPlan, j: int) -> GuestRows:
     first_start = ref
     for k, end in enumerate(ends):
         # messages are evenly spaced, a whole number of seconds apart: the last at ``end``
-        step = 30 + _hash64(f"{span_key}{j}\x1f{k}") % 600
+        step = 30 + _hash64(f"{span_key}{j}{_SEP}{k}") % 600
         start = end - dt.timedelta(seconds=step * (m - 1))
         first_start = min(first_start, start)
         start_ms = int(start.timestamp()) * 1000
-        cid = _uuid7(start_ms, f"{conversations_key}{j}\x1f{k}")
+        cid = _uuid7(start_ms, f"{conversations_key}{j}{_SEP}{k}")
         # Only a guest's latest conversation may still be open (one active per guest).
         latest = k == len(ends) - 1
         status = "active" if latest and ref - end < dt.timedelta(days=2) else "closed"
