@@ -57,7 +57,7 @@ def chunks(
 
     per_guest = opts.conversations_per_guest * opts.messages_per_conversation
     limit = max(opts.chunk_messages // RAMP, 1)
-    made = 0  # messages in the chunks yielded so far
+    made = 0  # messages in the chunks cut at the size limit so far: the limit never shrinks
     chunk = Chunk()
     for plan in generators.hotels_iter(opts, first_index, taken):
         chunk.hotels.append(plan)
