@@ -138,6 +138,10 @@ def _summary(report: Any) -> None:
     )
 
 
+#: Steps counted in tables or statements, not rows: no rate.
+_NO_RATE = frozenset({"vacuum + analyze", "indexes + keys"})
+
+
 class _ProgressDisplay:
     """A rich progress bar per table (rows, rows/s, ETA) on stderr."""
 
@@ -176,5 +180,5 @@ class _ProgressDisplay:
             task = self.tasks[step] = self.progress.add_task(step, total=total, rate="")
         self.progress.update(task, completed=done, total=total)
         speed = self.progress.tasks[task].speed
-        rate = f"{speed:,.0f}/s" if speed and step not in {"analyze", "indexes + keys"} else ""
+        rate = f"{speed:,.0f}/s" if speed and step not in _NO_RATE else ""
         self.progress.update(task, rate=rate)

@@ -86,9 +86,11 @@ def seed(engine: Engine, options: SeedOptions, progress: Progress | None = None)
         _generator_settings(gen_conn)
         report = _run(conn, gen_conn, options, progress or (lambda *_: None), started)
         conn.commit()
-        spent = _vacuum(conn, progress or (lambda *_: None))
+        spent = _vacuum(conn, gen_conn, report.rows, progress or (lambda *_: None))
         report = dataclasses.replace(
-            report, seconds=report.seconds + spent, phases={**report.phases, "vacuum": spent}
+            report,
+            seconds=report.seconds + spent,
+            phases={**report.phases, MAINTENANCE: spent},
         )
     except BaseException:
         raw.invalidate()  # never return a connection in an unknown state to a pool
@@ -112,27 +114,81 @@ def _generator_settings(conn: Any) -> None:
         cur.execute("SET client_connection_check_interval = '1s'")
 
 
-def _vacuum(conn: Any, progress: Progress) -> float:
-    """VACUUM (FREEZE) what was written, once committed: the seed pays the hint bits and the
-    visibility map (index-only scans need it), not the first reader (~237 MB of WAL for the
-    reference dataset otherwise). INSERT … SELECT (messages, notifications) cannot freeze;
-    COPY FREEZE leaves most pages of the other tables frozen, which VACUUM then skips (the
-    page where one COPY batch ends and the next begins is not marked)."""
+#: The phase (and progress step) of the VACUUM and ANALYZE that follow the commit.
+MAINTENANCE = "vacuum + analyze"
+
+
+def _vacuum(conn: Any, gen: Any, rows: dict[str, int], progress: Progress) -> float:
+    """VACUUM (FREEZE, ANALYZE) what was written, once committed, on both connections at
+    once: each takes the next table, the ones with the most new rows first.
+
+    FREEZE: the seed pays the hint bits and the visibility map (index-only scans need it),
+    not the first reader (~237 MB of WAL for the reference dataset otherwise). COPY FREEZE
+    leaves most pages frozen, which VACUUM then skips. ANALYZE comes after the commit, not
+    inside the load's transaction: there it ran one table after another on one server
+    process (0.5-0.6 s of the reference dataset), while the generating connection, idle
+    once the rows are in, can take half of it. Interrupted, it leaves the rows committed
+    and the statistics to autovacuum.
+
+    The load's row counts reach the statistics system first (``pg_stat_force_next_flush``:
+    a backend flushes them when idle, at most once a second): counted after an ANALYZE,
+    they would read as changes since it, and autovacuum would analyze every table again
+    (as it did within a minute of each seed while ANALYZE ran inside the transaction).
+    """
     from hotelbot_cli.observability.cursor import LoggingCursor
-    from hotelbot_cli.seed import loader
+    from hotelbot_cli.seed import hangup, loader
 
     mark = time.perf_counter()
+    tables = sorted(loader.our_tables(), key=lambda t: rows.get(t, 0), reverse=True)
     conn.autocommit = True
-    try:
+    with LoggingCursor(conn) as cur:
+        cur.execute("SELECT pg_stat_force_next_flush()")  # flushed before this returns
+    hangup.run(functools.partial(_vacuum_on_both, (conn, gen), tables, progress), (conn, gen))
+    conn.autocommit = False  # not after a failure: the caller discards both connections
+    return time.perf_counter() - mark
+
+
+def _vacuum_on_both(connections: tuple[Any, Any], tables: list[str], progress: Progress) -> None:
+    """VACUUM (FREEZE, ANALYZE) ``tables``, in order, each on whichever of the two
+    (autocommit) ``connections`` is free first; a failure on one stops the other after its
+    current table."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import wait as futures_wait
+
+    from hotelbot_cli.observability.cursor import LoggingCursor
+
+    waiting = list(reversed(tables))
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def drain(conn: Any) -> None:
         with LoggingCursor(conn) as cur:
             _session_settings(cur)
-            tables = loader.our_tables()
-            for done, table in enumerate(reversed(tables), 1):  # the big ones first
-                cur.execute(f"VACUUM (FREEZE) {table}")
-                progress("vacuum", done, len(tables))
+            while True:
+                with lock:
+                    if not waiting:
+                        return
+                    table = waiting.pop()
+                cur.execute(f"VACUUM (FREEZE, ANALYZE) {table}")
+                with lock:  # one progress update at a time
+                    done.append(table)
+                    progress(MAINTENANCE, len(done), len(tables))
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotelbot-vacuum")
+    try:
+        other = pool.submit(drain, connections[1])
+        try:
+            drain(connections[0])
+        except BaseException:
+            with lock:
+                waiting.clear()
+            raise
+        finally:
+            futures_wait([other])
+        other.result()
     finally:
-        conn.autocommit = False
-    return time.perf_counter() - mark
+        pool.shutdown(wait=False)
 
 
 def _session_settings(cur: Any, local: bool = False) -> None:
@@ -273,7 +329,8 @@ def _after_load(
     counting: dict[str, Any] | None = None,
     freeze: bool = False,
 ) -> None:
-    """The sentiment counts of the hotels written, indexes and keys back, ANALYZE.
+    """The sentiment counts of the hotels written, indexes and keys back (ANALYZE follows
+    the commit: see :func:`_vacuum`).
 
     With ``counting`` (the conversations ``gen``, the generating connection, expanded):
     ``gen`` builds the counts from them, on its own server process, while this one rebuilds
@@ -305,18 +362,12 @@ def _after_load(
             if last is not None:
                 loader.restore(cur, last)
             phases["sentiment counts"] = time.perf_counter() - mark
-            mark = time.perf_counter()
     finally:  # never leave the thread on ``gen`` while the caller closes it
         if counted is not None and not counted.done():
             with contextlib.suppress(Exception):
                 gen.cancel_safe(timeout=5)
             futures_wait([counted], timeout=30)
         pool.shutdown(wait=False)  # its one task is done, or given up after the wait
-    tables = loader.our_tables()
-    for done, table in enumerate(tables, 1):
-        cur.execute(f"ANALYZE {table}")
-        progress("analyze", done, len(tables))
-    phases["analyze"] = time.perf_counter() - mark
 
 
 def _load(

@@ -47,6 +47,6 @@ def test_progress_display_renders_rows_and_rates(capsys) -> None:
     with _ProgressDisplay() as display:
         display.update("messages", 10, 100)
         display.update("messages", 100, 100)
-        display.update("analyze", 1, 6)
-    assert set(display.tasks) == {"messages", "analyze"}
+        display.update("vacuum + analyze", 1, 6)
+    assert set(display.tasks) == {"messages", "vacuum + analyze"}
     assert out.err_console is display.progress.console

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -68,3 +69,28 @@ def test_interrupted_reseed_changes_nothing(engine: Engine, db_url: URL, sig: in
     # the server notices the dead client (client_connection_check_interval) and rolls back
     assert wait_until(lambda: _seeding_backends(db_url) == 0, 30)
     assert _state(db_url) == before
+
+
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here, whatever handler the test runner installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("sigint_raises")
+def test_an_interrupt_after_the_commit_keeps_the_rows(engine: Engine, db_url: URL) -> None:
+    """Ctrl-C while both connections VACUUM and ANALYZE: the interrupt reaches the caller,
+    neither backend is left running, and the committed rows stay."""
+    from hotelbot_cli.seed import MAINTENANCE
+
+    def progress(step: str, done: int, _total: int) -> None:
+        if step == MAINTENANCE and done == 1:  # one table done, the others under way
+            os.kill(os.getpid(), signal.SIGINT)
+
+    options = SeedOptions(hotels=3, guests_per_hotel=50)
+    with pytest.raises(KeyboardInterrupt):
+        seed(engine, options, progress)
+    assert wait_until(lambda: _seeding_backends(db_url) == 0, 30)
+    assert _state(db_url)[0][:2] == (3, options.planned_rows()["messages"])
