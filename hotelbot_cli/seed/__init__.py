@@ -124,11 +124,12 @@ def _vacuum(conn: Any, gen: Any, rows: dict[str, int], progress: Progress) -> fl
 
     FREEZE: the seed pays the hint bits and the visibility map (index-only scans need it),
     not the first reader (~237 MB of WAL for the reference dataset otherwise). COPY FREEZE
-    leaves most pages frozen, which VACUUM then skips. ANALYZE comes after the commit, not
-    inside the load's transaction: there it ran one table after another on one server
-    process (0.5-0.6 s of the reference dataset), while the generating connection, idle
-    once the rows are in, can take half of it. Interrupted, it leaves the rows committed
-    and the statistics to autovacuum.
+    leaves most pages frozen, which VACUUM then skips (not the page where one COPY ends and
+    the next begins, nor what an --append wrote beside older rows). ANALYZE comes after the
+    commit, not inside the load's transaction: there it ran one table after another on one
+    server process (0.5-0.6 s of the reference dataset), while the generating connection,
+    idle once the rows are in, can take half of it. Interrupted, it leaves the rows
+    committed and the statistics to autovacuum.
 
     The load's row counts reach the statistics system first (``pg_stat_force_next_flush``:
     a backend flushes them when idle, at most once a second): counted after an ANALYZE,
