@@ -19,8 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import struct
 
-NCAT = 10
-
 
 def _literal(text: str) -> str:
     """A SQL string literal that also survives psycopg's %-parameter formatting."""
@@ -28,21 +26,26 @@ def _literal(text: str) -> str:
 
 
 def _phrase_case() -> str:
-    """``CASE lang * NCAT + cat WHEN i THEN (ARRAY[...])[…] … END``.
+    """``CASE lang WHEN i THEN CASE cat WHEN j THEN (ARRAY[...])[…] … END … END``.
 
     Small constant arrays (folded at plan time) per (language, category): indexing a text
-    array walks its elements, so one short array per bucket beats one long array.
+    array walks its elements, so one short array per bucket beats one long array. A CASE
+    tests its branches in turn, so the language picks first, then the category: at most
+    4 + 10 tests where one CASE over every bucket made up to 40 (-0.05 s of the generating
+    server's 1.4 s for the reference dataset; the same text).
     """
     from hotelbot_cli.seed import content as c
 
-    branches = []
+    languages = []
     for li, lang in enumerate(c.LANGUAGES):
+        categories = []
         for ci, category in enumerate(c.CATEGORIES):
             items = c.SYSTEM_PHRASES if category == "system" else c.PHRASES[lang][category]
             array = "ARRAY[" + ", ".join(_literal(x) for x in items) + "]"
             index = f"1 + ((e.h >> 12) & 65535) %% {len(items)}"
-            branches.append(f"WHEN {li * NCAT + ci} THEN ({array})[{index}]")
-    return f"CASE e.lang * {NCAT} + e.cat " + " ".join(branches) + " END"
+            categories.append(f"WHEN {ci} THEN ({array})[{index}]")
+        languages.append(f"WHEN {li} THEN CASE e.cat " + " ".join(categories) + " END")
+    return "CASE e.lang " + " ".join(languages) + " END"
 
 
 def _uuid7(ms: str, lo: str, hi: str) -> str:
