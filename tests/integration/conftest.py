@@ -1,7 +1,9 @@
-"""Fixtures for the row-level-security tests: committed two-hotel data, a non-superuser owner."""
+"""Fixtures of the integration tests: committed two-hotel data, a non-superuser owner, and
+SIGINT raised as KeyboardInterrupt (the seed's interrupt tests)."""
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -23,6 +25,14 @@ from sqlalchemy.pool import NullPool
 from hotelbot_cli import migrations
 from hotelbot_cli.db.engine import make_app_engine
 from hotelbot_cli.settings import libpq_url
+
+
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here, whatever handler the test runner installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

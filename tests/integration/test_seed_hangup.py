@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -34,14 +33,6 @@ def _alive(url: URL, pids: list[int]) -> int:
             "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
         ).fetchone()
         return int(row[0]) if row else 0
-
-
-@pytest.fixture
-def sigint_raises() -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt here, whatever handler the test runner installed."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.usefixtures("sigint_raises")

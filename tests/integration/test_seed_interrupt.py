@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -69,14 +68,6 @@ def test_interrupted_reseed_changes_nothing(engine: Engine, db_url: URL, sig: in
     # the server notices the dead client (client_connection_check_interval) and rolls back
     assert wait_until(lambda: _seeding_backends(db_url) == 0, 30)
     assert _state(db_url) == before
-
-
-@pytest.fixture
-def sigint_raises() -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt here, whatever handler the test runner installed."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.usefixtures("sigint_raises")
