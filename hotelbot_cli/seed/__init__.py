@@ -154,42 +154,37 @@ def _vacuum_on_both(connections: tuple[Any, Any], tables: list[str], progress: P
     (autocommit) ``connections`` is free first; a failure on one stops the other after its
     current table."""
     import threading
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
-    from concurrent.futures import wait as futures_wait
 
     from hotelbot_cli.observability.cursor import LoggingCursor
 
-    waiting = list(reversed(tables))
-    done: list[str] = []
+    waiting = deque(tables)  # popleft and clear are thread-safe
+    done = 0
     lock = threading.Lock()
 
     def drain(conn: Any) -> None:
+        nonlocal done
         with LoggingCursor(conn) as cur:
             _session_settings(cur)
             while True:
-                with lock:
-                    if not waiting:
-                        return
-                    table = waiting.pop()
+                try:
+                    table = waiting.popleft()
+                except IndexError:  # none left
+                    return
                 cur.execute(f"VACUUM (FREEZE, ANALYZE) {table}")
                 with lock:  # one progress update at a time
-                    done.append(table)
-                    progress(MAINTENANCE, len(done), len(tables))
+                    done += 1
+                    progress(MAINTENANCE, done, len(tables))
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotelbot-vacuum")
-    try:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotelbot-vacuum") as pool:
         other = pool.submit(drain, connections[1])
         try:
             drain(connections[0])
         except BaseException:
-            with lock:
-                waiting.clear()
-            raise
-        finally:
-            futures_wait([other])
-        other.result()
-    finally:
-        pool.shutdown(wait=False)
+            waiting.clear()
+            raise  # after the pool's exit has waited for the other connection
+    other.result()
 
 
 def _session_settings(cur: Any, local: bool = False) -> None:
