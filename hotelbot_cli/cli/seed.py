@@ -138,10 +138,6 @@ def _summary(report: Any) -> None:
     )
 
 
-#: Steps counted in tables or statements, not rows: no rate.
-_NO_RATE = frozenset({"vacuum + analyze", "indexes + keys"})
-
-
 class _ProgressDisplay:
     """A rich progress bar per table (rows, rows/s, ETA) on stderr."""
 
@@ -155,6 +151,8 @@ class _ProgressDisplay:
             TimeRemainingColumn,
         )
 
+        from hotelbot_cli.seed import UNRATED
+
         self.progress = Progress(
             TextColumn("{task.description:<20}"),
             BarColumn(),
@@ -166,6 +164,7 @@ class _ProgressDisplay:
             transient=False,
         )
         self.tasks: dict[str, Any] = {}
+        self.unrated = UNRATED  # steps whose count is not of rows: no rate
 
     def __enter__(self) -> _ProgressDisplay:
         self.progress.start()
@@ -180,5 +179,5 @@ class _ProgressDisplay:
             task = self.tasks[step] = self.progress.add_task(step, total=total, rate="")
         self.progress.update(task, completed=done, total=total)
         speed = self.progress.tasks[task].speed
-        rate = f"{speed:,.0f}/s" if speed and step not in _NO_RATE else ""
+        rate = f"{speed:,.0f}/s" if speed and step not in self.unrated else ""
         self.progress.update(task, rate=rate)

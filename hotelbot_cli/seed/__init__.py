@@ -116,6 +116,10 @@ def _generator_settings(conn: Any) -> None:
 
 #: The phase (and progress step) of the VACUUM and ANALYZE that follow the commit.
 MAINTENANCE = "vacuum + analyze"
+#: The phase (and progress step) of rebuilding the indexes and keys after the load.
+INDEXES = "indexes + keys"
+#: Progress steps that count tables or statements, not rows (no rows/s to show).
+UNRATED = frozenset({INDEXES, MAINTENANCE})
 
 
 def _vacuum(conn: Any, gen: Any, rows: dict[str, int], progress: Progress) -> float:
@@ -352,8 +356,8 @@ def _after_load(
         last = None
         if snap:
             rest, last = loader.split(snap, sentiment.HOURLY) if counted else (snap, None)
-            loader.restore(cur, rest, lambda d, t: progress("indexes + keys", d, t))
-            phases["indexes + keys"] = time.perf_counter() - mark
+            loader.restore(cur, rest, lambda d, t: progress(INDEXES, d, t))
+            phases[INDEXES] = time.perf_counter() - mark
             mark = time.perf_counter()
         if paused:
             if counted is not None:
