@@ -8,6 +8,7 @@ one transaction: an interrupted run leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -374,6 +375,53 @@ def _after_load(
         pool.shutdown(wait=False)  # its one task is done, or given up after the wait
 
 
+def _write_chunk(
+    cur: Any,
+    gen: Any,
+    chunk: Any,
+    params: dict[str, Any],
+    *,
+    bump: Callable[..., None],
+    overlap: Callable[[], None],
+    freeze: bool,
+) -> None:
+    """COPY one encoded chunk: its small tables, then the messages and notifications ``gen``
+    makes from ``params`` (the generator goes on meanwhile: ``overlap``), then the hotels'
+    own alerts. ``bump(table, rows[, phase])`` counts what was written."""
+    from hotelbot_cli.seed import hangup, loader
+
+    for table, (count, stream) in chunk.copies.items():
+        if count:
+            loader.copy_stream(cur, table, stream, freeze=freeze)
+        bump(table, count)
+    if chunk.params:
+        overlap()  # the server makes and writes the messages: Python is free
+        messages, notifications = hangup.run(
+            functools.partial(loader.copy_generated, cur, gen, params, freeze=freeze),
+            (cur.connection, gen),
+        )
+        bump("messages", messages)
+        bump("staff_notifications", notifications)
+    count, stream = chunk.alerts
+    if count:
+        loader.copy_stream(cur, "staff_notifications", stream, freeze=freeze)
+        bump("staff_notifications", count, "hotel alerts")
+
+
+def _ahead(opts: SeedOptions, first_index: int, taken: set[str], cur: Any) -> Any:
+    """The chunks to load, encoded (``seed.encoded``), made one ahead: in a forked process
+    where the platform forks, else in a thread (``chunks.Prefetch``)."""
+    from hotelbot_cli.seed import encoded, forked
+    from hotelbot_cli.seed.chunks import Prefetch, chunks
+
+    adapters = cur.connection.cursor()  # lends its adapters to the encoder; never executes
+
+    def produce(stopped: Callable[[], bool] = lambda: False) -> Any:
+        return encoded.encoded_chunks(chunks(opts, first_index, taken, stopped), adapters)
+
+    return forked.Forked(produce) if forked.available() else Prefetch(produce)
+
+
 def _load(
     cur: Any,
     gen: Any,
@@ -390,8 +438,7 @@ def _load(
     """Load every table; ``phases`` gets the seconds of each step (where the time goes),
     ``hotels`` the ids of the hotels written, ``counting`` the conversations' fields the
     sentiment counts are built from (``server_side.COUNT_PARAMS``)."""
-    from hotelbot_cli.seed import generators, hangup, loader, server_side
-    from hotelbot_cli.seed.chunks import Prefetch, chunks
+    from hotelbot_cli.seed import encoded, generators, server_side
 
     planned = opts.planned_rows()
     rows = dict.fromkeys(planned, 0)
@@ -411,54 +458,22 @@ def _load(
         phases[phase] = phases.get(phase, 0.0) + now - clock[0]
         clock[0] = now
 
-    ahead = Prefetch(lambda stopped: chunks(opts, first_index, taken, stopped))
-    for chunk in ahead:
-        now = time.perf_counter()  # the time spent waiting for the Python generator
-        phases["wait for generator"] = phases.get("wait for generator", 0.0) + now - clock[0]
-        clock[0] = now
-        if chunk.hotels:
+    ahead = _ahead(opts, first_index, taken, cur)
+    # closed on the way out: an interrupted load stops the generator now, not when the
+    # traceback that holds this frame is gone
+    with contextlib.closing(iter(ahead)) as items:
+        for chunk in items:
+            now = time.perf_counter()  # the time spent waiting for the Python generator
+            phases["wait for generator"] = phases.get("wait for generator", 0.0) + now - clock[0]
+            clock[0] = now
+            if isinstance(chunk, encoded.CountParams):  # after the last chunk
+                if counting is not None:
+                    counting.update(chunk.params)
+                continue
             if hotels is not None:
-                hotels.extend(p.row.id for p in chunk.hotels)
-            bump(
-                "hotels",
-                loader.copy_rows(cur, "hotels", (p.row for p in chunk.hotels), freeze=freeze),
-            )
-            bump(
-                "triggers",
-                loader.copy_rows(
-                    cur, "triggers", (t for p in chunk.hotels for t in p.triggers), freeze=freeze
-                ),
-            )
-        bump("guests", loader.copy_rows(cur, "guests", chunk.guests, freeze=freeze))
-        bump(
-            "conversations",
-            loader.copy_rows(cur, "conversations", chunk.conversations, freeze=freeze),
-        )
-        if chunk.params:
-            ahead.overlap()  # the server makes and writes the messages: Python is free
-            arrays = dict(
-                zip(
-                    server_side.PARAM_NAMES, map(list, zip(*chunk.params, strict=True)), strict=True
-                )
-            )
-            if counting is not None:
-                for name in server_side.COUNT_PARAMS:
-                    counting.setdefault(name, []).extend(arrays[name])
-            messages, notifications = hangup.run(
-                functools.partial(
-                    loader.copy_generated, cur, gen, {**constants, **arrays}, freeze=freeze
-                ),
-                (cur.connection, gen),
-            )
-            bump("messages", messages)
-            bump("staff_notifications", notifications)
-        if chunk.hotels:
-            alerts = [p.alert for p in chunk.hotels if p.alert]
-            bump(
-                "staff_notifications",
-                loader.copy_rows(cur, "staff_notifications", alerts, freeze=freeze),
-                "hotel alerts",
-            )
+                hotels.extend(chunk.hotel_ids)
+            params = {**constants, **chunk.params}
+            _write_chunk(cur, gen, chunk, params, bump=bump, overlap=ahead.overlap, freeze=freeze)
     for table, count in rows.items():  # the notification count was an estimate
         progress(table, count, count)
     if rows["hotels"] != opts.hotels:  # pragma: no cover - a generator bug

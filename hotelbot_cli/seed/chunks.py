@@ -1,9 +1,10 @@
-"""The Python side of a seed: hotels and guests in bounded chunks, made one ahead in a thread.
+"""The Python side of a seed: hotels and guests in bounded chunks, made one ahead.
 
 Small tables (hotels, triggers, guests, conversations) are built here; their messages are
-made by the server from each chunk's parameters (``server_side``). The thread overlaps
-this generation with the server's work on the previous chunk (psycopg releases the GIL
-while it waits), and one chunk ahead keeps memory bounded.
+made by the server from each chunk's parameters (``server_side``). The chunks are made one
+ahead of the load, overlapping the server's work on the previous one: in a forked process
+(``seed.forked``) or, where the platform cannot fork, in a thread (:class:`Prefetch`); one
+chunk ahead keeps memory bounded.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def _sorted(chunk: Chunk) -> Chunk:
 
 
 class Prefetch:
-    """Generate the next chunk in a thread while the server works on this one.
+    """Generate the next chunk in a thread while the server works on this one (where the
+    platform cannot fork: a thread shares the interpreter lock with the load).
 
     psycopg releases the GIL while it waits for the server, so Python generation and
     server-side generation overlap; one chunk ahead keeps memory bounded. The next chunk
@@ -107,7 +109,7 @@ class Prefetch:
     interrupted): it stops within one guest, so the thread is joined at once.
     """
 
-    def __init__(self, produce: Callable[[Callable[[], bool]], Iterator[Chunk]]) -> None:
+    def __init__(self, produce: Callable[[Callable[[], bool]], Iterator[Any]]) -> None:
         self._produce = produce
         self._slot: queue.Queue[object] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
@@ -120,7 +122,7 @@ class Prefetch:
             self._granted = True
             self._permits.release()
 
-    def __iter__(self) -> Iterator[Chunk]:
+    def __iter__(self) -> Iterator[Any]:
         done = object()
         thread = threading.Thread(
             target=self._work, args=(done,), name="seed-generator", daemon=True
@@ -135,7 +137,6 @@ class Prefetch:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                assert isinstance(item, Chunk)
                 yield item
         finally:
             self._stop.set()

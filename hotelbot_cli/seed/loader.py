@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg import Cursor, sql
+from psycopg import Copy, Cursor, sql
 from psycopg.types.json import Jsonb
 
 from hotelbot_cli.errors import DatabaseError
@@ -171,32 +171,47 @@ def _as_is(text: str) -> str:
     return text
 
 
+def copy_query(table: str, *, freeze: bool = False) -> sql.Composed:
+    """The binary ``COPY … FROM STDIN`` of ``table``'s model columns (FREEZE with ``freeze``:
+    the table was truncated in this transaction, the rows are written frozen and no reader
+    has to set hint bits later)."""
+    names = sql.SQL(", ").join(sql.Identifier(name) for name, _ in COLUMNS[table])
+    options = sql.SQL("FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY")
+    return sql.SQL("COPY {} ({}) FROM STDIN ({})").format(sql.Identifier(table), names, options)
+
+
+def write_rows(copy: Copy, table: str, rows: Iterable[Sequence[Any]]) -> int:
+    """Write ``rows`` of ``table`` into ``copy`` (binary, the model's column types); how many.
+
+    Enum columns travel as text (an enum's binary form is its label); JSON columns arrive
+    as JSON text and are sent as they are.
+    """
+    types = [kind for _, kind in COLUMNS[table]]
+    json_at = [i for i, kind in enumerate(types) if kind == "jsonb"]
+    copy.set_types(types)
+    count = 0
+    for row in rows:
+        if json_at:
+            row = list(row)  # noqa: PLW2901 - wrap the JSON text in place
+            for i in json_at:
+                row[i] = Jsonb(row[i], dumps=_as_is)
+        copy.write_row(row)
+        count += 1
+    return count
+
+
 def copy_rows(
     cur: Cursor[Any], table: str, rows: Iterable[Sequence[Any]], *, freeze: bool = False
 ) -> int:
-    """Binary COPY of ``rows`` into ``table``; returns the number of rows written.
+    """Binary COPY of ``rows`` into ``table``; returns the number of rows written."""
+    with cur.copy(copy_query(table, freeze=freeze)) as copy:
+        return write_rows(copy, table, rows)
 
-    Enum columns travel as text (an enum's binary form is its label); JSON columns
-    arrive as JSON text and are sent as they are. ``freeze`` (the table was truncated in
-    this transaction) writes the rows frozen: no reader has to set hint bits later.
-    """
-    columns = COLUMNS[table]
-    names = sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns)
-    options = sql.SQL("FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY")
-    query = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(sql.Identifier(table), names, options)
-    types = [kind for _, kind in columns]
-    json_at = [i for i, kind in enumerate(types) if kind == "jsonb"]
-    count = 0
-    with cur.copy(query) as copy:
-        copy.set_types(types)
-        for row in rows:
-            if json_at:
-                row = list(row)  # noqa: PLW2901 - wrap the JSON text in place
-                for i in json_at:
-                    row[i] = Jsonb(row[i], dumps=_as_is)
-            copy.write_row(row)
-            count += 1
-    return count
+
+def copy_stream(cur: Cursor[Any], table: str, stream: bytes, *, freeze: bool = False) -> None:
+    """COPY a complete binary stream of ``table``'s rows (``seed.encoded`` made it)."""
+    with cur.copy(copy_query(table, freeze=freeze)) as copy:
+        copy.write(stream)
 
 
 def generated_counts(gen: Any, params: dict[str, Any]) -> list[bytes]:
@@ -204,8 +219,10 @@ def generated_counts(gen: Any, params: dict[str, Any]) -> list[bytes]:
     in ``params`` (``server_side.COUNT_PARAMS`` and ``m``), built on ``gen``: binary COPY
     rows, one block per hotel."""
     from hotelbot_cli.seed import server_side as ss
+    from hotelbot_cli.seed.encoded import accept_encoded
 
     with gen.cursor(binary=True) as cur:
+        accept_encoded(cur)
         cur.execute(ss.COUNTS, params)
         return [bytes(block) for (block,) in cur.fetchall()]
 
@@ -254,6 +271,7 @@ def copy_generated(
     from psycopg.copy import QueuedLibpqWriter
 
     from hotelbot_cli.seed import server_side as ss
+    from hotelbot_cli.seed.encoded import accept_encoded
 
     option = ", FREEZE" if freeze else ""
     messages = notified = 0
@@ -265,6 +283,7 @@ def copy_generated(
         copy.write(ss.COPY_HEADER)
         started = time.perf_counter()
         with gen.cursor(binary=True) as source:
+            accept_encoded(source)
             for rows, notifications, count, conversations in source.stream(
                 ss.ROWS, params, binary=True
             ):

@@ -167,6 +167,25 @@ def test_same_seed_same_rows_and_rebuild_keeps_catalog(
         e.dispose()
 
 
+def test_forked_and_threaded_generators_write_the_same_rows(
+    create_database: Callable[..., URL], template_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the platform cannot fork, the generator runs in a thread: the same bytes."""
+    from hotelbot_cli.seed import forked
+
+    urls = [create_database(template=template_db) for _ in range(2)]
+    engines = [create_engine(u, poolclass=NullPool) for u in urls]
+    options = SeedOptions(**SMALL, seed=5, chunk_messages=200)  # several chunks
+    assert forked.available()
+    seed(engines[0], options)
+    monkeypatch.setattr(forked, "available", lambda: False)
+    seed(engines[1], options)
+    assert checksums(urls[0]) == checksums(urls[1])
+    assert _scalar(urls[1], "SELECT count(*) FROM messages") == 3 * 20 * 2 * 12
+    for e in engines:
+        e.dispose()
+
+
 def test_refuse_append_truncate(engine: Engine, db_url: URL) -> None:
     opts = {**SMALL, "hotels": 2, "guests_per_hotel": 5}
     seed(engine, SeedOptions(**opts))

@@ -1,0 +1,148 @@
+"""A chunk as the seeding connection sends it: binary COPY streams and binary array parameters.
+
+The Python side's work is generating rows and turning them into bytes. Both happen where
+the chunk is made (a forked process, see :mod:`hotelbot_cli.seed.forked`, or the generator
+thread), so the process that holds the transaction only hands bytes on: there the
+generator thread's share of the GIL stalled both server processes (the messages step
+took 3.0-3.5 s of the reference dataset, ~0.6 s of it with both idle).
+
+The bytes are psycopg's own: :class:`psycopg.Copy` with a :class:`~psycopg.copy.FileWriter`
+formats the rows offline exactly as ``loader.copy_rows`` would send them, and the
+parameters are dumped by the dumpers psycopg would pick at execute time. No connection is
+used while encoding; a cursor only lends its adapters.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import Copy, Cursor
+from psycopg.adapt import Dumper, PyFormat, Transformer
+from psycopg.copy import FileWriter
+from psycopg.pq import Format
+
+from hotelbot_cli.seed import server_side
+from hotelbot_cli.seed.chunks import Chunk
+from hotelbot_cli.seed.loader import write_rows
+
+#: The conversation fields ``server_side.ROWS`` reads (a subset of PARAM_NAMES).
+ROW_PARAMS = tuple(name for name, _ in server_side._ROW_ARRAYS)
+
+
+class Encoded:
+    """A parameter already in binary form (what psycopg's dumper for its value made)."""
+
+    __slots__ = ("data", "oid")
+
+    def __init__(self, data: bytes, oid: int) -> None:
+        self.data = data
+        self.oid = oid
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses the pipe from the forked generator
+        return Encoded, (self.data, self.oid)
+
+
+class _EncodedDumper(Dumper):
+    """Sends an :class:`Encoded` as it is, typed as the dumper that made it typed it."""
+
+    format = Format.BINARY
+
+    def get_key(self, obj: Any, format: PyFormat) -> Any:
+        return (Encoded, obj.oid)
+
+    def upgrade(self, obj: Any, format: PyFormat) -> Dumper:
+        dumper = _EncodedDumper(Encoded)
+        dumper.oid = obj.oid
+        return dumper
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes(obj.data)
+
+
+def accept_encoded(cursor: Cursor[Any]) -> None:
+    """Let ``cursor`` take :class:`Encoded` parameters (its own adapters: the connection's
+    stay as they were)."""
+    cursor.adapters.register_dumper(Encoded, _EncodedDumper)
+
+
+@dataclass
+class EncodedChunk:
+    """What the seeding connection sends for one chunk, in the order it sends it."""
+
+    #: table -> (rows, binary COPY stream) for hotels, triggers, guests, conversations.
+    copies: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    #: The hotels' own staff notifications (COPYed after the messages and theirs).
+    alerts: tuple[int, bytes] = (0, b"")
+    hotel_ids: list[uuid.UUID] = field(default_factory=list)
+    #: ``server_side.ROWS``' parameters for this chunk's conversations (empty: none).
+    params: dict[str, Encoded] = field(default_factory=dict)
+
+
+@dataclass
+class CountParams:
+    """After the last chunk: ``server_side.COUNTS``' parameters over every conversation."""
+
+    params: dict[str, Encoded]
+
+
+class Encoder:
+    """Turns chunks into :class:`EncodedChunk` s with ``cursor``'s adapters (never its
+    connection), and remembers what the sentiment counts need."""
+
+    def __init__(self, cursor: Cursor[Any]) -> None:
+        self._cursor = cursor
+        self._tx = Transformer(cursor)
+        self._counted: dict[str, list[Any]] = {name: [] for name in server_side.COUNT_PARAMS}
+
+    def stream(self, table: str, rows: Iterable[Sequence[Any]]) -> tuple[int, bytes]:
+        """``rows`` as one complete binary COPY stream of ``table``, and how many there are."""
+        buffer = io.BytesIO()
+        with Copy(self._cursor, binary=True, writer=FileWriter(buffer)) as copy:
+            count = write_rows(copy, table, rows)
+        return count, buffer.getvalue()
+
+    def param(self, values: list[Any]) -> Encoded:
+        dumper = self._tx.get_dumper(values, PyFormat.BINARY)
+        data = dumper.dump(values)
+        assert data is not None  # a list is never NULL
+        return Encoded(bytes(data), dumper.oid)
+
+    def chunk(self, chunk: Chunk) -> EncodedChunk:
+        encoded = EncodedChunk(hotel_ids=[p.row.id for p in chunk.hotels])
+        if chunk.hotels:
+            encoded.copies["hotels"] = self.stream("hotels", (p.row for p in chunk.hotels))
+            encoded.copies["triggers"] = self.stream(
+                "triggers", (t for p in chunk.hotels for t in p.triggers)
+            )
+        encoded.copies["guests"] = self.stream("guests", chunk.guests)
+        encoded.copies["conversations"] = self.stream("conversations", chunk.conversations)
+        if chunk.params:
+            fields = map(list, zip(*chunk.params, strict=True))
+            columns = dict(zip(server_side.PARAM_NAMES, fields, strict=True))
+            encoded.params = {name: self.param(columns[name]) for name in ROW_PARAMS}
+            for name, values in self._counted.items():
+                values.extend(columns[name])
+        alerts = [p.alert for p in chunk.hotels if p.alert]
+        if alerts:
+            encoded.alerts = self.stream("staff_notifications", alerts)
+        return encoded
+
+    def counts(self) -> CountParams | None:
+        """The sentiment counts' parameters over every chunk so far (None: no conversation)."""
+        if not self._counted["hotel"]:
+            return None
+        return CountParams({name: self.param(v) for name, v in self._counted.items()})
+
+
+def encoded_chunks(chunks: Iterable[Chunk], cursor: Cursor[Any]) -> Iterator[Any]:
+    """Every chunk encoded, then (when there were conversations) a :class:`CountParams`."""
+    encoder = Encoder(cursor)
+    for chunk in chunks:
+        yield encoder.chunk(chunk)
+    counts = encoder.counts()
+    if counts is not None:
+        yield counts
