@@ -51,7 +51,13 @@ class Forked:
     def __iter__(self) -> Iterator[Any]:
         read_fd, write_fd = os.pipe()
         _widen(write_fd)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no process to spare (EAGAIN, ENOMEM): make the items here instead
+            os.close(read_fd)
+            os.close(write_fd)
+            yield from self._produce()
+            return
         if pid == 0:  # pragma: no cover - the child, where coverage does not follow
             os.close(read_fd)
             _child(self._produce, write_fd)

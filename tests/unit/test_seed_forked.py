@@ -90,3 +90,13 @@ def test_overlap_asks_nothing_of_a_child() -> None:
     ahead = forked.Forked(lambda: iter([1, 2]))
     ahead.overlap()
     assert list(ahead) == [1, 2]
+
+
+def test_where_no_process_can_be_forked_the_items_are_made_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert list(forked.Forked(lambda: (os.getpid() for _ in range(3)))) == [os.getpid()] * 3
