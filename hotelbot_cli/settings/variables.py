@@ -44,7 +44,8 @@ ENV_VARS: dict[str, EnvVar] = {
     "HOTELBOT_POOL_TIMEOUT": EnvVar("30", "seconds to wait for a free connection"),
     "HOTELBOT_POOL_RECYCLE": EnvVar("1800", "seconds after which a connection is replaced"),
     "HOTELBOT_POOL_PRE_PING": EnvVar(
-        "true", "test a connection on checkout (one extra round trip)"
+        "true",
+        "test a connection on checkout: its socket (no round trip), and a ping after 30 s idle",
     ),
     "HOTELBOT_CONNECT_TIMEOUT": EnvVar("5", "seconds to wait when opening a connection"),
     "HOTELBOT_LOCK_TIMEOUT": EnvVar("60", "seconds to wait for the migration lock"),

@@ -279,6 +279,80 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_at_checkout(
         engine.dispose()
 
 
+def _pid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        conn.commit()
+    assert isinstance(pid, int)
+    return pid
+
+
+def test_a_connection_in_use_is_checked_out_without_a_ping(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pre-ping on (the default): a connection checked in moments ago is polled on its
+    socket, not pinged (SELECT 1 at every checkout doubled the WhatsApp lookup)."""
+    engine = make_engine(db_url, ONE)
+    pings: list[object] = []
+    monkeypatch.setattr(engine.dialect, "do_ping", pings.append)
+    try:
+        pids = {_pid(engine) for _ in range(5)}
+        assert len(pids) == 1 and pings == []
+        monkeypatch.setattr(engine_module, "PING_IDLE_AFTER", 0.0)  # idle "long enough"
+        assert _pid(engine) in pids
+        assert len(pings) == 1  # and pinged once: a firewall may drop a quiet connection
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_that_fails_its_ping_is_replaced(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(db_url, ONE)
+
+    def dropped(_connection: object) -> bool:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    try:
+        first = _pid(engine)
+        monkeypatch.setattr(engine_module, "PING_IDLE_AFTER", 0.0)
+        monkeypatch.setattr(engine.dialect, "do_ping", dropped)
+        assert _pid(engine) != first  # a new connection (a fresh one is not pinged)
+    finally:
+        engine.dispose()
+
+
+def test_without_pre_ping_a_dead_connection_is_handed_out(db_url: URL) -> None:
+    """HOTELBOT_POOL_PRE_PING=false: no check at all, the first statement meets the loss."""
+    engine = make_engine(db_url, ONE, pool_pre_ping=False)
+    admin = psycopg.connect(libpq_url(db_url), autocommit=True)
+    try:
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (_pid(engine),))
+        with pytest.raises(Exception, match="terminating connection"), engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        admin.close()
+        engine.dispose()
+
+
+def test_async_engine_replaces_a_connection_killed_while_idle(db_url: URL) -> None:
+    async def go() -> tuple[int, int]:
+        engine = make_async_engine(db_url, ONE)
+        pid = text("SELECT pg_backend_pid()")
+        try:
+            async with engine.connect() as conn:
+                first = (await conn.execute(pid)).scalar_one()
+            with psycopg.connect(libpq_url(db_url), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s, 5000)", (first,))
+            async with engine.connect() as conn:
+                return first, (await conn.execute(pid)).scalar_one()
+        finally:
+            await engine.dispose()
+
+    first, second = asyncio.run(go())
+    assert second != first
+
+
 def test_async_engine_is_reset_on_checkin_too(db_url: URL, two_hotels) -> None:
     a, _ = two_hotels
 
