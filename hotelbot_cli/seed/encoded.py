@@ -2,9 +2,10 @@
 
 The Python side's work is generating rows and turning them into bytes. Both happen where
 the chunk is made (a forked process, see :mod:`hotelbot_cli.seed.forked`, or the generator
-thread), so the process that holds the transaction only hands bytes on: there the
-generator thread's share of the GIL stalled both server processes (the messages step
-took 3.0-3.5 s of the reference dataset, ~0.6 s of it with both idle).
+thread), so the process that holds the transaction only hands bytes on. With a generator
+thread in that process, its share of the GIL stalled both server processes: sampled every
+0.1 s, about 30 % of two cores sat idle during the reference dataset's messages step, which
+took 3.0-4.0 s; forked, 2.6-2.7 s.
 
 The bytes are psycopg's own: :class:`psycopg.Copy` with a :class:`~psycopg.copy.FileWriter`
 formats the rows offline exactly as ``loader.copy_rows`` would send them, and the
