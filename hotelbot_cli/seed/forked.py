@@ -22,6 +22,8 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from hotelbot_cli.errors import HotelbotError
+
 #: The last item: the child finished without an error.
 _DONE = "done"
 _ITEM = "item"
@@ -44,6 +46,8 @@ class Forked:
 
     def __init__(self, produce: Callable[[], Iterable[Any]]) -> None:
         self._produce = produce
+        #: The child's pid while it runs (None before, and where nothing could be forked).
+        self.pid: int | None = None
 
     def overlap(self) -> None:
         """Nothing to do: the child runs on its own."""
@@ -61,6 +65,7 @@ class Forked:
         if pid == 0:  # pragma: no cover - the child, where coverage does not follow
             os.close(read_fd)
             _child(self._produce, write_fd)
+        self.pid = pid
         os.close(write_fd)
         finished = False
         try:
@@ -69,14 +74,18 @@ class Forked:
             finished = True
         finally:
             _reap(pid, kill=not finished)
+            self.pid = None
 
 
 def _items(pipe: Any) -> Iterator[Any]:
     while True:
         try:
             kind, value = pickle.load(pipe)  # noqa: S301 - our own child, through our pipe
-        except EOFError:
-            raise RuntimeError("the seed's generator process ended without a word") from None
+        except (EOFError, pickle.UnpicklingError):  # nothing more, or cut off mid-item
+            raise HotelbotError(
+                "the seed's generator process ended without a word (killed, out of memory?)",
+                "nothing of this run was committed: run it again",
+            ) from None
         if kind == _DONE:
             return
         if kind == _ERROR:
@@ -93,6 +102,7 @@ def _child(produce: Callable[[], Iterable[Any]], write_fd: int) -> None:  # prag
             try:
                 for item in produce():
                     pickle.dump((_ITEM, item), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                    pipe.flush()  # all of it, now: not when the next item fills the buffer
                 pickle.dump((_DONE, None), pipe)
             except BrokenPipeError:
                 status = 1  # the parent stopped reading: nothing left to tell it

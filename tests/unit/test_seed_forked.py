@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
 
+from hotelbot_cli.errors import HotelbotError
 from hotelbot_cli.seed import forked
 
 pytestmark = pytest.mark.skipif(not forked.available(), reason="this platform cannot fork")
@@ -69,8 +71,23 @@ def test_a_child_that_dies_without_a_word_is_an_error_not_an_empty_seed() -> Non
         yield 1
         os._exit(3)
 
-    with pytest.raises(RuntimeError, match="ended without a word"):
+    with pytest.raises(HotelbotError, match="ended without a word"):
         list(forked.Forked(produce))
+
+
+def test_a_child_killed_in_the_middle_of_an_item_is_the_same_error() -> None:
+    def produce() -> Iterator[bytes]:
+        yield b"first"
+        os.kill(os.getpid(), signal.SIGSTOP)  # stopped until the parent kills it below
+        yield b""  # pragma: no cover - never reached
+
+    ahead = forked.Forked(produce)
+    items = iter(ahead)
+    assert next(items) == b"first"
+    assert ahead.pid is not None
+    os.kill(ahead.pid, signal.SIGKILL)
+    with pytest.raises(HotelbotError, match="ended without a word"):
+        next(items)
 
 
 def test_stopping_early_leaves_no_child_behind() -> None:
@@ -78,12 +95,13 @@ def test_stopping_early_leaves_no_child_behind() -> None:
         while True:  # never ends on its own
             yield bytes(300_000)
 
-    before = _children_of_mine()
-    items = iter(forked.Forked(produce))
+    ahead = forked.Forked(produce)
+    items = iter(ahead)
     next(items)
-    assert _children_of_mine() - before  # the generator runs
+    child = ahead.pid
+    assert child in _children_of_mine()  # the generator runs
     items.close()  # what the seed's loop does when it stops, however it stops
-    assert _children_of_mine() - before == set()
+    assert child not in _children_of_mine() and ahead.pid is None
 
 
 def test_overlap_asks_nothing_of_a_child() -> None:
