@@ -232,7 +232,11 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
     ] = 3.0,
     pre_ping: Annotated[
         bool,
-        typer.Option("--pre-ping", help="Ping each connection on checkout (one more round trip)."),
+        typer.Option(
+            "--pre-ping",
+            help="Check each connection on checkout, as the bot does by default (a socket"
+            " poll; a ping after 30 s idle).",
+        ),
     ] = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write the JSON report to FILE.")
