@@ -30,9 +30,6 @@ from hotelbot_cli.seed import server_side
 from hotelbot_cli.seed.chunks import Chunk
 from hotelbot_cli.seed.loader import write_rows
 
-#: The conversation fields ``server_side.ROWS`` reads (a subset of PARAM_NAMES).
-ROW_PARAMS = tuple(name for name, _ in server_side._ROW_ARRAYS)
-
 
 class Encoded:
     """A parameter already in binary form (what psycopg's dumper for its value made)."""
@@ -124,7 +121,7 @@ class Encoder:
         if chunk.params:
             fields = map(list, zip(*chunk.params, strict=True))
             columns = dict(zip(server_side.PARAM_NAMES, fields, strict=True))
-            encoded.params = {name: self.param(columns[name]) for name in ROW_PARAMS}
+            encoded.params = {name: self.param(columns[name]) for name in server_side.ROW_PARAMS}
             for name, values in self._counted.items():
                 values.extend(columns[name])
         alerts = [p.alert for p in chunk.hotels if p.alert]

@@ -176,6 +176,8 @@ _ROW_ARRAYS = (
     ("step", "bigint"), ("lang", "int"), ("name", "text"), ("hseed", "bigint"), ("no", "int"),
     ("slang", "int"),
 )  # fmt: skip
+#: Their names: the parameters ``ROWS`` takes beside the constants.
+ROW_PARAMS = tuple(name for name, _ in _ROW_ARRAYS)
 
 
 def _group_slices() -> str:
