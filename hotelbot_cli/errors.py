@@ -27,6 +27,10 @@ class HotelbotError(Exception):
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
+    def __reduce__(self) -> tuple[type[HotelbotError], tuple[str, str | None]]:
+        """Pickled with its hint (the seed's forked generator sends its errors this way)."""
+        return type(self), (self.message, self.hint)
+
 
 class UsageError(HotelbotError):
     """Bad input: a malformed URL, an unknown revision, a negative count."""

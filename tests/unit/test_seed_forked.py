@@ -52,6 +52,19 @@ def test_an_error_in_the_child_is_raised_here_after_the_items_before_it() -> Non
     assert got == [1]
 
 
+def test_our_own_errors_cross_with_their_hint() -> None:
+    from hotelbot_cli.errors import UsageError
+
+    def produce() -> Iterator[int]:
+        raise UsageError("the hotel index is taken", "pass --append")
+        yield 0  # pragma: no cover - a generator
+
+    with pytest.raises(UsageError) as raised:
+        list(forked.Forked(produce))
+    assert raised.value.message == "the hotel index is taken"
+    assert raised.value.hint == "pass --append"
+
+
 class _Unpicklable(Exception):
     def __init__(self, a: int, b: int) -> None:  # pickle rebuilds it with one argument
         super().__init__(f"{a}/{b}")
