@@ -8,7 +8,7 @@ thread in that process, its share of the GIL stalled both server processes: samp
 took 3.0-4.0 s; forked, 2.6-2.7 s.
 
 The bytes are psycopg's own: :class:`psycopg.Copy` with a :class:`~psycopg.copy.FileWriter`
-formats the rows offline exactly as ``loader.copy_rows`` would send them, and the
+formats the rows offline (``loader.write_rows``, the types of ``loader.COLUMNS``), and the
 parameters are dumped by the dumpers psycopg would pick at execute time. No connection is
 used while encoding; a cursor only lends its adapters.
 """

@@ -200,14 +200,6 @@ def write_rows(copy: Copy, table: str, rows: Iterable[Sequence[Any]]) -> int:
     return count
 
 
-def copy_rows(
-    cur: Cursor[Any], table: str, rows: Iterable[Sequence[Any]], *, freeze: bool = False
-) -> int:
-    """Binary COPY of ``rows`` into ``table``; returns the number of rows written."""
-    with cur.copy(copy_query(table, freeze=freeze)) as copy:
-        return write_rows(copy, table, rows)
-
-
 def copy_stream(cur: Cursor[Any], table: str, stream: bytes, *, freeze: bool = False) -> None:
     """COPY a complete binary stream of ``table``'s rows (``seed.encoded`` made it)."""
     with cur.copy(copy_query(table, freeze=freeze)) as copy:
