@@ -408,16 +408,18 @@ def _write_chunk(
         bump("staff_notifications", count, "hotel alerts")
 
 
-def _ahead(opts: SeedOptions, first_index: int, taken: set[str], cur: Any) -> Any:
-    """The chunks to load, encoded (``seed.encoded``), made one ahead: in a forked process
-    where the platform forks, else in a thread (``chunks.Prefetch``)."""
+def _ahead(opts: SeedOptions, first_index: int, taken: set[str], cur: Any, *, counts: bool) -> Any:
+    """The chunks to load, encoded (``seed.encoded``; ``counts``: then the sentiment counts'
+    parameters), made one ahead: in a forked process where the platform forks, else in a
+    thread (``chunks.Prefetch``)."""
     from hotelbot_cli.seed import encoded, forked
     from hotelbot_cli.seed.chunks import Prefetch, chunks
 
     adapters = cur.connection.cursor()  # lends its adapters to the encoder; never executes
 
     def produce(stopped: Callable[[], bool] = lambda: False) -> Any:
-        return encoded.encoded_chunks(chunks(opts, first_index, taken, stopped), adapters)
+        made = chunks(opts, first_index, taken, stopped)
+        return encoded.encoded_chunks(made, adapters, counts=counts)
 
     return forked.Forked(produce) if forked.available() else Prefetch(produce)
 
@@ -458,7 +460,7 @@ def _load(
         phases[phase] = phases.get(phase, 0.0) + now - clock[0]
         clock[0] = now
 
-    ahead = _ahead(opts, first_index, taken, cur)
+    ahead = _ahead(opts, first_index, taken, cur, counts=counting is not None)
     # closed on the way out: an interrupted load stops the generator now, not when the
     # traceback that holds this frame is gone
     with contextlib.closing(iter(ahead)) as items:
@@ -466,9 +468,9 @@ def _load(
             now = time.perf_counter()  # the time spent waiting for the Python generator
             phases["wait for generator"] = phases.get("wait for generator", 0.0) + now - clock[0]
             clock[0] = now
-            if isinstance(chunk, encoded.CountParams):  # after the last chunk
-                if counting is not None:
-                    counting.update(chunk.params)
+            if isinstance(chunk, encoded.CountParams):  # after the last chunk, when asked for
+                assert counting is not None
+                counting.update(chunk.params)
                 continue
             if hotels is not None:
                 hotels.extend(chunk.hotel_ids)

@@ -89,12 +89,13 @@ class CountParams:
 
 class Encoder:
     """Turns chunks into :class:`EncodedChunk` s with ``cursor``'s adapters (never its
-    connection), and remembers what the sentiment counts need."""
+    connection), and, with ``counts``, remembers what the sentiment counts need."""
 
-    def __init__(self, cursor: Cursor[Any]) -> None:
+    def __init__(self, cursor: Cursor[Any], *, counts: bool = True) -> None:
         self._cursor = cursor
         self._tx = Transformer(cursor)
-        self._counted: dict[str, list[Any]] = {name: [] for name in server_side.COUNT_PARAMS}
+        names = server_side.COUNT_PARAMS if counts else ()
+        self._counted: dict[str, list[Any]] = {name: [] for name in names}
 
     def stream(self, table: str, rows: Iterable[Sequence[Any]]) -> tuple[int, bytes]:
         """``rows`` as one complete binary COPY stream of ``table``, and how many there are."""
@@ -130,17 +131,21 @@ class Encoder:
         return encoded
 
     def counts(self) -> CountParams | None:
-        """The sentiment counts' parameters over every chunk so far (None: no conversation)."""
-        if not self._counted["hotel"]:
+        """The sentiment counts' parameters over every chunk so far (None: no conversation,
+        or not asked for)."""
+        if not self._counted.get("hotel"):
             return None
         return CountParams({name: self.param(v) for name, v in self._counted.items()})
 
 
-def encoded_chunks(chunks: Iterable[Chunk], cursor: Cursor[Any]) -> Iterator[Any]:
-    """Every chunk encoded, then (when there were conversations) a :class:`CountParams`."""
-    encoder = Encoder(cursor)
+def encoded_chunks(
+    chunks: Iterable[Chunk], cursor: Cursor[Any], *, counts: bool = True
+) -> Iterator[Any]:
+    """Every chunk encoded, then (with ``counts``, when there were conversations) a
+    :class:`CountParams`."""
+    encoder = Encoder(cursor, counts=counts)
     for chunk in chunks:
         yield encoder.chunk(chunk)
-    counts = encoder.counts()
-    if counts is not None:
-        yield counts
+    last = encoder.counts()
+    if last is not None:
+        yield last

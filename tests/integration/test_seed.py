@@ -336,3 +336,18 @@ def test_covering_indexes_answer_without_the_heap(engine: Engine, db_url: URL) -
                 )
             )
             assert "Index Only Scan" in plan and "Heap Fetches: 0" in plan, plan
+
+
+def test_the_sentiment_counts_parameters_come_last_and_only_when_asked_for(db_url: URL) -> None:
+    from hotelbot_cli.seed.chunks import chunks
+    from hotelbot_cli.seed.encoded import CountParams, EncodedChunk, encoded_chunks
+
+    options = SeedOptions(**SMALL, chunk_messages=200)
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        counted = list(encoded_chunks(chunks(options, 0, set()), conn.cursor()))
+        uncounted = list(encoded_chunks(chunks(options, 0, set()), conn.cursor(), counts=False))
+    assert len(counted) > 2 and all(isinstance(c, EncodedChunk) for c in counted[:-1])
+    assert isinstance(counted[-1], CountParams)
+    assert set(counted[-1].params) == {"hotel", "t0ms", "step", "lang", "hseed", "no"}
+    assert all(isinstance(c, EncodedChunk) for c in uncounted)
+    assert len(uncounted) == len(counted) - 1
