@@ -175,6 +175,12 @@ CASES = {
         ],
         {("probe-forged-setting", "conversations")},
     ),
+    # The owner's WhatsApp-lookup policy, open while hotelbot.lookup is 'on', handed to the
+    # app role too: the bot sets the switch itself and reads every active hotel's row.
+    "lookup-policy-granted-to-app-role": (
+        ["ALTER POLICY hotels_whatsapp_lookup ON hotels TO CURRENT_USER, app_user"],
+        {("policy-bound", "hotels"), ("probe-forged-setting", "hotels")},
+    ),
     "policy-trusts-a-hotel-override": (
         _replace_policy(
             "messages",
