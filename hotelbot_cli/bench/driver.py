@@ -15,11 +15,42 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from hotelbot_cli.bench.workload import APP_ROLE, Context, Operation, Rows, Stmt, Target
-from hotelbot_cli.db.tenant import tenant_binding
+from hotelbot_cli.db.tenant import Binding, tenant_binding
 from hotelbot_cli.db.tenant_cache import registered_signatures, registered_signatures_async
 
 if TYPE_CHECKING:
     import psycopg
+
+
+def binding(
+    op: Operation,
+    target: Target,
+    tenant: bool,
+    role: str | None,
+    ctx: Context,
+    *,
+    registered: set[str] | None = None,
+) -> Binding:
+    """What a transaction sends right after BEGIN: (tenant mode) the tenant binding.
+
+    The binding is :func:`hotelbot_cli.db.tenant.tenant_binding`, the one the library's
+    ``tenant_session`` sends (``registered``: the connection's registered signatures), so
+    the bench measures the bot's real path. Pairs of SQL and parameters, as the driver
+    sends them: no statement objects on the tenant's side only (see ``_BINDINGS`` there).
+    """
+    if not tenant:
+        return []
+    if op.needs_tenant:
+        return tenant_binding(
+            target.hotel_id,
+            role,
+            key=ctx.tenant_key,
+            propagate=ctx.propagate,
+            registered=registered,
+        )
+    if role:
+        return tenant_binding(None, role, propagate=ctx.propagate)
+    return []
 
 
 def prefix(
@@ -31,28 +62,9 @@ def prefix(
     *,
     registered: set[str] | None = None,
 ) -> list[Stmt]:
-    """Statements that open the transaction: BEGIN, then (tenant mode) the tenant binding.
-
-    The binding is :func:`hotelbot_cli.db.tenant.tenant_binding`, the one the library's
-    ``tenant_session`` sends (``registered``: the connection's registered signatures), so
-    the bench measures the bot's real path.
-    """
-    ctx = ctx or Context()
-    stmts = [Stmt("BEGIN")]
-    if not tenant:
-        return stmts
-    if op.needs_tenant:
-        binding = tenant_binding(
-            target.hotel_id,
-            role,
-            key=ctx.tenant_key,
-            propagate=ctx.propagate,
-            registered=registered,
-        )
-        stmts += [Stmt(s, p or {}) for s, p in binding]
-    elif role:
-        stmts += [Stmt(s, p or {}) for s, p in tenant_binding(None, role, propagate=ctx.propagate)]
-    return stmts
+    """Statements that open the transaction: BEGIN, then :func:`binding`."""
+    opening = binding(op, target, tenant, role, ctx or Context(), registered=registered)
+    return [Stmt("BEGIN"), *(Stmt(s, p or {}) for s, p in opening)]
 
 
 def runs_bare(op: Operation, role: str | None) -> bool:
@@ -95,16 +107,19 @@ def run_operation(
     if runs_bare(op, role):
         (stmt,) = next(plan).statements
         return _last(plan, [conn.execute(stmt.sql, stmt.params or None).fetchall()])
-    in_tx = False
     registered = registered_signatures(conn) if tenant and not ctx.propagate else None
+    in_tx = False
     control = conn.cursor()
     try:
         batch = next(plan)
         while True:
-            head = [] if in_tx else prefix(op, target, tenant, role, ctx, registered=registered)
             with conn.pipeline():
-                for stmt in head:
-                    control.execute(stmt.sql, stmt.params or None)
+                if not in_tx:
+                    control.execute("BEGIN")
+                    for sql, params in binding(
+                        op, target, tenant, role, ctx, registered=registered
+                    ):
+                        control.execute(sql, params)
                 cursors = [conn.execute(s.sql, s.params or None) for s in batch.statements]
                 if batch.final:
                     control.execute("COMMIT")
@@ -144,18 +159,21 @@ async def run_operation_async(
         (stmt,) = next(plan).statements
         cur = await conn.execute(stmt.sql, stmt.params or None)
         return _last(plan, [await cur.fetchall()])
-    in_tx = False
     registered = None
     if tenant and not ctx.propagate:
         registered = await registered_signatures_async(conn)
+    in_tx = False
     control = conn.cursor()
     try:
         batch = next(plan)
         while True:
-            head = [] if in_tx else prefix(op, target, tenant, role, ctx, registered=registered)
             async with conn.pipeline():
-                for stmt in head:
-                    await control.execute(stmt.sql, stmt.params or None)
+                if not in_tx:
+                    await control.execute("BEGIN")
+                    for sql, params in binding(
+                        op, target, tenant, role, ctx, registered=registered
+                    ):
+                        await control.execute(sql, params)
                 cursors = [await conn.execute(s.sql, s.params or None) for s in batch.statements]
                 if batch.final:
                     await control.execute("COMMIT")

@@ -97,6 +97,52 @@ def test_tenant_binding_is_one_constant_statement_with_a_valid_signature() -> No
     assert tenant_binding(hotel, key=key, ttl=100)[0][1] == params
 
 
+def test_a_binding_is_remade_after_half_its_life_and_registered_once_per_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hotelbot_cli.db.tenant as tenant
+
+    hotel, key = uuid.uuid4(), b"m" * 32
+    clock = [1_000_010.0]  # 10 s into a 50 s slot: valid until the end of the next one
+    monkeypatch.setattr(tenant.time, "time", lambda: clock[0])
+    first = tenant_binding(hotel, key=key, ttl=100)[0][1]
+    assert first is not None and first["signature"] == sign(hotel, 1_000_100, key)
+    clock[0] += 39  # more than half the life left: the same signature
+    assert tenant_binding(hotel, key=key, ttl=100)[0][1] == first
+    assert tenant_binding(str(hotel), key=key, ttl=100)[0][1] == first  # the id's text too
+    clock[0] += 1  # half gone: signed again, for the slot after the next
+    renewed = tenant_binding(hotel, key=key, ttl=100)[0][1]
+    assert renewed is not None and renewed["signature"] == sign(hotel, 1_000_150, key)
+    # Another key never reuses this key's signature.
+    assert tenant_binding(hotel, key=b"n" * 32, ttl=100)[0][1] != renewed
+    # A connection registers each signature once: the statement comes last, then not again.
+    registered: set[str] = set()
+    with_registration = tenant_binding(hotel, "app_user", key=key, ttl=100, registered=registered)
+    assert [sql.split("(")[0] for sql, _ in with_registration][1:] == [
+        'SET LOCAL ROLE "app_user"',
+        "SELECT hotelbot_private.remember_tenant",
+    ]
+    assert registered == {renewed["signature"]}
+    assert len(tenant_binding(hotel, "app_user", key=key, ttl=100, registered=registered)) == 2
+    # What is remembered is never handed out to be changed.
+    tenant_binding(hotel, key=key, ttl=100).append(("SELECT 1", None))
+    assert len(tenant_binding(hotel, key=key, ttl=100)) == 1
+    with pytest.raises(UsageError):
+        tenant_binding([str(hotel)], key=key)  # unhashable, and not a hotel id
+
+
+@given(now=st.integers(0, 2**40), ttl=st.integers(1, 10**6))
+def test_a_signature_lives_between_half_its_ttl_and_its_ttl(now: int, ttl: int) -> None:
+    from hotelbot_cli.db.tenant import expiry
+
+    life = expiry(now, ttl) - now
+    assert ttl // 2 < life <= ttl or (ttl < 2 and life == ttl)
+    # Every signer in the same slot agrees on it.
+    if ttl >= 2:
+        slot_start = now - now % (ttl // 2)
+        assert expiry(slot_start, ttl) == expiry(slot_start + ttl // 2 - 1, ttl)
+
+
 def test_tenant_statements_render_the_binding_as_literals(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
