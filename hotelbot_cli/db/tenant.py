@@ -80,13 +80,6 @@ def sign(hotel_id: uuid.UUID, expires: int, key: bytes) -> str:
     return f"{expires}:{hmac.new(key, message, hashlib.sha256).hexdigest()}"
 
 
-#: Bounds each cache below: cleared when it outgrows the number of hotels a bot serves.
-_CACHE_MAX = 4096
-#: (hotel, key, ttl) -> (expires, signature): one signature per hotel whatever form its id
-#: came in (a UUID or its text), reused while more than half its life is left.
-_SIGNATURES: dict[tuple[str, bytes, int], tuple[int, str]] = {}
-
-
 def expiry(now: int, ttl: int) -> int:
     """When a signature made at ``now`` expires: the end of the next ``ttl/2`` slot.
 
@@ -99,17 +92,6 @@ def expiry(now: int, ttl: int) -> int:
     return now + ttl if half < 1 else (now // half + 2) * half
 
 
-def _signature(hid: str, key: bytes, ttl: int, now: int) -> tuple[int, str]:
-    cached = _SIGNATURES.get((hid, key, ttl))
-    if cached is not None and cached[0] - now > ttl // 2:
-        return cached
-    if len(_SIGNATURES) >= _CACHE_MAX:
-        _SIGNATURES.clear()
-    expires = expiry(now, ttl)
-    made = _SIGNATURES[(hid, key, ttl)] = (expires, sign(uuid.UUID(hid), expires, key))
-    return made
-
-
 Binding = list[tuple[str, dict[str, Any] | None]]
 
 
@@ -117,8 +99,12 @@ Binding = list[tuple[str, dict[str, Any] | None]]
 #: binding is reused while more than half its signature's life is left. The bot serves one
 #: hotel many times a minute, and on a host whose idle vCPU halts, code that runs right
 #: after the previous round trip runs cold: parsing the id, reading the environment and
-#: signing cost the bench's tenant 30-50 µs there, a dictionary lookup ~1 µs.
+#: signing cost the bench's tenant 30-50 µs there, a dictionary lookup ~1 µs. A signature
+#: depends only on the hotel, the key and the slot (:func:`expiry`), so a hotel's id as a
+#: UUID and as text get the same one. Bounded: cleared when it outgrows the number of
+#: hotels a bot serves.
 _BINDINGS: dict[tuple[Any, ...], tuple[int, Binding, dict[str, Any] | None]] = {}
+_BINDINGS_MAX = 4096
 
 
 def tenant_binding(
@@ -153,6 +139,8 @@ def tenant_binding(
     (``hotelbot_private.remember_tenant``, after the role switch: the app role may call
     it) and added to it.
     """
+    if hotel_id is None:  # no tenant: nothing to sign or register, no environment to read
+        return _bind(None, role, key=None, life=0, propagate=propagate, now=0)[1]
     life = tenant_ttl_from_env() if ttl is None else ttl
     key = tenant_key_from_env() if key is None else key
     now = int(time.time())
@@ -168,13 +156,13 @@ def tenant_binding(
         )
         hit = (expires - life // 2, made, remember)
         if hashable:
-            if len(_BINDINGS) >= _CACHE_MAX:
+            if len(_BINDINGS) >= _BINDINGS_MAX:
                 _BINDINGS.clear()
             _BINDINGS[memo] = hit
     _, binding, remember = hit
     if remember is None or registered is None or remember["signature"] in registered:
         return list(binding)
-    if len(registered) >= _CACHE_MAX:
+    if len(registered) >= _BINDINGS_MAX:
         registered.clear()
     registered.add(remember["signature"])
     return [*binding, (_REMEMBER, remember)]
@@ -184,15 +172,14 @@ def _bind(
     hotel_id: Any, role: str | None, *, key: bytes | None, life: int, propagate: bool, now: int
 ) -> tuple[int, Binding, dict[str, Any] | None]:
     """:func:`tenant_binding` made afresh: when its signature expires, the statements, and
-    the parameters of the one that registers a client-made signature (None: nothing to)."""
+    the parameters of the statement that registers a client-made signature (None when
+    there is none to register)."""
     hid, expires = "", expiry(now, life)
     values: tuple[str, str] | None = ("", "")
     if hotel_id is not None:
-        hid = str(parse_hotel_id(hotel_id))
-        values = None
-        if key is not None:
-            expires, signature = _signature(hid, key, life, now)
-            values = (hid, signature)
+        hotel = parse_hotel_id(hotel_id)
+        hid = str(hotel)
+        values = None if key is None else (hid, sign(hotel, expires, key))
     binding: Binding = []
     remember = None
     if values is None:  # the owner, without the key: sign on the server

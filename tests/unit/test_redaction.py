@@ -129,6 +129,11 @@ def test_a_binding_is_remade_after_half_its_life_and_registered_once_per_connect
     assert len(tenant_binding(hotel, key=key, ttl=100)) == 1
     with pytest.raises(UsageError):
         tenant_binding([str(hotel)], key=key)  # unhashable, and not a hotel id
+    # No tenant: nothing to sign, so a malformed signing setting cannot get in the way.
+    monkeypatch.setenv("HOTELBOT_TENANT_TTL", "soon")
+    assert [sql for sql, _ in tenant_binding(None, "app_user")][1] == 'SET LOCAL ROLE "app_user"'
+    with pytest.raises(ConfigError, match="HOTELBOT_TENANT_TTL"):
+        tenant_binding(hotel, key=key)
 
 
 @given(now=st.integers(0, 2**40), ttl=st.integers(1, 10**6))
