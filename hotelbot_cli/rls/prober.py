@@ -110,6 +110,33 @@ def _is_uuid(value: str | None) -> bool:
     return value is not None
 
 
+def _cache_row(
+    hotel: sql.Composable, signature: sql.Composable, expires: sql.Composable
+) -> sql.Composed:
+    """The row revision 013's cache of verified signatures holds for ``hotel`` bound with
+    ``signature`` until ``expires``: the digest the policies look up."""
+    return sql.SQL(
+        "INSERT INTO {cache} (digest, expires_at) VALUES"
+        " (sha256(convert_to({hotel} || ':' || {signature}, 'UTF8')), {expires})"
+    ).format(
+        cache=sql.Identifier(*VERIFIED_TENANTS.split(".")),
+        hotel=hotel,
+        signature=signature,
+        expires=expires,
+    )
+
+
+#: As the verifier stored the transaction's signature while it was valid (to its expiry),
+#: and before anything pruned it: what a signature that leaked and then expired finds.
+_CACHED_AS_BOUND = _cache_row(
+    hotel=sql.SQL("current_setting({})").format(sql.Literal(TENANT_SETTING)),
+    signature=sql.SQL("current_setting({})").format(sql.Literal(SIGNATURE_SETTING)),
+    expires=sql.SQL("to_timestamp(split_part(current_setting({}), ':', 1)::bigint)").format(
+        sql.Literal(SIGNATURE_SETTING)
+    ),
+) + sql.SQL(" ON CONFLICT (digest) DO NOTHING")
+
+
 class Prober:
     """Runs statements as the app role for a given tenant, each in a rolled-back savepoint.
 
@@ -145,11 +172,15 @@ class Prober:
         ttl: int | None = None,
         plant: str | None = None,
         settings: tuple[tuple[str, str], ...] = (),
+        *,
+        cached: bool = False,
     ) -> str:
         """The statements that make this transaction the app role for ``tenant``: what the
         library sends for a real tenant id; unset, empty and malformed values (a forgotten or
         forged tenant) are set by hand; ``settings`` are other (name, value) pairs SQL in the
-        transaction sets. One string, so it costs one round trip."""
+        transaction sets; ``cached``: the checker first puts the bound signature in the
+        cache of verified signatures, valid or not, as the verifier stored it while it was
+        (a signed tenant on one node only). One string, so it costs one round trip."""
         setting = self.cfg.tenant_setting
         statements: list[str] = []
         if setting == TENANT_SETTING and self.signs:
@@ -164,6 +195,8 @@ class Prober:
                 # signature is in the cache of verified signatures (revision 013)
                 registered=None if registered_signatures(self.conn) is None else set(),
             )
+            if cached:  # right after the binding, before the role switch: as the checker
+                statements.insert(1, _CACHED_AS_BOUND.as_string(self.conn))
         else:
             bound = False
             statements.append(
@@ -219,15 +252,13 @@ class Prober:
         values = {"hotel": sql.Literal(other), "signature": sql.Literal(bogus)}
         plant = sql.SQL(
             "DO $plant$ BEGIN"
-            " BEGIN INSERT INTO {cache} (digest, expires_at) VALUES"
-            " (sha256(convert_to({hotel} || ':' || {signature}, 'UTF8')),"
-            " now() + interval '1 hour');"
+            " BEGIN {insert};"
             " EXCEPTION WHEN OTHERS THEN NULL; END;"
             " BEGIN PERFORM {remember}({hotel}::uuid, {signature});"
             " EXCEPTION WHEN OTHERS THEN NULL; END;"
             " END $plant$"
         ).format(
-            cache=sql.Identifier(*VERIFIED_TENANTS.split(".")),
+            insert=_cache_row(**values, expires=sql.SQL("now() + interval '1 hour'")),
             remember=sql.Identifier(*REMEMBER_TENANT.split(".")),
             **values,
         )
@@ -260,10 +291,12 @@ class Prober:
         ttl: int | None = None,
         plant: str | None = None,
         settings: tuple[tuple[str, str], ...] = (),
+        cached: bool = False,
     ) -> Outcome:
         """What ``query`` did as the app role for ``tenant``; ``after`` runs as the checker,
         inside the probe, and its result is the outcome's ``after``.
-        ``ttl`` signs the tenant for that many seconds (negative: already expired).
+        ``ttl`` signs the tenant for that many seconds (negative: already expired);
+        ``cached``: see :meth:`binding`.
 
         On one node: savepoint and binding go in one round trip, the statement in a second,
         the rollback to the savepoint in a third. On Citus the probe is a transaction of its
@@ -273,12 +306,14 @@ class Prober:
         conn = self.conn
         if self.distributed:
             conn.rollback()
-            start = self.binding(tenant, forge, ttl, plant, settings)
+            start = self.binding(tenant, forge, ttl, plant, settings, cached=cached)
 
             def undo() -> None:
                 conn.rollback()
         else:
-            start = "SAVEPOINT rls_probe; " + self.binding(tenant, forge, ttl, plant, settings)
+            start = "SAVEPOINT rls_probe; " + self.binding(
+                tenant, forge, ttl, plant, settings, cached=cached
+            )
 
             def undo() -> None:
                 conn.execute("ROLLBACK TO SAVEPOINT rls_probe")

@@ -142,6 +142,12 @@ CHECKS: tuple[CheckInfo, ...] = (
         "hotelbot_current_hotel_id() must return NULL for an expired signature (revision 011's body)",
     ),
     CheckInfo(
+        "probe-expired-cached-signature",
+        _P,
+        "where the policies use the cache of verified signatures (revision 013): tenant B bound with its own signature that expired an hour ago, whose digest the cache still holds (stored while it was valid, not yet pruned), sees none of B's rows",
+        "the policy looks up the digest only while it is unexpired (v.expires_at >= now(), revision 013), else asks hotelbot_current_hotel_id()",
+    ),
+    CheckInfo(
         "probe-planted-signature",
         _P,
         "where the policies use the cache of verified signatures (revision 013): SQL in tenant A's transaction that writes a made-up signature of tenant B into it, or hands one to hotelbot_private.remember_tenant(), then binds B with it, sees none of B's rows",

@@ -1,8 +1,8 @@
 """The probes of a signed tenant: SQL inside tenant A's transaction against the signature.
 
 What SQL injected into a tenant's transaction can do when the library signs its tenant:
-name another hotel by hand, use an expired signature, plant a made-up one in the cache of
-verified signatures (revision 013).
+name another hotel by hand, use an expired signature (also one whose digest the cache of
+verified signatures still holds), plant a made-up one in that cache (revision 013).
 """
 
 from __future__ import annotations
@@ -85,7 +85,21 @@ def signature_probes(
             "hotelbot_current_hotel_id() must return NULL for an expired signature:"
             " re-create it with revision 011's body (its expires < now() test)",
         )
-    if reads_cache and registered_signatures(prober.conn) is not None:
+    caches = reads_cache and registered_signatures(prober.conn) is not None
+    if caches and not prober.distributed and seen == 0 and forged.error is None:
+        # The same expired signature, its digest still in the cache: stored by the verifier
+        # while it was valid, not yet pruned (only a registration prunes). A policy that
+        # finds the digest but not its expiry lets a leaked signature live on.
+        kept = prober.run(b, query, params, ttl=-EXPIRED_BY_S, cached=True)
+        _add(
+            "probe-expired-cached-signature",
+            kept.count == 0,
+            f"tenant B bound with its own signature, expired {EXPIRED_BY_S} s ago and still in"
+            f" the cache of verified signatures, sees {kept.count} of B's row(s)",
+            f"the policy on {display} must find the digest only while it is unexpired"
+            f" (v.expires_at >= now(), revision 013), else ask hotelbot_current_hotel_id()",
+        )
+    if caches:
         # Where every admitting policy reads the cache of verified signatures (013), a
         # made-up signature opens nothing, whatever the forging probe found: SQL in A's
         # transaction writes one for B into the cache, or hands it to the registering

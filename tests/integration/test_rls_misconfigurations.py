@@ -867,6 +867,43 @@ def test_a_cache_that_takes_unverified_signatures_fails(db_url: URL, hole: str) 
     assert not [r for r in report.results if r.id == "probe-forged-tenant" and r.status != "pass"]
 
 
+def test_a_policy_that_ignores_a_cached_signatures_expiry_fails(db_url: URL) -> None:
+    """One table's policy finds the digest of the bound hotel and signature in the cache but
+    never asks whether it expired: a signature that leaked lives on until a registration
+    prunes it. An expired signature the cache never held still opens nothing there (the
+    verifier answers), so only the probe with the digest still cached catches it."""
+    timeless = (
+        "hotel_id = (SELECT COALESCE((SELECT NULLIF(current_setting('app.current_hotel_id',"
+        " true), '')::uuid WHERE EXISTS (SELECT 1 FROM hotelbot_private.verified_tenants v"
+        " WHERE v.digest = (SELECT sha256(convert_to(current_setting('app.current_hotel_id',"
+        " true) || ':' || current_setting('app.tenant_signature', true), 'UTF8'))))),"
+        " hotelbot_current_hotel_id()))"
+    )
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(
+            f"ALTER POLICY guests_tenant_isolation ON guests USING ({timeless})"
+            f" WITH CHECK ({timeless})"
+        )
+    engine = create_engine(db_url, poolclass=NullPool)
+    report = rls.check(engine)
+    engine.dispose()
+    assert {(r.id, r.table) for r in report.failures()} == {
+        ("probe-expired-cached-signature", "guests")
+    }
+    (failure,) = report.failures()
+    assert failure.fix and "v.expires_at >= now()" in failure.fix
+    passed = {(r.id, r.table) for r in report.results if r.status == "pass"}
+    assert {
+        ("probe-expired-signature", "guests"),
+        ("probe-expired-cached-signature", "messages"),
+    } <= passed
+    with psycopg.connect(libpq_url(db_url)) as conn:  # the probe left nothing in the cache
+        (stale,) = conn.execute(
+            "SELECT count(*) FROM hotelbot_private.verified_tenants WHERE expires_at < now()"
+        ).fetchone()
+    assert stale == 0
+
+
 def test_a_policy_that_trusts_any_cached_signature_fails(db_url: URL) -> None:
     """One table's policy checks only that the cache holds *some* unexpired digest, not the
     digest of the bound hotel and signature: any tenant's registered signature then opens
