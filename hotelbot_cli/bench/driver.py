@@ -45,6 +45,7 @@ def binding(
             target.hotel_id,
             role,
             key=ctx.tenant_key,
+            ttl=ctx.tenant_ttl,
             propagate=ctx.propagate,
             registered=registered,
         )

@@ -103,6 +103,7 @@ def find_resolve_function(conn: psycopg.Connection[Any]) -> str | None:
 def survey(admin: psycopg.Connection[Any], owner_url: URL, per_hotel: int) -> Survey:
     """Read the database on ``admin``; a database with nothing to run on is EmptyDatabase."""
     from hotelbot_cli.db.tenant import propagates_set_local, signing_key
+    from hotelbot_cli.settings import tenant_ttl_from_env
 
     baseline_skipped = None
     if _bypasses_rls(admin):
@@ -134,6 +135,7 @@ def survey(admin: psycopg.Connection[Any], owner_url: URL, per_hotel: int) -> Su
             resolve_function=find_resolve_function(admin),
             tenant_key=signing_key(admin),
             propagate=propagates_set_local(admin),
+            tenant_ttl=tenant_ttl_from_env(),
         ),
         baseline_skipped=baseline_skipped,
     )

@@ -34,6 +34,7 @@ _HAS_CACHE = (
 )
 #: psycopg connection -> the signatures it registered (None: its database has no cache).
 _REGISTERED: weakref.WeakKeyDictionary[Any, set[str] | None] = weakref.WeakKeyDictionary()
+_UNASKED: Any = object()
 
 
 def _remember(raw: Any, row: Any) -> set[str] | None:
@@ -50,14 +51,16 @@ def registered_signatures(raw: Any) -> set[str] | None:
     registration rolled back with its transaction stays in the set; its signature then
     takes the verifier's path for the rest of its life (at most ``ttl/2``): slower, as safe.
     """
-    if raw in _REGISTERED:
-        return _REGISTERED[raw]
+    known = _REGISTERED.get(raw, _UNASKED)  # one weak reference made, not two
+    if known is not _UNASKED:
+        return known
     return _remember(raw, raw.execute(_HAS_CACHE).fetchone())
 
 
 async def registered_signatures_async(raw: Any) -> set[str] | None:
     """:func:`registered_signatures` for a psycopg AsyncConnection (the same cache)."""
-    if raw in _REGISTERED:
-        return _REGISTERED[raw]
+    known = _REGISTERED.get(raw, _UNASKED)
+    if known is not _UNASKED:
+        return known
     cursor = await raw.execute(_HAS_CACHE)
     return _remember(raw, await cursor.fetchone())

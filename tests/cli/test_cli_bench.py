@@ -127,6 +127,34 @@ def test_usage_errors(cli, db_url, tmp_path) -> None:
     assert code == 2 and "cannot read" in err
 
 
+def test_the_signature_lifetime_is_read_once_and_checked_before_the_run(
+    cli, db_url, monkeypatch
+) -> None:
+    """A malformed HOTELBOT_TENANT_TTL stops the bench before any operation (not 300
+    failed ones); a valid one is what every tenant transaction signs with."""
+    from hotelbot_cli.bench import driver
+    from hotelbot_cli.bench.workload import OPERATIONS
+
+    make_dataset(db_url, hotels=2, guests=10, messages=2)
+    monkeypatch.setenv("HOTELBOT_TENANT_TTL", "soon")
+    code, out, err = cli("bench", "--iterations", "20", *FAST, url=db_url)
+    assert code == 2 and out == "", (code, out, err)
+    assert "HOTELBOT_TENANT_TTL" in err and len(err.strip().splitlines()) == 1, err
+    lives: list[int] = []
+    real = driver.tenant_binding
+
+    def spy(*args, **kwargs):
+        lives.append(kwargs["ttl"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(driver, "tenant_binding", spy)
+    monkeypatch.setenv("HOTELBOT_TENANT_TTL", "60")
+    code, _, err = cli("bench", "--iterations", "20", "--ops", "recent_messages", *FAST, url=db_url)
+    assert code == 0, err
+    assert lives and set(lives) == {60}
+    assert OPERATIONS["recent_messages"].needs_tenant
+
+
 def test_processes_split_the_workers_and_merge_their_samples(cli, db_url) -> None:
     make_dataset(db_url, hotels=2, guests=20, messages=5)
     code, out, err = cli(
