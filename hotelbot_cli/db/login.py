@@ -105,6 +105,7 @@ def create_login(
         for (other,) in others:
             raw.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(other), role))
         raw.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(app_role), role))
+        _pin_search_path(raw, role)
         key = raw.execute("SELECT encode(key, 'hex') FROM hotelbot_private.tenant_key").fetchone()
     url = engine.url.set(username=name, password=password)
     if env_file is not None:
@@ -112,3 +113,35 @@ def create_login(
         write_env_file(env_file, _env_lines(url, key[0]))
     shown = redact_url(url.set(drivername="postgresql"))
     return LoginResult(name, shown, created, str(env_file) if env_file else None)
+
+
+#: This database (behind PgBouncer its alias may differ) and the schema the migrations
+#: installed into: the one the owner's session finds ``hotels`` in.
+_INSTALLED_SCHEMA = (
+    "SELECT pg_catalog.current_database(), n.nspname FROM pg_catalog.pg_class c"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.oid = pg_catalog.to_regclass('hotels')"
+)
+
+
+def _pin_search_path(raw: Any, role: Any) -> None:
+    """The login names our tables in the schema the migrations put them in, in this database.
+
+    The bot's SQL names tables unqualified; the migrations create them in the owner's
+    current schema. Where that is not the login's (a schema named after the owner, as
+    PostgreSQL's secure usage pattern makes, comes first in the default ``"$user",
+    public``), the bot would find no table, or another schema's. ``pg_temp`` last: a temp
+    table never shadows ours (the app role has no TEMP either, revision 009).
+    """
+    from psycopg import sql
+
+    row = raw.execute(_INSTALLED_SCHEMA).fetchone()
+    if row is None:  # not migrated: nothing to name yet (the key read below says so)
+        return
+    raw.execute(
+        sql.SQL("ALTER ROLE {} IN DATABASE {} SET search_path = {}, pg_temp").format(
+            role,
+            sql.Identifier(row[0]),
+            sql.Identifier(row[1]),
+        )
+    )

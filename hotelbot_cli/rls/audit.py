@@ -10,7 +10,7 @@ from psycopg import Connection
 from hotelbot_cli.rls import catalog, code_paths, objects, relations, roles, tenant_keys
 from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.config import RlsConfig
-from hotelbot_cli.rls.login import audit_bot_login, configured_login
+from hotelbot_cli.rls.login import audit_bot_login, audit_bot_search_path, configured_login
 from hotelbot_cli.rls.policy import Context
 from hotelbot_cli.rls.report import CheckResult, audit_result
 
@@ -79,4 +79,5 @@ def audit(conn: Connection[Any], cfg: RlsConfig) -> Audit:
     login = configured_login()
     if login:
         results += audit_bot_login(conn, cfg, login)
+        results += audit_bot_search_path(conn, login, rels)
     return Audit(app_oid, rels, tables, ctx, results)

@@ -8,11 +8,12 @@ the login's password is never needed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from psycopg import Connection
 
-from hotelbot_cli.rls.catalog import fetch_rows
+from hotelbot_cli.rls.catalog import TenantTable, fetch_rows
 from hotelbot_cli.rls.config import RlsConfig
 from hotelbot_cli.rls.report import CheckResult, audit_result
 
@@ -82,6 +83,114 @@ def audit_bot_login(conn: Connection[Any], cfg: RlsConfig, login: str) -> list[C
             if problems
             else f"the bot's login {login} is LOGIN, granted {app} and nothing else",
             fix,
+        )
+    ]
+
+
+#: The login's own ``search_path`` in this database, strongest first, as the server applies
+#: it at log-in: set for the login in this database, for the login, for this database, for
+#: every role (``ALTER ROLE ALL``).
+_LOGIN_SEARCH_PATH = """
+SELECT substr(cfg, length('search_path=') + 1)
+  FROM pg_catalog.pg_db_role_setting s, LATERAL unnest(s.setconfig) cfg
+ WHERE s.setrole IN (%(login)s, 0)
+   AND s.setdatabase IN ((SELECT oid FROM pg_catalog.pg_database
+                           WHERE datname = pg_catalog.current_database()), 0)
+   AND cfg LIKE 'search\\_path=%%'
+ ORDER BY s.setrole <> 0 DESC, s.setdatabase <> 0 DESC
+ LIMIT 1
+"""
+#: Without one: the server's (its configuration file, readable by a superuser or
+#: pg_read_all_settings), else PostgreSQL's built-in default.
+_SERVER_SEARCH_PATH = """
+SELECT COALESCE(
+    (SELECT f.setting FROM pg_catalog.pg_file_settings f
+      WHERE f.name = 'search_path' AND f.applied ORDER BY f.seqno DESC LIMIT 1),
+    (SELECT boot_val FROM pg_catalog.pg_settings WHERE name = 'search_path'))
+"""
+_SERVER_SEARCH_PATH_READABLE = (
+    "SELECT rolsuper OR pg_catalog.pg_has_role(current_user, 'pg_read_all_settings', 'MEMBER')"
+    " FROM pg_catalog.pg_roles WHERE rolname = current_user"
+)
+#: Where the login finds each name: the first schema of its path that exists, that it may
+#: use and that holds a relation of that name (pg_catalog, searched first, holds none of
+#: ours; pg_temp is left out: the app role may not create temp objects, revision 009).
+_RESOLVED = """
+SELECT DISTINCT ON (r.name) r.name, n.nspname
+  FROM unnest(%(names)s::text[]) r(name)
+  CROSS JOIN unnest(%(schemas)s::text[]) WITH ORDINALITY s(nspname, pos)
+  JOIN pg_catalog.pg_namespace n ON n.nspname = s.nspname
+  JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = r.name
+ WHERE pg_catalog.has_schema_privilege(%(login)s, n.oid, 'USAGE')
+ ORDER BY r.name, s.pos
+"""
+_PATH_ITEM = re.compile(r'\s*("(?:[^"]|"")*"|[^,\s]+)\s*(?:,|$)')
+
+
+def search_path_schemas(value: str, login: str) -> list[str]:
+    """The schema names of a ``search_path`` value, as the server reads them for ``login``:
+    quoted names kept as written, others folded to lower case, ``$user`` the login."""
+    names, pos, value = [], 0, value.strip()
+    while pos < len(value) and (item := _PATH_ITEM.match(value, pos)):
+        text = item.group(1)
+        name = text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
+        names.append(login if name == "$user" else name)
+        pos = item.end()
+    return names
+
+
+def _value(conn: Connection[Any], query: str, params: dict[str, Any] | None = None) -> Any:
+    row = conn.execute(query, params).fetchone()
+    return row[0] if row else None
+
+
+def login_search_path(conn: Connection[Any], login_oid: int) -> str:
+    """The ``search_path`` a session of the login starts with in this database."""
+    own = _value(conn, _LOGIN_SEARCH_PATH, {"login": login_oid})
+    if own is not None:
+        return str(own)
+    if _value(conn, _SERVER_SEARCH_PATH_READABLE):
+        return str(_value(conn, _SERVER_SEARCH_PATH))
+    return str(
+        _value(conn, "SELECT boot_val FROM pg_catalog.pg_settings WHERE name = 'search_path'")
+    )
+
+
+def audit_bot_search_path(
+    conn: Connection[Any], login: str, rels: list[TenantTable]
+) -> list[CheckResult]:
+    """The bot names our tables unqualified: its login must find each in the schema the
+    tenant root is in, not in a schema earlier in its path, and not nowhere."""
+    root = next((t for t in rels if t.root), None)  # None: tenant-tables-found fails
+    login_oid = _value(
+        conn, "SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(login)s", {"login": login}
+    )
+    if root is None or login_oid is None:  # bot-login says the login is missing
+        return []
+    names = sorted({t.name for t in rels if t.schema == root.schema})
+    path = login_search_path(conn, login_oid)
+    schemas = search_path_schemas(path, login)
+    found = dict(
+        fetch_rows(conn, _RESOLVED, {"names": names, "schemas": schemas, "login": login_oid})
+    )
+    wrong = [
+        f"{name} in {found[name]}" if name in found else f"no {name}"
+        for name in names
+        if found.get(name) != root.schema
+    ]
+    database = _value(conn, "SELECT quote_ident(pg_catalog.current_database())")
+    ours = _value(conn, "SELECT quote_ident(%(schema)s)", {"schema": root.schema})
+    return [
+        audit_result(
+            "bot-search-path",
+            None,
+            not wrong,
+            f"the bot's login {login} (search_path {path}) finds {', '.join(wrong)};"
+            f" the tables are in {root.schema}"
+            if wrong
+            else f"the bot's login {login} finds every table in {root.schema}",
+            f"hotelbot db create-login {login} (pins its search_path), or ALTER ROLE {login}"
+            f" IN DATABASE {database} SET search_path = {ours}, pg_temp",
         )
     ]
 

@@ -160,6 +160,12 @@ CHECKS: tuple[CheckInfo, ...] = (
         "hotelbot db create-login NAME (resets the role), or REVOKE what the check names",
     ),
     CheckInfo(
+        "bot-search-path",
+        _A,
+        "the bot's login (HOTELBOT_APP_DATABASE_URL, when set) finds every table of the tenant root's schema there, by the search_path a session of it starts with (its own setting in this database, its own, the database's, the server's): no schema earlier in its path shadows one, none is missing",
+        "hotelbot db create-login NAME (pins its search_path), or ALTER ROLE NAME IN DATABASE … SET search_path = <schema>, pg_temp",
+    ),
+    CheckInfo(
         "app-role-membership",
         _A,
         "no predefined (pg_*), owner or database-owner role can be become",

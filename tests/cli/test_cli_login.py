@@ -9,8 +9,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
 
 from hotelbot_cli.db.engine import make_app_engine
 from hotelbot_cli.db.login import create_login
@@ -132,4 +133,34 @@ def test_the_password_never_travels_or_logs_in_clear(
             assert conn.execute(text("SELECT current_user")).scalar() == name
         engine.dispose()
     finally:
+        _drop(db_url, name)
+
+
+def test_create_login_pins_the_bots_search_path_to_the_installed_schema(db_url: URL) -> None:
+    """The bot names tables unqualified: a schema named after its login (PostgreSQL's
+    secure usage pattern, first in the default ``"$user", public``) must not shadow ours."""
+    name = f"hb_login_{uuid.uuid4().hex[:6]}"
+    owner = libpq_url(db_url)
+    with psycopg.connect(owner, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+        conn.execute(f"CREATE TABLE {name}.guests (LIKE public.guests)")
+        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw' IN ROLE app_user")
+        conn.execute(f"GRANT USAGE ON SCHEMA {name} TO {name}")
+        conn.execute(f"GRANT SELECT ON {name}.guests TO {name}")
+        ours = conn.execute("SELECT 'public.guests'::regclass::oid").fetchone()
+    bot = libpq_url(db_url.set(username=name, password="pw"))
+    try:
+        with psycopg.connect(bot) as conn:  # made by hand: the shadow wins
+            assert conn.execute("SELECT 'guests'::regclass::oid").fetchone() != ours
+        engine = create_engine(db_url, poolclass=NullPool)
+        try:
+            create_login(engine, name, "pw")
+        finally:
+            engine.dispose()
+        with psycopg.connect(bot) as conn:
+            assert conn.execute("SELECT 'guests'::regclass::oid").fetchone() == ours
+            assert conn.execute("SHOW search_path").fetchone() == ("public, pg_temp",)
+    finally:
+        with psycopg.connect(owner, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {name} CASCADE")
         _drop(db_url, name)

@@ -70,3 +70,65 @@ def test_no_bot_login_configured_means_no_such_check(
 ) -> None:
     monkeypatch.delenv("HOTELBOT_APP_DATABASE_URL", raising=False)
     assert _bot_login_results(db_url, "nobody") == []
+
+
+def _search_path_result(db_url: URL) -> rls.CheckResult:
+    # the owner's session pinned to public (a startup option beats a database setting)
+    owner = db_url.update_query_dict({"options": "-csearch_path=public"})
+    engine = create_engine(owner, poolclass=NullPool)
+    try:
+        report = rls.check(engine, probes=False)
+    finally:
+        engine.dispose()
+    (result,) = [r for r in report.results if r.id == "bot-search-path"]
+    return result
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (None, None),
+        (
+            "CREATE SCHEMA {login}; CREATE TABLE {login}.guests (LIKE public.guests);"
+            " GRANT USAGE ON SCHEMA {login} TO {login}",
+            "guests in {login}",
+        ),
+        ("ALTER ROLE {login} SET search_path = nowhere", "no hotels"),
+        ('ALTER DATABASE {db} SET search_path = "$user"', "no guests"),
+        # the login's own setting in this database wins over the database's
+        (
+            "ALTER DATABASE {db} SET search_path = nowhere;"
+            " ALTER ROLE {login} IN DATABASE {db} SET search_path = public",
+            None,
+        ),
+    ],
+    ids=["clean", "shadowing-user-schema", "role-setting", "database-setting", "precedence"],
+)
+def test_the_bots_login_must_find_our_tables(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch, extra: str | None, named: str | None
+) -> None:
+    """The bot's SQL names tables unqualified: its login's search_path (as the server
+    would set it at log-in, from the catalog) must lead to the tables rls-check audits."""
+    login = f"hb_bot_{uuid.uuid4().hex[:8]}"
+    db = db_url.database
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {login} LOGIN PASSWORD 'bot-secret' IN ROLE app_user")
+        try:
+            for statement in (extra or "").format(login=login, db=db).split("; "):
+                if statement:
+                    conn.execute(statement)
+            bot_url = db_url.set(username=login, password="bot-secret")
+            monkeypatch.setenv(
+                "HOTELBOT_APP_DATABASE_URL", bot_url.render_as_string(hide_password=False)
+            )
+            result = _search_path_result(db_url)
+        finally:
+            conn.execute(f"DROP SCHEMA IF EXISTS {login} CASCADE")
+            conn.execute(f"ALTER DATABASE {db} RESET search_path")
+            conn.execute(f"DROP ROLE {login}")
+    if named is None:
+        assert result.status == "pass", result.detail
+    else:
+        assert result.status == "fail" and named.format(login=login) in result.detail
+        assert result.fix and "SET search_path = public, pg_temp" in result.fix
+        assert "bot-secret" not in result.detail + result.fix
