@@ -53,7 +53,7 @@ _REMEMBER_REVIEW = (
 BUILTIN_REVIEWS = (
     Review(
         "hotelbot_hotel_id_for_whatsapp(text)",
-        "92236b67f7d2e7be663bd313d01a2ed8cf2ade63d121ce2678d0d9440a5ea60a",
+        "e2ddf34f4592c66dec6ddef264fb31e11b041ff6a801648727abbc956324c5a8",  # any schema
         "returns only the id of an active hotel for a WhatsApp number; the owner policy it "
         "opens (hotels_whatsapp_lookup) is on only inside the function (reviewed for 007)",
     ),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import psycopg
 import pytest
+from psycopg import sql
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
@@ -132,3 +134,45 @@ def test_the_bots_login_must_find_our_tables(
         assert result.status == "fail" and named.format(login=login) in result.detail
         assert result.fix and "SET search_path = public, pg_temp" in result.fix
         assert "bot-secret" not in result.detail + result.fix
+
+
+def test_an_install_into_the_owners_own_schema_passes_and_so_does_its_bot(
+    create_database: Callable[..., URL], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's secure schema usage pattern gives each user a schema of its name, first
+    in the default ``"$user", public``: the migrations install there. rls-check's review
+    of 007's lookup (whose body names the schema) holds there too, and the login that
+    ``create-login`` makes finds the tables there."""
+    from hotelbot_cli import migrations
+    from hotelbot_cli.db.login import create_login
+
+    url = create_database()
+    owner = url.username or "postgres"
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(owner)))
+    engine = create_engine(url, poolclass=NullPool)
+    login = f"hb_bot_{uuid.uuid4().hex[:8]}"
+    try:
+        migrations.upgrade(engine)
+        with psycopg.connect(libpq_url(url)) as conn:
+            assert conn.execute("SELECT to_regclass(%s)", (f"{owner}.guests",)).fetchone() != (
+                None,
+            )
+        made = create_login(engine, login, "bot-secret")
+        assert made.created
+        bot_url = url.set(username=login, password="bot-secret")
+        monkeypatch.setenv(
+            "HOTELBOT_APP_DATABASE_URL", bot_url.render_as_string(hide_password=False)
+        )
+        report = rls.check(engine, probes=False)
+        failed = [f"{r.id} {r.table}: {r.detail}" for r in report.results if r.status == "fail"]
+        assert not failed
+        assert {"bot-search-path", "security-definer"} <= {r.id for r in report.results}
+        with psycopg.connect(libpq_url(bot_url)) as conn:  # the bot's own view
+            row = conn.execute("SELECT 'guests'::regclass::text").fetchone()
+        assert row == ("guests",)
+    finally:
+        engine.dispose()
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {login}")
+            conn.execute(f"DROP ROLE IF EXISTS {login}")
