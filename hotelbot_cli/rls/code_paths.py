@@ -38,26 +38,19 @@ _KEY_READERS = (
 _NOTIFY = re.compile(r"\bpg_notify\s*\(|\bnotify\s+\w", re.IGNORECASE)
 
 
-def root_owner(conn: Connection[Any], cfg: RlsConfig) -> str | None:
-    row = conn.execute(
-        "SELECT pg_get_userbyid(c.relowner) FROM pg_class c WHERE c.oid = to_regclass(%s)",
-        (cfg.root_table,),
-    ).fetchone()
-    return str(row[0]) if row else None
-
-
 #: What a review's hash reads in place of the tenant root's schema in a function body.
 ROOT_SCHEMA = "<schema of the tenant root>"
 
 
-def root_schema_quoted(conn: Connection[Any], cfg: RlsConfig) -> str:
-    """The tenant root's schema as ``format('%I')`` writes it (in 007's lookup function)."""
+def tenant_root(conn: Connection[Any], cfg: RlsConfig) -> tuple[str | None, str]:
+    """The tenant root's owner, and its schema as ``format('%I')`` writes it (in 007's
+    lookup function); without a root, None and :data:`ROOT_SCHEMA`."""
     row = conn.execute(
-        "SELECT quote_ident(n.nspname) FROM pg_class c JOIN pg_namespace n"
-        " ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+        "SELECT pg_get_userbyid(c.relowner), quote_ident(n.nspname) FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
         (cfg.root_table,),
     ).fetchone()
-    return str(row[0]) if row else ROOT_SCHEMA
+    return (str(row[0]), str(row[1])) if row else (None, ROOT_SCHEMA)
 
 
 def definition_hash(fields: dict[str, Any]) -> str:
@@ -134,8 +127,7 @@ def audit_functions(
     conn: Connection[Any], cfg: RlsConfig, app_oid: int, ctx: Context
 ) -> list[CheckResult]:
     """SECURITY DEFINER, LEAKPROOF and NOTIFY-ing functions the roles can call or fire."""
-    owner_of_root = root_owner(conn, cfg)
-    root_schema = root_schema_quoted(conn, cfg)
+    owner_of_root, root_schema = tenant_root(conn, cfg)
     cache: dict[int, list[str]] = {}
     results = []
     for row in fetch_rows(conn, _FUNCTIONS_SQL, {"app": app_oid}):
