@@ -102,11 +102,12 @@ SELECT substr(cfg, length('search_path=') + 1)
 """
 #: Without one: the server's (its configuration file, readable by a superuser or
 #: pg_read_all_settings), else PostgreSQL's built-in default.
-_SERVER_SEARCH_PATH = """
+_BUILT_IN_SEARCH_PATH = "SELECT boot_val FROM pg_catalog.pg_settings WHERE name = 'search_path'"
+_SERVER_SEARCH_PATH = f"""
 SELECT COALESCE(
     (SELECT f.setting FROM pg_catalog.pg_file_settings f
       WHERE f.name = 'search_path' AND f.applied ORDER BY f.seqno DESC LIMIT 1),
-    (SELECT boot_val FROM pg_catalog.pg_settings WHERE name = 'search_path'))
+    ({_BUILT_IN_SEARCH_PATH}))
 """
 _SERVER_SEARCH_PATH_READABLE = (
     "SELECT rolsuper OR pg_catalog.pg_has_role(current_user, 'pg_read_all_settings', 'MEMBER')"
@@ -124,6 +125,11 @@ SELECT DISTINCT ON (r.name) r.name, n.nspname
  WHERE pg_catalog.has_schema_privilege(%(login)s, n.oid, 'USAGE')
  ORDER BY r.name, s.pos
 """
+#: The login, and the names its fix spells: this database and the tables' schema.
+_LOGIN_AND_FIX = (
+    "SELECT oid, quote_ident(pg_catalog.current_database()), quote_ident(%(schema)s)"
+    " FROM pg_catalog.pg_roles WHERE rolname = %(login)s"
+)
 _PATH_ITEM = re.compile(r'\s*("(?:[^"]|"")*"|[^,\s]+)\s*(?:,|$)')
 
 
@@ -149,11 +155,8 @@ def login_search_path(conn: Connection[Any], login_oid: int) -> str:
     own = _value(conn, _LOGIN_SEARCH_PATH, {"login": login_oid})
     if own is not None:
         return str(own)
-    if _value(conn, _SERVER_SEARCH_PATH_READABLE):
-        return str(_value(conn, _SERVER_SEARCH_PATH))
-    return str(
-        _value(conn, "SELECT boot_val FROM pg_catalog.pg_settings WHERE name = 'search_path'")
-    )
+    readable = _value(conn, _SERVER_SEARCH_PATH_READABLE)
+    return str(_value(conn, _SERVER_SEARCH_PATH if readable else _BUILT_IN_SEARCH_PATH))
 
 
 def audit_bot_search_path(
@@ -161,12 +164,13 @@ def audit_bot_search_path(
 ) -> list[CheckResult]:
     """The bot names our tables unqualified: its login must find each in the schema the
     tenant root is in, not in a schema earlier in its path, and not nowhere."""
-    root = next((t for t in rels if t.root), None)  # None: tenant-tables-found fails
-    login_oid = _value(
-        conn, "SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(login)s", {"login": login}
-    )
-    if root is None or login_oid is None:  # bot-login says the login is missing
+    root = next((t for t in rels if t.root), None)
+    if root is None:  # tenant-tables-found fails
         return []
+    row = conn.execute(_LOGIN_AND_FIX, {"login": login, "schema": root.schema}).fetchone()
+    if row is None:  # bot-login says the login is missing
+        return []
+    login_oid, database, ours = row
     names = sorted({t.name for t in rels if t.schema == root.schema})
     path = login_search_path(conn, login_oid)
     schemas = search_path_schemas(path, login)
@@ -178,8 +182,6 @@ def audit_bot_search_path(
         for name in names
         if found.get(name) != root.schema
     ]
-    database = _value(conn, "SELECT quote_ident(pg_catalog.current_database())")
-    ours = _value(conn, "SELECT quote_ident(%(schema)s)", {"schema": root.schema})
     return [
         audit_result(
             "bot-search-path",

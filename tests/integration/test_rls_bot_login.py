@@ -16,13 +16,20 @@ from hotelbot_cli import rls
 from hotelbot_cli.settings import libpq_url
 
 
-def _bot_login_results(db_url: URL, login: str) -> list[rls.CheckResult]:
-    engine = create_engine(db_url, poolclass=NullPool)
+def _results(owner_url: URL, check_id: str) -> list[rls.CheckResult]:
+    engine = create_engine(owner_url, poolclass=NullPool)
     try:
         report = rls.check(engine, probes=False)
     finally:
         engine.dispose()
-    return [r for r in report.results if r.id == "bot-login"]
+    return [r for r in report.results if r.id == check_id]
+
+
+def _configure_bot(monkeypatch: pytest.MonkeyPatch, db_url: URL, login: str) -> URL:
+    """HOTELBOT_APP_DATABASE_URL names ``login`` (password bot-secret); its URL."""
+    bot_url = db_url.set(username=login, password="bot-secret")
+    monkeypatch.setenv("HOTELBOT_APP_DATABASE_URL", bot_url.render_as_string(hide_password=False))
+    return bot_url
 
 
 @pytest.mark.parametrize(
@@ -49,11 +56,8 @@ def test_bot_login_is_audited(
             if extra:
                 for statement in extra.format(login=login).split("; "):
                     conn.execute(statement)
-            bot_url = db_url.set(username=login, password="bot-secret")
-            monkeypatch.setenv(
-                "HOTELBOT_APP_DATABASE_URL", bot_url.render_as_string(hide_password=False)
-            )
-            (result,) = _bot_login_results(db_url, login)
+            _configure_bot(monkeypatch, db_url, login)
+            (result,) = _results(db_url, "bot-login")
         finally:
             conn.execute(f"REVOKE ALL ON hotels FROM {login}")
             conn.execute(f"REVOKE ALL (green_api_token) ON hotels FROM {login}")
@@ -71,19 +75,7 @@ def test_no_bot_login_configured_means_no_such_check(
     db_url: URL, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("HOTELBOT_APP_DATABASE_URL", raising=False)
-    assert _bot_login_results(db_url, "nobody") == []
-
-
-def _search_path_result(db_url: URL) -> rls.CheckResult:
-    # the owner's session pinned to public (a startup option beats a database setting)
-    owner = db_url.update_query_dict({"options": "-csearch_path=public"})
-    engine = create_engine(owner, poolclass=NullPool)
-    try:
-        report = rls.check(engine, probes=False)
-    finally:
-        engine.dispose()
-    (result,) = [r for r in report.results if r.id == "bot-search-path"]
-    return result
+    assert _results(db_url, "bot-login") == []
 
 
 @pytest.mark.parametrize(
@@ -119,11 +111,10 @@ def test_the_bots_login_must_find_our_tables(
             for statement in (extra or "").format(login=login, db=db).split("; "):
                 if statement:
                     conn.execute(statement)
-            bot_url = db_url.set(username=login, password="bot-secret")
-            monkeypatch.setenv(
-                "HOTELBOT_APP_DATABASE_URL", bot_url.render_as_string(hide_password=False)
-            )
-            result = _search_path_result(db_url)
+            _configure_bot(monkeypatch, db_url, login)
+            # the owner's session pinned to public (a startup option beats a database setting)
+            owner = db_url.update_query_dict({"options": "-csearch_path=public"})
+            (result,) = _results(owner, "bot-search-path")
         finally:
             conn.execute(f"DROP SCHEMA IF EXISTS {login} CASCADE")
             conn.execute(f"ALTER DATABASE {db} RESET search_path")
@@ -160,10 +151,7 @@ def test_an_install_into_the_owners_own_schema_passes_and_so_does_its_bot(
             )
         made = create_login(engine, login, "bot-secret")
         assert made.created
-        bot_url = url.set(username=login, password="bot-secret")
-        monkeypatch.setenv(
-            "HOTELBOT_APP_DATABASE_URL", bot_url.render_as_string(hide_password=False)
-        )
+        bot_url = _configure_bot(monkeypatch, url, login)
         report = rls.check(engine, probes=False)
         failed = [f"{r.id} {r.table}: {r.detail}" for r in report.results if r.status == "fail"]
         assert not failed
