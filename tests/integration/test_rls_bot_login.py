@@ -87,6 +87,14 @@ def test_no_bot_login_configured_means_no_such_check(
             " GRANT USAGE ON SCHEMA {login} TO {login}",
             "guests in {login}",
         ),
+        # a view that keeps RLS (every other check passes) but answers for our table
+        (
+            "CREATE SCHEMA {login}; CREATE VIEW {login}.messages WITH (security_invoker)"
+            " AS SELECT * FROM public.messages; GRANT USAGE ON SCHEMA {login} TO app_user;"
+            " GRANT SELECT ON {login}.messages TO app_user;"
+            " ALTER ROLE {login} SET search_path = {login}, public",
+            "messages in {login}",
+        ),
         ("ALTER ROLE {login} SET search_path = nowhere", "no hotels"),
         ('ALTER DATABASE {db} SET search_path = "$user"', "no guests"),
         # the login's own setting in this database wins over the database's
@@ -96,7 +104,14 @@ def test_no_bot_login_configured_means_no_such_check(
             None,
         ),
     ],
-    ids=["clean", "shadowing-user-schema", "role-setting", "database-setting", "precedence"],
+    ids=[
+        "clean",
+        "shadowing-user-schema",
+        "shadowing-view",
+        "role-setting",
+        "database-setting",
+        "precedence",
+    ],
 )
 def test_the_bots_login_must_find_our_tables(
     db_url: URL, monkeypatch: pytest.MonkeyPatch, extra: str | None, named: str | None
