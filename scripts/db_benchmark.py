@@ -3,6 +3,7 @@
 
     python scripts/db_benchmark.py seed [--hotels 50 --guests-per-hotel 1000 ...]
     python scripts/db_benchmark.py bench [--duration 20 --concurrency 1 ...]
+    python scripts/db_benchmark.py isolation-floor [--rounds 7 --seconds 1]
 
 ``seed`` times, on the same server in the same run, ``pgbench -i -s 10``, ``hotelbot
 seed`` of the reference dataset (50 hotels × 1,000 guests × 1 conversation × 20
@@ -27,6 +28,11 @@ duration) and prints every operation's median p50 on the big one ÷ on the small
 how many rows per hotel the windowed operations (``sentiment_7d``, ``due_guests``) read on
 each: an indexed lookup stays flat, a count over a window that holds more rows cannot.
 
+``isolation-floor`` runs each tenant operation's transaction (BEGIN, the tenant binding,
+its statements, COMMIT, pipelined) with ``pgbench -M prepared`` as the owner and as a bot
+login, alternately ``--rounds`` (7) times ``--seconds`` (1) each, and prints the median
+latencies and their ratio: the isolation cost without a Python client on either side.
+
 ``scaling`` runs the hot-path lookup (``resolve_hotel``) at 1, 2, 4 and 8 clients, as
 threads of one process and as one process per client (``bench --processes``), against
 pgbench select-only with the same clients, in throughput.
@@ -38,6 +44,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -288,6 +295,137 @@ def scaling_bench(args: argparse.Namespace, passthrough: list[str]) -> int:
     return 0
 
 
+_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def _pgbench_script(statements: list[tuple[str, dict[str, Any] | None]]) -> tuple[str, list[str]]:
+    """One pipelined transaction as a pgbench script and its ``-D`` variables.
+
+    Parameters stay parameters (``:name`` is ``$n`` under ``-M prepared``), so the server
+    plans and runs exactly what psycopg sends it; no value is spliced into the text.
+    """
+    lines, defines = ["\\startpipeline"], []
+    for sql, params in statements:
+        lines.append(_PARAM.sub(r":\1", sql).replace("%%", "%") + ";")
+        defines += [f"{name}={value}" for name, value in (params or {}).items()]
+    return "\n".join([*lines, "\\endpipeline", ""]), defines
+
+
+def _pgbench_latencies_us(
+    url: URL, script: Path, defines: list[str], seconds: float
+) -> list[float]:
+    """Every transaction's latency (µs) of ``script`` run by pgbench for ``seconds``: its
+    per-transaction log, so that a median is taken, not an average an fsync stall moves."""
+    from hotelbot_cli.bench.reference import find_pgbench
+
+    prefix = script.with_name(f"{script.stem}-log")
+    argv = [str(find_pgbench()), "-n", "-M", "prepared", "-T", str(max(1, round(seconds)))]
+    run = subprocess.run(
+        [*argv, "-l", f"--log-prefix={prefix}", *(a for d in defines for a in ("-D", d)),
+         "-f", str(script), libpq_url(url.set(password=None))],
+        env={**os.environ, "PGPASSWORD": url.password or ""},
+        capture_output=True, text=True, check=False, cwd=script.parent,
+    )  # fmt: skip
+    logs = sorted(script.parent.glob(f"{prefix.name}.*"))
+    if run.returncode != 0 or not logs:
+        last = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise SystemExit(f"pgbench failed on {script.name}: {last[0]}")
+    latencies = []
+    for log in logs:
+        latencies += [float(line.split()[2]) for line in log.read_text().splitlines()]
+        log.unlink()
+    return latencies
+
+
+#: Seconds the floor's signature lives: longer than any run of it.
+_FLOOR_TTL = 4 * 3600
+
+
+def _same_rows(
+    name: str,
+    owner: tuple[psycopg.Connection[Any], list[tuple[str, Any]]],
+    tenant: tuple[psycopg.Connection[Any], list[tuple[str, Any]]],
+    statements: list[tuple[str, Any]],
+) -> None:
+    """Both sides' transaction, rolled back, must touch as many rows: a tenant that sees
+    nothing (an expired or unregistered signature) would look cheap, not isolated."""
+    counts = []
+    for conn, opening in (owner, tenant):
+        with conn.transaction(force_rollback=True):
+            for sql, params in opening:
+                conn.execute(sql, params)
+            counts.append([conn.execute(sql, params).rowcount for sql, params in statements])
+    if counts[0] != counts[1]:
+        raise SystemExit(f"{name}: the owner touched {counts[0]} rows, the tenant {counts[1]}")
+
+
+def isolation_floor(args: argparse.Namespace, _passthrough: list[str]) -> int:
+    """The isolation ratio with a C client: each operation's transaction, as the bench's
+    isolation phase sends it (BEGIN, the tenant binding, the statements, COMMIT, pipelined),
+    run by ``pgbench -M prepared`` as the owner and as the bot's login, alternately
+    ``--rounds`` times (median). What is left is the server's share of the isolation cost:
+    the binding statement and the policies; Python's share is what ``bench`` adds to both."""
+    import random
+
+    from hotelbot_cli.bench.login import bot_login
+    from hotelbot_cli.bench.survey import survey
+    from hotelbot_cli.bench.workload import APP_ROLE, OPERATIONS
+    from hotelbot_cli.db.tenant import tenant_binding
+    from hotelbot_cli.db.tenant_cache import registered_signatures
+
+    with _server() as admin_url:
+        url = _create(admin_url, "hotelbot_bench_floor")
+        _hotelbot(url, "db", "upgrade", capture_output=True)
+        _hotelbot(url, "seed", "--quiet", *_dataset_args(args), capture_output=True)
+        with (
+            _placement(url, args.placement) as placement,
+            psycopg.connect(libpq_url(url), autocommit=True) as admin,
+            bot_login(admin, url, APP_ROLE, None) as login,
+            tempfile.TemporaryDirectory(prefix="hotelbot-floor-") as tmp,
+            contextlib.ExitStack() as stack,
+        ):
+            print(f"placement: {placement}", flush=True)
+            found = survey(admin, url, 1)
+            target, ctx = found.targets[0], found.ctx
+            # A signature that outlives the run (the bot's default of 300 s would expire in
+            # it), registered once, as a bot's connection registers it.
+            signed = {"key": ctx.tenant_key, "ttl": _FLOOR_TTL}
+            binding = tenant_binding(target.hotel_id, None, **signed)
+            bot = stack.enter_context(psycopg.connect(libpq_url(login.url), autocommit=True))
+            with bot.transaction():
+                registered = registered_signatures(bot)
+                for sql, params in tenant_binding(
+                    target.hotel_id, None, registered=registered, **signed
+                ):
+                    bot.execute(sql, params)
+            rows = []
+            for op in OPERATIONS.values():
+                if not op.needs_tenant:
+                    continue
+                batch = next(op.plan(target, random.Random(args.seed), ctx, True))
+                statements = [(s.sql, s.params) for s in batch.statements]
+                sides = {}
+                for side, opening, who in (
+                    ("owner", [], url), ("tenant", binding, login.url)
+                ):  # fmt: skip
+                    text, defines = _pgbench_script(
+                        [("BEGIN", None), *opening, *statements, ("COMMIT", None)]
+                    )
+                    script = Path(tmp, f"{op.name}-{side}.sql")
+                    script.write_text(text)
+                    sides[side] = (who, script, defines)
+                _same_rows(op.name, (admin, []), (bot, binding), statements)
+                samples: dict[str, list[float]] = {"owner": [], "tenant": []}
+                for _ in range(args.rounds):  # alternating: a slow moment meets both sides
+                    for side, (who, script, defines) in sides.items():
+                        samples[side] += _pgbench_latencies_us(who, script, defines, args.seconds)
+                owner, tenant = _median(samples["owner"]), _median(samples["tenant"])
+                rows.append((op.name, owner, tenant))
+                print(f"{op.name:22} owner {owner:7.0f} µs  tenant {tenant:7.0f} µs"
+                      f"  ratio {tenant / owner:5.2f}×", flush=True)  # fmt: skip
+    return 0
+
+
 def _dump(url: URL, directory: Path) -> list[tuple[str, Path]]:
     """Every table of ours as a binary COPY file (the exact rows the seed wrote)."""
     from hotelbot_cli.seed import loader
@@ -471,15 +609,21 @@ def main(argv: list[str] | None = None) -> int:
         "scaling", help="lookup throughput at 1/2/4/8 clients vs pgbench -S (same clients)"
     )
     scaling.add_argument("--duration", type=float, default=5)
+    floor = sub.add_parser(
+        "isolation-floor", help="tenant ÷ owner of each operation with pgbench as the client"
+    )
+    floor.add_argument("--seconds", type=float, default=1, help="of each pgbench run")
+    floor.add_argument("--rounds", type=int, default=7, help="owner/tenant runs per operation")
+    floor.add_argument("--seed", type=int, default=42)
     seed.add_argument("--runs", type=int, default=2, help="pgbench/seed/floor rounds")
-    for command in (queries, growth):
+    for command in (queries, growth, floor):
         command.add_argument(
             "--placement",
             choices=("split", "free"),
             default="split",
             help="split: server on the last CPU, clients on the others (default); free: unpinned",
         )
-    for command in (seed, queries, growth, scaling):
+    for command in (seed, queries, growth, scaling, floor):
         command.add_argument("--hotels", type=int, default=50)
         command.add_argument("--guests-per-hotel", type=int, default=1000)
         command.add_argument("--conversations-per-guest", type=int, default=1)
@@ -488,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     queries.set_defaults(func=queries_bench)
     growth.set_defaults(func=growth_bench)
     scaling.set_defaults(func=scaling_bench)
+    floor.set_defaults(func=isolation_floor)
     args, passthrough = parser.parse_known_args(argv)
     if passthrough and args.command == "seed":
         parser.error(f"unrecognized arguments: {' '.join(passthrough)}")

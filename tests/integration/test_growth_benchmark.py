@@ -85,3 +85,47 @@ def test_idle_policy_reads_what_linux_reports(db_benchmark: ModuleType, tmp_path
     (params / "guest_halt_poll_ns").write_text("0\n")
     (cpuidle / "current_driver").write_text("haltpoll\n")
     assert db_benchmark._idle_policy(tmp_path) == "haltpoll, guest_halt_poll_ns=0"
+
+
+def test_the_floors_pgbench_script_runs_the_benchs_own_transaction(
+    db_benchmark: ModuleType, engine: Engine, db_url: URL, tmp_path: Path
+) -> None:
+    """The script keeps the statement's parameters as parameters (``-M prepared``) and
+    pgbench runs it: every transaction logged, each with a latency."""
+    import random
+
+    from hotelbot_cli.bench.workload import OPERATIONS, Context, Target
+
+    seed(engine, SeedOptions(hotels=1, guests_per_hotel=2, triggers_per_hotel=3))
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        hotel = conn.execute("SELECT id FROM hotels").fetchone()[0]
+    target = Target(hotel, "+100", hotel, "+100", hotel)
+    batch = next(OPERATIONS["active_triggers"].plan(target, random.Random(1), Context(), True))
+    (stmt,) = batch.statements
+    text, defines = db_benchmark._pgbench_script(
+        [("BEGIN", None), (stmt.sql, stmt.params), ("COMMIT", None)]
+    )
+    assert ":hid" in text and "%(" not in text and text.startswith("\\startpipeline")
+    assert defines == [f"hid={hotel}"]
+    script = tmp_path / "active_triggers-owner.sql"
+    script.write_text(text)
+    latencies = db_benchmark._pgbench_latencies_us(db_url, script, defines, 1)
+    assert latencies and all(us > 0 for us in latencies)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [script.name]  # its logs are read, gone
+
+
+def test_the_floor_refuses_a_tenant_that_sees_nothing(
+    db_benchmark: ModuleType, engine: Engine, db_url: URL
+) -> None:
+    """A tenant whose binding does not verify reads no rows, and would look cheap."""
+    seed(engine, SeedOptions(hotels=1, guests_per_hotel=2, triggers_per_hotel=3))
+    statements = [("SELECT id FROM triggers WHERE is_active OR NOT is_active", None)]
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as owner:
+        with pytest.raises(SystemExit, match="the owner touched \\[3\\] rows, the tenant \\[0\\]"):
+            db_benchmark._same_rows(
+                "active_triggers",
+                (owner, []),
+                (owner, [("SET LOCAL ROLE app_user", None)]),  # no tenant bound
+                statements,
+            )
+        db_benchmark._same_rows("active_triggers", (owner, []), (owner, []), statements)
