@@ -381,8 +381,8 @@ def isolation_floor(args: argparse.Namespace, _passthrough: list[str]) -> int:
             _placement(url, args.placement) as placement,
             psycopg.connect(libpq_url(url), autocommit=True) as admin,
             bot_login(admin, url, APP_ROLE, None) as login,
+            psycopg.connect(libpq_url(login.url), autocommit=True) as bot,
             tempfile.TemporaryDirectory(prefix="hotelbot-floor-") as tmp,
-            contextlib.ExitStack() as stack,
         ):
             print(f"placement: {placement}", flush=True)
             found = survey(admin, url, 1)
@@ -391,14 +391,12 @@ def isolation_floor(args: argparse.Namespace, _passthrough: list[str]) -> int:
             # it), registered once, as a bot's connection registers it.
             signed = {"key": ctx.tenant_key, "ttl": _FLOOR_TTL}
             binding = tenant_binding(target.hotel_id, None, **signed)
-            bot = stack.enter_context(psycopg.connect(libpq_url(login.url), autocommit=True))
             with bot.transaction():
                 registered = registered_signatures(bot)
                 for sql, params in tenant_binding(
                     target.hotel_id, None, registered=registered, **signed
                 ):
                     bot.execute(sql, params)
-            rows = []
             for op in OPERATIONS.values():
                 if not op.needs_tenant:
                     continue
@@ -420,7 +418,6 @@ def isolation_floor(args: argparse.Namespace, _passthrough: list[str]) -> int:
                     for side, (who, script, defines) in sides.items():
                         samples[side] += _pgbench_latencies_us(who, script, defines, args.seconds)
                 owner, tenant = _median(samples["owner"]), _median(samples["tenant"])
-                rows.append((op.name, owner, tenant))
                 print(f"{op.name:22} owner {owner:7.0f} µs  tenant {tenant:7.0f} µs"
                       f"  ratio {tenant / owner:5.2f}×", flush=True)  # fmt: skip
     return 0
