@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -32,6 +33,26 @@ def _configure_bot(monkeypatch: pytest.MonkeyPatch, db_url: URL, login: str) -> 
     return bot_url
 
 
+@contextmanager
+def _login_made_by_hand(
+    conn: psycopg.Connection, extra: str | None, cleanup: list[str], **names: str
+) -> Iterator[str]:
+    """A bot login made with plain SQL as a DBA would (password bot-secret), then ``extra``
+    (statements joined by ``"; "``, ``{login}`` and ``names`` filled in); afterwards
+    ``cleanup`` (filled in alike) and the login dropped."""
+    login = f"hb_bot_{uuid.uuid4().hex[:8]}"
+    conn.execute(f"CREATE ROLE {login} LOGIN PASSWORD 'bot-secret' IN ROLE app_user")
+    try:
+        for statement in (extra or "").format(login=login, **names).split("; "):
+            if statement:
+                conn.execute(statement)
+        yield login
+    finally:
+        for statement in cleanup:
+            conn.execute(statement.format(login=login, **names))
+        conn.execute(f"DROP ROLE {login}")
+
+
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
@@ -49,20 +70,17 @@ def test_bot_login_is_audited(
     db_url: URL, monkeypatch: pytest.MonkeyPatch, extra: str | None, named: str | None
 ) -> None:
     """A login made with plain SQL as a DBA would; anything beyond app_user fails, named."""
-    login = f"hb_bot_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {login} LOGIN PASSWORD 'bot-secret' IN ROLE app_user")
-        try:
-            if extra:
-                for statement in extra.format(login=login).split("; "):
-                    conn.execute(statement)
-            _configure_bot(monkeypatch, db_url, login)
-            (result,) = _results(db_url, "bot-login")
-        finally:
-            conn.execute(f"REVOKE ALL ON hotels FROM {login}")
-            conn.execute(f"REVOKE ALL (green_api_token) ON hotels FROM {login}")
-            conn.execute(f"DROP ROLE {login}")
-            conn.execute(f"DROP ROLE IF EXISTS {login}_extra")
+    cleanup = [
+        "REVOKE ALL ON hotels FROM {login}",
+        "REVOKE ALL (green_api_token) ON hotels FROM {login}",
+        "DROP ROLE IF EXISTS {login}_extra",
+    ]
+    with (
+        psycopg.connect(libpq_url(db_url), autocommit=True) as conn,
+        _login_made_by_hand(conn, extra, cleanup) as login,
+    ):
+        _configure_bot(monkeypatch, db_url, login)
+        (result,) = _results(db_url, "bot-login")
     if named is None:
         assert result.status == "pass", result.detail
     else:
@@ -118,22 +136,16 @@ def test_the_bots_login_must_find_our_tables(
 ) -> None:
     """The bot's SQL names tables unqualified: its login's search_path (as the server
     would set it at log-in, from the catalog) must lead to the tables rls-check audits."""
-    login = f"hb_bot_{uuid.uuid4().hex[:8]}"
-    db = db_url.database
-    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {login} LOGIN PASSWORD 'bot-secret' IN ROLE app_user")
-        try:
-            for statement in (extra or "").format(login=login, db=db).split("; "):
-                if statement:
-                    conn.execute(statement)
-            _configure_bot(monkeypatch, db_url, login)
-            # the owner's session pinned to public (a startup option beats a database setting)
-            owner = db_url.update_query_dict({"options": "-csearch_path=public"})
-            (result,) = _results(owner, "bot-search-path")
-        finally:
-            conn.execute(f"DROP SCHEMA IF EXISTS {login} CASCADE")
-            conn.execute(f"ALTER DATABASE {db} RESET search_path")
-            conn.execute(f"DROP ROLE {login}")
+    db = str(db_url.database)
+    cleanup = ["DROP SCHEMA IF EXISTS {login} CASCADE", "ALTER DATABASE {db} RESET search_path"]
+    with (
+        psycopg.connect(libpq_url(db_url), autocommit=True) as conn,
+        _login_made_by_hand(conn, extra, cleanup, db=db) as login,
+    ):
+        _configure_bot(monkeypatch, db_url, login)
+        # the owner's session pinned to public (a startup option beats a database setting)
+        owner = db_url.update_query_dict({"options": "-csearch_path=public"})
+        (result,) = _results(owner, "bot-search-path")
     if named is None:
         assert result.status == "pass", result.detail
     else:
