@@ -115,6 +115,13 @@ def test_no_bot_login_configured_means_no_such_check(
         ),
         ("ALTER ROLE {login} SET search_path = nowhere", "no hotels"),
         ('ALTER DATABASE {db} SET search_path = "$user"', "no guests"),
+        # every role's setting in this database, naming a quoted mixed-case schema
+        (
+            'CREATE SCHEMA "Shadow_{login}"; CREATE TABLE "Shadow_{login}".triggers'
+            ' (LIKE public.triggers); GRANT USAGE ON SCHEMA "Shadow_{login}" TO app_user;'
+            ' ALTER ROLE ALL IN DATABASE {db} SET search_path = "Shadow_{login}", public',
+            "triggers in Shadow_{login}",
+        ),
         # the login's own setting in this database wins over the database's
         (
             "ALTER DATABASE {db} SET search_path = nowhere;"
@@ -128,6 +135,7 @@ def test_no_bot_login_configured_means_no_such_check(
         "shadowing-view",
         "role-setting",
         "database-setting",
+        "all-roles-quoted-schema",
         "precedence",
     ],
 )
@@ -137,7 +145,12 @@ def test_the_bots_login_must_find_our_tables(
     """The bot's SQL names tables unqualified: its login's search_path (as the server
     would set it at log-in, from the catalog) must lead to the tables rls-check audits."""
     db = str(db_url.database)
-    cleanup = ["DROP SCHEMA IF EXISTS {login} CASCADE", "ALTER DATABASE {db} RESET search_path"]
+    cleanup = [
+        "DROP SCHEMA IF EXISTS {login} CASCADE",
+        'DROP SCHEMA IF EXISTS "Shadow_{login}" CASCADE',
+        "ALTER DATABASE {db} RESET search_path",
+        "ALTER ROLE ALL IN DATABASE {db} RESET search_path",
+    ]
     with (
         psycopg.connect(libpq_url(db_url), autocommit=True) as conn,
         _login_made_by_hand(conn, extra, cleanup, db=db) as login,
