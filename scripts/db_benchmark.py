@@ -4,6 +4,7 @@
     python scripts/db_benchmark.py seed [--hotels 50 --guests-per-hotel 1000 ...]
     python scripts/db_benchmark.py bench [--duration 20 --concurrency 1 ...]
     python scripts/db_benchmark.py isolation-floor [--rounds 7 --seconds 1]
+    python scripts/db_benchmark.py policy-cost [--transactions 4000 --rounds 7]
 
 ``seed`` times, on the same server in the same run, ``pgbench -i -s 10``, ``hotelbot
 seed`` of the reference dataset (50 hotels × 1,000 guests × 1 conversation × 20
@@ -33,6 +34,12 @@ its statements, COMMIT, pipelined) with ``pgbench -M prepared`` as the owner and
 login, alternately ``--rounds`` (7) times ``--seconds`` (1) each, and prints the median
 latencies and their ratio: the isolation cost without a Python client on either side.
 
+``policy-cost`` measures the server's share alone: a PL/pgSQL procedure runs each one-read
+operation ``--transactions`` (4000) times, each its own transaction (the binding, the read,
+COMMIT), as the owner and as a bot login, under the installed tenant policies and under
+simpler forms put in their place (``true``, the bare setting, ...), the fastest of
+``--rounds`` (7) calls per side; the policies are put back afterwards.
+
 ``scaling`` runs the hot-path lookup (``resolve_hotel``) at 1, 2, 4 and 8 clients, as
 threads of one process and as one process per client (``bench --processes``), against
 pgbench select-only with the same clients, in throughput.
@@ -54,7 +61,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from sqlalchemy import create_engine
@@ -359,6 +366,56 @@ def _same_rows(
         raise SystemExit(f"{name}: the owner touched {counts[0]} rows, the tenant {counts[1]}")
 
 
+class _Sides(NamedTuple):
+    """A seeded scratch database's owner and bot, and the tenant both benchmarks bind."""
+
+    url: URL
+    admin: psycopg.Connection[Any]
+    bot_url: URL
+    bot: psycopg.Connection[Any]
+    target: Any
+    ctx: Any
+    #: The tenant binding the bot sends (its signature already registered).
+    binding: list[tuple[str, dict[str, Any] | None]]
+
+
+@contextmanager
+def _owner_and_bot(args: argparse.Namespace, database: str) -> Iterator[_Sides]:
+    """``database`` made afresh, migrated and seeded with ``args``' dataset, placed as
+    ``--placement`` says, with autocommit connections as its owner and as a throwaway bot
+    login (member of the app role only), and one hotel to bind. Its signature outlives the
+    run (the bot's default of 300 s would expire in it) and is registered once, as a
+    bot's connection registers it."""
+    from hotelbot_cli.bench.login import bot_login
+    from hotelbot_cli.bench.survey import survey
+    from hotelbot_cli.bench.workload import APP_ROLE
+    from hotelbot_cli.db.tenant import tenant_binding
+    from hotelbot_cli.db.tenant_cache import registered_signatures
+
+    with _server() as admin_url:
+        url = _create(admin_url, database)
+        _hotelbot(url, "db", "upgrade", capture_output=True)
+        _hotelbot(url, "seed", "--quiet", *_dataset_args(args), capture_output=True)
+        with (
+            _placement(url, args.placement) as placement,
+            psycopg.connect(libpq_url(url), autocommit=True) as admin,
+            bot_login(admin, url, APP_ROLE, None) as login,
+            psycopg.connect(libpq_url(login.url), autocommit=True) as bot,
+        ):
+            print(f"placement: {placement}", flush=True)
+            found = survey(admin, url, 1)
+            target, ctx = found.targets[0], found.ctx
+            signed = {"key": ctx.tenant_key, "ttl": _FLOOR_TTL}
+            with bot.transaction():
+                registered = registered_signatures(bot)
+                for sql, params in tenant_binding(
+                    target.hotel_id, None, registered=registered, **signed
+                ):
+                    bot.execute(sql, params)
+            binding = tenant_binding(target.hotel_id, None, **signed)
+            yield _Sides(url, admin, login.url, bot, target, ctx, binding)
+
+
 def isolation_floor(args: argparse.Namespace, _passthrough: list[str]) -> int:
     """The isolation ratio with a C client: each operation's transaction, as the bench's
     isolation phase sends it (BEGIN, the tenant binding, the statements, COMMIT, pipelined),
@@ -367,59 +424,175 @@ def isolation_floor(args: argparse.Namespace, _passthrough: list[str]) -> int:
     the binding statement and the policies; Python's share is what ``bench`` adds to both."""
     import random
 
-    from hotelbot_cli.bench.login import bot_login
-    from hotelbot_cli.bench.survey import survey
-    from hotelbot_cli.bench.workload import APP_ROLE, OPERATIONS
-    from hotelbot_cli.db.tenant import tenant_binding
-    from hotelbot_cli.db.tenant_cache import registered_signatures
+    from hotelbot_cli.bench.workload import OPERATIONS
 
-    with _server() as admin_url:
-        url = _create(admin_url, "hotelbot_bench_floor")
-        _hotelbot(url, "db", "upgrade", capture_output=True)
-        _hotelbot(url, "seed", "--quiet", *_dataset_args(args), capture_output=True)
-        with (
-            _placement(url, args.placement) as placement,
-            psycopg.connect(libpq_url(url), autocommit=True) as admin,
-            bot_login(admin, url, APP_ROLE, None) as login,
-            psycopg.connect(libpq_url(login.url), autocommit=True) as bot,
-            tempfile.TemporaryDirectory(prefix="hotelbot-floor-") as tmp,
-        ):
-            print(f"placement: {placement}", flush=True)
-            found = survey(admin, url, 1)
-            target, ctx = found.targets[0], found.ctx
-            # A signature that outlives the run (the bot's default of 300 s would expire in
-            # it), registered once, as a bot's connection registers it.
-            signed = {"key": ctx.tenant_key, "ttl": _FLOOR_TTL}
-            binding = tenant_binding(target.hotel_id, None, **signed)
-            with bot.transaction():
-                registered = registered_signatures(bot)
-                for sql, params in tenant_binding(
-                    target.hotel_id, None, registered=registered, **signed
-                ):
-                    bot.execute(sql, params)
-            for op in OPERATIONS.values():
-                if not op.needs_tenant:
-                    continue
-                batch = next(op.plan(target, random.Random(args.seed), ctx, True))
-                statements = [(s.sql, s.params) for s in batch.statements]
-                sides = {}
-                for side, opening, who in (
-                    ("owner", [], url), ("tenant", binding, login.url)
-                ):  # fmt: skip
-                    text, defines = _pgbench_script(
-                        [("BEGIN", None), *opening, *statements, ("COMMIT", None)]
-                    )
-                    script = Path(tmp, f"{op.name}-{side}.sql")
-                    script.write_text(text)
-                    sides[side] = (who, script, defines)
-                _same_rows(op.name, (admin, []), (bot, binding), statements)
-                samples: dict[str, list[float]] = {"owner": [], "tenant": []}
-                for _ in range(args.rounds):  # alternating: a slow moment meets both sides
-                    for side, (who, script, defines) in sides.items():
-                        samples[side] += _pgbench_latencies_us(who, script, defines, args.seconds)
-                owner, tenant = _median(samples["owner"]), _median(samples["tenant"])
-                print(f"{op.name:22} owner {owner:7.0f} µs  tenant {tenant:7.0f} µs"
-                      f"  ratio {tenant / owner:5.2f}×", flush=True)  # fmt: skip
+    with (
+        _owner_and_bot(args, "hotelbot_bench_floor") as on,
+        tempfile.TemporaryDirectory(prefix="hotelbot-floor-") as tmp,
+    ):
+        for op in OPERATIONS.values():
+            if not op.needs_tenant:
+                continue
+            batch = next(op.plan(on.target, random.Random(args.seed), on.ctx, True))
+            statements = [(s.sql, s.params) for s in batch.statements]
+            sides = {}
+            for side, opening, who in (("owner", [], on.url), ("tenant", on.binding, on.bot_url)):
+                text, defines = _pgbench_script(
+                    [("BEGIN", None), *opening, *statements, ("COMMIT", None)]
+                )
+                script = Path(tmp, f"{op.name}-{side}.sql")
+                script.write_text(text)
+                sides[side] = (who, script, defines)
+            _same_rows(op.name, (on.admin, []), (on.bot, on.binding), statements)
+            samples: dict[str, list[float]] = {"owner": [], "tenant": []}
+            for _ in range(args.rounds):  # alternating: a slow moment meets both sides
+                for side, (who, script, defines) in sides.items():
+                    samples[side] += _pgbench_latencies_us(who, script, defines, args.seconds)
+            owner, tenant = _median(samples["owner"]), _median(samples["tenant"])
+            print(f"{op.name:22} owner {owner:7.0f} µs  tenant {tenant:7.0f} µs"
+                  f"  ratio {tenant / owner:5.2f}×", flush=True)  # fmt: skip
+    return 0
+
+
+#: Policies ``policy-cost`` puts in place of each ``<table>_tenant_isolation`` in turn
+#: (``{column}``: the table's tenant column), cheapest first; then the installed one.
+#: Only the last two are unforgeable: the others are what any policy costs at least.
+_POLICY_FORMS = {
+    "true (no isolation)": "true",
+    "the bare setting (forgeable)": (
+        "{column} = NULLIF(current_setting('app.current_hotel_id', true), '')::uuid"
+    ),
+    "the setting in an InitPlan (forgeable)": (
+        "{column} = (SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid)"
+    ),
+    "the cache lookup, no fallback": (
+        "{column} = (SELECT NULLIF(current_setting('app.current_hotel_id', true), '')::uuid"
+        " WHERE EXISTS (SELECT 1 FROM hotelbot_private.verified_tenants v"
+        " WHERE v.digest = (SELECT sha256(convert_to(current_setting('app.current_hotel_id',"
+        " true) || ':' || current_setting('app.tenant_signature', true), 'UTF8')))"
+        " AND v.expires_at >= now()))"
+    ),
+}
+_INSTALLED = "installed"
+_TENANT_POLICIES = (
+    "SELECT c.relname, pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)"
+    " FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid"
+    " WHERE p.polname = c.relname || '_tenant_isolation' ORDER BY 1"
+)
+
+
+def _plpgsql_literal(value: Any) -> tuple[str, str]:
+    """``value`` of an operation's parameter as a PL/pgSQL (type, literal)."""
+    import uuid
+
+    if isinstance(value, bool):
+        return "boolean", "true" if value else "false"
+    if isinstance(value, int):
+        return "integer" if -(2**31) <= value < 2**31 else "bigint", str(value)
+    if isinstance(value, float):
+        return "double precision", repr(value)
+    kind = "uuid" if isinstance(value, uuid.UUID) else "text"
+    return kind, "'" + str(value).replace("'", "''") + "'"
+
+
+def _loop_procedure(name: str, statements: list[tuple[str, dict[str, Any] | None]]) -> str:
+    """A procedure that runs ``statements`` (SELECTs: the binding, then a read)
+    ``transactions`` times, each its own transaction, and says how long one took (µs).
+
+    Their parameters become PL/pgSQL variables, so the server keeps generic plans as it
+    does for psycopg's prepared statements; PERFORM computes every row, as a client reads.
+    """
+    declare, body = [], []
+    for n, (sql, params) in enumerate(statements):
+        for key, value in (params or {}).items():
+            kind, literal = _plpgsql_literal(value)
+            declare.append(f"    p{n}_{key} {kind} := {literal};\n")
+        if not sql.startswith("SELECT "):
+            raise ValueError(f"not a SELECT: {sql[:40]}")
+        text = _PARAM.sub(rf"p{n}_\1", sql).replace("%%", "%")
+        body.append(f"        PERFORM {text.removeprefix('SELECT ')};\n")
+    return f"""CREATE PROCEDURE {name}(transactions integer, INOUT per_transaction_us float8)
+LANGUAGE plpgsql AS $loop$
+#variable_conflict use_column
+DECLARE
+{"".join(declare)}    started timestamptz := clock_timestamp();
+BEGIN
+    FOR i IN 1..transactions LOOP
+{"".join(body)}        COMMIT;
+    END LOOP;
+    per_transaction_us := extract(epoch FROM clock_timestamp() - started) * 1e6 / transactions;
+END
+$loop$"""
+
+
+def _set_policies(conn: psycopg.Connection[Any], policies: dict[str, tuple[str, str]]) -> None:
+    """``ALTER POLICY <table>_tenant_isolation`` to each table's (USING, WITH CHECK)."""
+    with conn.transaction():
+        for table, (using, check) in policies.items():
+            conn.execute(
+                f"ALTER POLICY {table}_tenant_isolation ON {table} USING ({using})"
+                f" WITH CHECK ({check})"
+            )
+
+
+def _policy_forms(
+    installed: dict[str, tuple[str, str]],
+) -> dict[str, dict[str, tuple[str, str]]]:
+    """Each form's (USING, WITH CHECK) for every table of ``installed``, then ``installed``."""
+    forms = {
+        name: {t: (form.format(column="id" if t == "hotels" else "hotel_id"),) * 2
+               for t in installed}
+        for name, form in _POLICY_FORMS.items()
+    }  # fmt: skip
+    return forms | {_INSTALLED: installed}
+
+
+def _reads(target: Any, ctx: Any, seed: int) -> list[tuple[str, Any]]:
+    """(name, statement) of every tenant operation that is one read: a loop may repeat it."""
+    import random
+
+    from hotelbot_cli.bench.workload import OPERATIONS
+
+    reads = []
+    for op in OPERATIONS.values():
+        batch = next(op.plan(target, random.Random(seed), ctx, True))
+        if op.needs_tenant and not op.writes and len(batch.statements) == 1:
+            reads.append((op.name, batch.statements[0]))
+    return reads
+
+
+def policy_cost(args: argparse.Namespace, _passthrough: list[str]) -> int:
+    """The server's cost of each form of the tenant check, with no protocol and no client:
+    a procedure runs each read operation ``--transactions`` times (its binding, its
+    statement, COMMIT) as the owner and as the bot's login, under every policy of
+    :data:`_POLICY_FORMS` and the installed one; the fastest of ``--rounds`` per side."""
+    from hotelbot_cli.bench.workload import APP_ROLE
+
+    with _owner_and_bot(args, "hotelbot_bench_policy") as on:
+        admin = on.admin
+        installed = {t: (q, c) for t, q, c in admin.execute(_TENANT_POLICIES).fetchall()}
+        admin.execute("CREATE SCHEMA hotelbot_policy_cost")
+        admin.execute(f"GRANT USAGE ON SCHEMA hotelbot_policy_cost TO {APP_ROLE}")
+        try:
+            for name, stmt in _reads(on.target, on.ctx, args.seed):
+                procedure = f"hotelbot_policy_cost.{name}"
+                admin.execute(_loop_procedure(procedure, [*on.binding, (stmt.sql, stmt.params)]))
+                admin.execute(f"GRANT EXECUTE ON PROCEDURE {procedure} TO {APP_ROLE}")
+                call = f"CALL {procedure}(%s, NULL)"
+                print(f"{name}:", flush=True)
+                for form, policies in _policy_forms(installed).items():
+                    _set_policies(admin, policies)
+                    _same_rows(name, (admin, []), (on.bot, on.binding), [(stmt.sql, stmt.params)])
+                    best = {"owner": float("inf"), "bot": float("inf")}
+                    for _ in range(args.rounds):  # alternating, the fastest call of each side
+                        for side, conn in (("owner", admin), ("bot", on.bot)):
+                            (per_transaction,) = conn.execute(call, (args.transactions,)).fetchone()
+                            best[side] = min(best[side], per_transaction)
+                    print(f"  {form:40} owner {best['owner']:6.1f} µs  bot {best['bot']:6.1f}"
+                          f" µs  {best['bot'] - best['owner']:+5.1f}", flush=True)  # fmt: skip
+        finally:
+            _set_policies(admin, installed)
+            admin.execute("DROP SCHEMA hotelbot_policy_cost CASCADE")
     return 0
 
 
@@ -612,15 +785,21 @@ def main(argv: list[str] | None = None) -> int:
     floor.add_argument("--seconds", type=float, default=1, help="of each pgbench run")
     floor.add_argument("--rounds", type=int, default=7, help="owner/tenant runs per operation")
     floor.add_argument("--seed", type=int, default=42)
+    cost = sub.add_parser(
+        "policy-cost", help="server time of each form of the tenant check (a looping procedure)"
+    )
+    cost.add_argument("--transactions", type=int, default=4000, help="per call")
+    cost.add_argument("--rounds", type=int, default=7, help="calls per side and form (fastest)")
+    cost.add_argument("--seed", type=int, default=42)
     seed.add_argument("--runs", type=int, default=2, help="pgbench/seed/floor rounds")
-    for command in (queries, growth, floor):
+    for command in (queries, growth, floor, cost):
         command.add_argument(
             "--placement",
             choices=("split", "free"),
             default="split",
             help="split: server on the last CPU, clients on the others (default); free: unpinned",
         )
-    for command in (seed, queries, growth, scaling, floor):
+    for command in (seed, queries, growth, scaling, floor, cost):
         command.add_argument("--hotels", type=int, default=50)
         command.add_argument("--guests-per-hotel", type=int, default=1000)
         command.add_argument("--conversations-per-guest", type=int, default=1)
@@ -630,6 +809,7 @@ def main(argv: list[str] | None = None) -> int:
     growth.set_defaults(func=growth_bench)
     scaling.set_defaults(func=scaling_bench)
     floor.set_defaults(func=isolation_floor)
+    cost.set_defaults(func=policy_cost)
     args, passthrough = parser.parse_known_args(argv)
     if passthrough and args.command == "seed":
         parser.error(f"unrecognized arguments: {' '.join(passthrough)}")

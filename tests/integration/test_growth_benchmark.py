@@ -129,3 +129,73 @@ def test_the_floor_refuses_a_tenant_that_sees_nothing(
                 statements,
             )
         db_benchmark._same_rows("active_triggers", (owner, []), (owner, []), statements)
+
+
+def test_policy_cost_loops_every_read_under_every_form_and_puts_the_policies_back(
+    db_benchmark: ModuleType, engine: Engine, db_url: URL
+) -> None:
+    """Every one-read operation becomes a procedure that compiles and runs, as the owner and
+    as app_user under each policy form, reading the tenant's rows; afterwards the installed
+    policies are back, word for word."""
+    from hotelbot_cli.bench.workload import Context, Target
+    from hotelbot_cli.db.tenant import tenant_binding
+
+    seed(engine, SeedOptions(hotels=2, guests_per_hotel=3, triggers_per_hotel=2))
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as admin:
+        key = admin.execute("SELECT key FROM hotelbot_private.tenant_key").fetchone()[0]
+        hotel, guest, phone, number, conversation = admin.execute(
+            "SELECT h.id, g.id, g.phone, h.whatsapp_number, c.id FROM hotels h"
+            " JOIN guests g ON g.hotel_id = h.id JOIN conversations c ON c.guest_id = g.id"
+            " LIMIT 1"
+        ).fetchone()
+        target = Target(hotel, number, guest, phone, conversation)
+        binding = tenant_binding(hotel, None, key=bytes(key), ttl=3600)
+        with admin.transaction():  # registered, as the bot's connection registers it
+            admin.execute("SET LOCAL ROLE app_user")
+            for sql, params in tenant_binding(
+                hotel, None, key=bytes(key), ttl=3600, registered=set()
+            ):
+                admin.execute(sql, params)
+        installed = {t: (q, c) for t, q, c in admin.execute(db_benchmark._TENANT_POLICIES)}
+        assert {"guests", "hotels", "messages"} <= set(installed)
+        reads = db_benchmark._reads(target, Context(tenant_key=bytes(key)), 42)
+        assert {"due_guests", "sentiment_7d"} <= {name for name, _ in reads}
+        admin.execute("CREATE SCHEMA loop_test")
+        admin.execute("GRANT USAGE ON SCHEMA loop_test TO app_user")
+        try:
+            for name, stmt in reads:
+                admin.execute(
+                    db_benchmark._loop_procedure(
+                        f"loop_test.{name}", [*binding, (stmt.sql, stmt.params)]
+                    )
+                )
+                admin.execute(f"GRANT EXECUTE ON PROCEDURE loop_test.{name} TO app_user")
+            forms = db_benchmark._policy_forms(installed)
+            assert list(forms)[-1] == "installed" and len(forms) == 5
+            for policies in forms.values():
+                db_benchmark._set_policies(admin, policies)
+                for name, stmt in reads:
+                    tenant = [("SET LOCAL ROLE app_user", None), *binding]
+                    db_benchmark._same_rows(
+                        name, (admin, []), (admin, tenant), [(stmt.sql, stmt.params)]
+                    )
+                    for role in ("NONE", "app_user"):  # the owner, then the app role
+                        admin.execute(f"SET ROLE {role}")
+                        (per_transaction,) = admin.execute(
+                            f"CALL loop_test.{name}(2, NULL)"
+                        ).fetchone()
+                        admin.execute("RESET ROLE")
+                        assert per_transaction > 0
+        finally:
+            db_benchmark._set_policies(admin, installed)
+            admin.execute("DROP SCHEMA loop_test CASCADE")
+        assert {t: (q, c) for t, q, c in admin.execute(db_benchmark._TENANT_POLICIES)} == installed
+
+
+def test_policy_cost_refuses_what_a_loop_cannot_repeat(db_benchmark: ModuleType) -> None:
+    """A write would grow the tables it measures; only SELECTs are looped."""
+    with pytest.raises(ValueError, match="not a SELECT"):
+        db_benchmark._loop_procedure("x.y", [("UPDATE guests SET name = name", None)])
+    assert db_benchmark._plpgsql_literal(24) == ("integer", "24")
+    assert db_benchmark._plpgsql_literal(2**40) == ("bigint", str(2**40))
+    assert db_benchmark._plpgsql_literal("it's") == ("text", "'it''s'")
