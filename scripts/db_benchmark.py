@@ -455,8 +455,9 @@ def isolation_floor(args: argparse.Namespace, _passthrough: list[str]) -> int:
 
 
 #: Policies ``policy-cost`` puts in place of each ``<table>_tenant_isolation`` in turn
-#: (``{column}``: the table's tenant column), cheapest first; then the installed one.
-#: Only the last two are unforgeable: the others are what any policy costs at least.
+#: (``{column}``: the table's tenant column), cheapest first; then the installed one. The
+#: cache lookup and the installed policy are unforgeable; the three before them are what any
+#: policy costs at least.
 _POLICY_FORMS = {
     "true (no isolation)": "true",
     "the bare setting (forgeable)": (
