@@ -416,24 +416,30 @@ def _owner_and_bot(args: argparse.Namespace, database: str) -> Iterator[_Sides]:
             yield _Sides(url, admin, login.url, bot, target, ctx, binding)
 
 
+def _tenant_batches(target: Any, ctx: Any, seed: int) -> list[tuple[Any, Any]]:
+    """(operation, its first batch on ``target``) of every operation that binds a tenant."""
+    import random
+
+    from hotelbot_cli.bench.workload import OPERATIONS
+
+    return [
+        (op, next(op.plan(target, random.Random(seed), ctx, True)))
+        for op in OPERATIONS.values()
+        if op.needs_tenant
+    ]
+
+
 def isolation_floor(args: argparse.Namespace, _passthrough: list[str]) -> int:
     """The isolation ratio with a C client: each operation's transaction, as the bench's
     isolation phase sends it (BEGIN, the tenant binding, the statements, COMMIT, pipelined),
     run by ``pgbench -M prepared`` as the owner and as the bot's login, alternately
     ``--rounds`` times (median). What is left is the server's share of the isolation cost:
     the binding statement and the policies; Python's share is what ``bench`` adds to both."""
-    import random
-
-    from hotelbot_cli.bench.workload import OPERATIONS
-
     with (
         _owner_and_bot(args, "hotelbot_bench_floor") as on,
         tempfile.TemporaryDirectory(prefix="hotelbot-floor-") as tmp,
     ):
-        for op in OPERATIONS.values():
-            if not op.needs_tenant:
-                continue
-            batch = next(op.plan(on.target, random.Random(args.seed), on.ctx, True))
+        for op, batch in _tenant_batches(on.target, on.ctx, args.seed):
             statements = [(s.sql, s.params) for s in batch.statements]
             sides = {}
             for side, opening, who in (("owner", [], on.url), ("tenant", on.binding, on.bot_url)):
@@ -550,16 +556,11 @@ def _policy_forms(
 
 def _reads(target: Any, ctx: Any, seed: int) -> list[tuple[str, Any]]:
     """(name, statement) of every tenant operation that is one read: a loop may repeat it."""
-    import random
-
-    from hotelbot_cli.bench.workload import OPERATIONS
-
-    reads = []
-    for op in OPERATIONS.values():
-        batch = next(op.plan(target, random.Random(seed), ctx, True))
-        if op.needs_tenant and not op.writes and len(batch.statements) == 1:
-            reads.append((op.name, batch.statements[0]))
-    return reads
+    return [
+        (op.name, batch.statements[0])
+        for op, batch in _tenant_batches(target, ctx, seed)
+        if not op.writes and len(batch.statements) == 1
+    ]
 
 
 def policy_cost(args: argparse.Namespace, _passthrough: list[str]) -> int:
