@@ -545,9 +545,14 @@ def _set_policies(conn: psycopg.Connection[Any], policies: dict[str, tuple[str, 
 def _policy_forms(
     installed: dict[str, tuple[str, str]],
 ) -> dict[str, dict[str, tuple[str, str]]]:
-    """Each form's (USING, WITH CHECK) for every table of ``installed``, then ``installed``."""
+    """Each form's (USING, WITH CHECK) for every table of ``installed``, then ``installed``;
+    the tenant column of each as rls-check knows it (the root's key, else the tenant column)."""
+    from hotelbot_cli.rls.config import RlsConfig
+
+    cfg = RlsConfig()
     forms = {
-        name: {t: (form.format(column="id" if t == "hotels" else "hotel_id"),) * 2
+        name: {t: (form.format(column=cfg.root_column if t == cfg.root_table
+                               else cfg.tenant_column),) * 2
                for t in installed}
         for name, form in _POLICY_FORMS.items()
     }  # fmt: skip
