@@ -766,6 +766,22 @@ def seed_bench(args: argparse.Namespace, _passthrough: list[str]) -> int:
     return 0
 
 
+def _positive(kind: type) -> Any:
+    """An argparse type: a number of ``kind`` above 0 (a count to loop or divide by, or a
+    duration), refused before anything is seeded."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0: {text}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -773,32 +789,39 @@ def main(argv: list[str] | None = None) -> int:
     queries = sub.add_parser(
         "bench", help="hotelbot bench on the reference dataset (other options go to hotelbot bench)"
     )
-    queries.add_argument("--duration", type=float, default=20)
+    queries.add_argument("--duration", type=_positive(float), default=20)
     growth = sub.add_parser(
         "growth", help="p50 of every operation at 1x and --factor x the messages"
     )
-    growth.add_argument("--duration", type=float, default=10)
-    growth.add_argument("--factor", type=int, default=10)
+    growth.add_argument("--duration", type=_positive(float), default=10)
+    growth.add_argument("--factor", type=_positive(int), default=10)
     growth.add_argument(
-        "--rounds", type=int, default=2, help="alternating small/big bench rounds (median p50)"
+        "--rounds",
+        type=_positive(int),
+        default=2,
+        help="alternating small/big bench rounds (median p50)",
     )
     scaling = sub.add_parser(
         "scaling", help="lookup throughput at 1/2/4/8 clients vs pgbench -S (same clients)"
     )
-    scaling.add_argument("--duration", type=float, default=5)
+    scaling.add_argument("--duration", type=_positive(float), default=5)
     floor = sub.add_parser(
         "isolation-floor", help="tenant ÷ owner of each operation with pgbench as the client"
     )
-    floor.add_argument("--seconds", type=float, default=1, help="of each pgbench run")
-    floor.add_argument("--rounds", type=int, default=7, help="owner/tenant runs per operation")
+    floor.add_argument("--seconds", type=_positive(float), default=1, help="of each pgbench run")
+    floor.add_argument(
+        "--rounds", type=_positive(int), default=7, help="owner/tenant runs per operation"
+    )
     floor.add_argument("--seed", type=int, default=42)
     cost = sub.add_parser(
         "policy-cost", help="server time of each form of the tenant check (a looping procedure)"
     )
-    cost.add_argument("--transactions", type=int, default=4000, help="per call")
-    cost.add_argument("--rounds", type=int, default=7, help="calls per side and form (fastest)")
+    cost.add_argument("--transactions", type=_positive(int), default=4000, help="per call")
+    cost.add_argument(
+        "--rounds", type=_positive(int), default=7, help="calls per side and form (fastest)"
+    )
     cost.add_argument("--seed", type=int, default=42)
-    seed.add_argument("--runs", type=int, default=2, help="pgbench/seed/floor rounds")
+    seed.add_argument("--runs", type=_positive(int), default=2, help="pgbench/seed/floor rounds")
     for command in (queries, growth, floor, cost):
         command.add_argument(
             "--placement",

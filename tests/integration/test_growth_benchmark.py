@@ -199,3 +199,20 @@ def test_policy_cost_refuses_what_a_loop_cannot_repeat(db_benchmark: ModuleType)
     assert db_benchmark._plpgsql_literal(24) == ("integer", "24")
     assert db_benchmark._plpgsql_literal(2**40) == ("bigint", str(2**40))
     assert db_benchmark._plpgsql_literal("it's") == ("text", "'it''s'")
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["policy-cost", "--transactions", "0"], "must be above 0: 0"),
+        (["isolation-floor", "--rounds", "-1"], "must be above 0: -1"),
+        (["bench", "--duration", "soon"], "not a number: 'soon'"),
+    ],
+)
+def test_counts_and_durations_are_refused_before_anything_is_seeded(
+    db_benchmark: ModuleType, capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    """A zero count would divide by zero (or loop never) after minutes of seeding."""
+    with pytest.raises(SystemExit) as stop:
+        db_benchmark.main(argv)
+    assert stop.value.code == 2 and said in capsys.readouterr().err
