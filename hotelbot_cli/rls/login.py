@@ -40,6 +40,13 @@ UNION ALL
 SELECT 'owns schema ' || n.nspname FROM pg_catalog.pg_namespace n WHERE n.nspowner = %(login)s
 UNION ALL
 SELECT 'owns database ' || d.datname FROM pg_catalog.pg_database d WHERE d.datdba = %(login)s
+UNION ALL
+SELECT 'database ' || d.datname || ' ' || a.privilege_type FROM pg_catalog.pg_database d,
+       LATERAL aclexplode(d.datacl) a
+ WHERE a.grantee = %(login)s AND a.privilege_type <> 'CONNECT'  -- CONNECT: a login needs it
+UNION ALL
+SELECT 'parameter ' || p.parname || ' ' || a.privilege_type FROM pg_catalog.pg_parameter_acl p,
+       LATERAL aclexplode(p.paracl) a WHERE a.grantee = %(login)s
 ORDER BY 1
 """
 
@@ -73,7 +80,10 @@ def audit_bot_login(conn: Connection[Any], cfg: RlsConfig, login: str) -> list[C
     if app not in granted:
         problems.append(f"not granted {app} (no tenant policy applies to it)")
     problems += [f"member of {r}" for r in granted if r != app]
-    problems += [r[0] for r in fetch_rows(conn, _GRANTS, {"login": oid})]
+    grants = [r[0] for r in fetch_rows(conn, _GRANTS, {"login": oid})]
+    problems += grants
+    if grants:  # create-login resets attributes and memberships, not grants or ownership
+        fix += f"; REVOKE each grant from {login}, or reassign what it owns"
     return [
         audit_result(
             "bot-login",

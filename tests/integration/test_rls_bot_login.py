@@ -63,28 +63,48 @@ def _login_made_by_hand(
         ("GRANT SELECT (green_api_token) ON hotels TO {login}", "column hotels.green_api_token"),
         ("CREATE ROLE {login}_extra; GRANT {login}_extra TO {login}", "member of"),
         ("REVOKE app_user FROM {login}", "not granted app_user"),
+        # its own TEMP, though 009 revoked PUBLIC's: a temp triggers shadows ours
+        ("GRANT TEMPORARY ON DATABASE {db} TO {login}", "database {db} TEMPORARY"),
+        # SET session_replication_role = replica would switch off the tenant foreign keys
+        (
+            "GRANT SET ON PARAMETER session_replication_role TO {login}",
+            "parameter session_replication_role SET",
+        ),
     ],
-    ids=["clean", "createrole", "bypassrls", "table-grant", "column-grant", "membership", "no-app"],
+    ids=[
+        "clean",
+        "createrole",
+        "bypassrls",
+        "table-grant",
+        "column-grant",
+        "membership",
+        "no-app",
+        "database-temporary",
+        "parameter-set",
+    ],
 )
 def test_bot_login_is_audited(
     db_url: URL, monkeypatch: pytest.MonkeyPatch, extra: str | None, named: str | None
 ) -> None:
     """A login made with plain SQL as a DBA would; anything beyond app_user fails, named."""
+    db = str(db_url.database)
     cleanup = [
         "REVOKE ALL ON hotels FROM {login}",
         "REVOKE ALL (green_api_token) ON hotels FROM {login}",
+        "REVOKE ALL ON DATABASE {db} FROM {login}",
+        "REVOKE ALL ON PARAMETER session_replication_role FROM {login}",
         "DROP ROLE IF EXISTS {login}_extra",
     ]
     with (
         psycopg.connect(libpq_url(db_url), autocommit=True) as conn,
-        _login_made_by_hand(conn, extra, cleanup) as login,
+        _login_made_by_hand(conn, extra, cleanup, db=db) as login,
     ):
         _configure_bot(monkeypatch, db_url, login)
         (result,) = _results(db_url, "bot-login")
     if named is None:
         assert result.status == "pass", result.detail
     else:
-        assert result.status == "fail" and named in result.detail, result.detail
+        assert result.status == "fail" and named.format(db=db) in result.detail, result.detail
         assert result.fix and "create-login" in result.fix
         assert "bot-secret" not in result.detail + result.fix
 
