@@ -66,6 +66,12 @@ def create_database(server_url: URL) -> Iterator[Callable[..., URL]]:
             query += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
         with _admin(server_url) as conn:
             conn.execute(query)
+            if template:  # a clone does not inherit the ACL: revoke again, as the README says
+                conn.execute(
+                    sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(
+                        sql.Identifier(name)
+                    )
+                )
         made.append(name)
         return server_url.set(database=name)
 

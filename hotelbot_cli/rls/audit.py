@@ -71,6 +71,7 @@ def audit(conn: Connection[Any], cfg: RlsConfig) -> Audit:
     results += tenant_keys.audit_unique_oracles(conn, app_oid, rels, cfg)
     results += roles.audit_roles(conn, cfg, app_oid, rels)
     results += objects.audit_create(conn, cfg, app_oid)
+    results += objects.audit_temporary(conn, cfg, app_oid)
     results += objects.audit_large_objects(conn, cfg, app_oid)
     results += objects.audit_catalog_grants(conn, cfg, app_oid)
     results += code_paths.audit_functions(conn, cfg, app_oid, ctx)

@@ -1,4 +1,5 @@
-"""Objects outside row security: schemas and the database to CREATE in, large objects, catalogs.
+"""Objects outside row security: schemas and the database to CREATE in, temporary tables,
+large objects, catalogs.
 
 Anything the roles may create can shadow or hook the owner's objects; large objects have
 no row security, so any the roles can read is outside the tenant model; catalog objects
@@ -46,6 +47,50 @@ def audit_create(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[Ch
             f"REVOKE CREATE ON SCHEMA {', '.join(schemas) or '<schema>'} FROM {cfg.app_role},"
             " PUBLIC"
             + ("; REVOKE CREATE ON DATABASE … FROM PUBLIC" if len(schemas) < len(names) else ""),
+        )
+    ]
+
+
+def audit_temporary(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
+    """Whether the roles may create temporary tables in this database.
+
+    A temp table is found before the owner's wherever the search path does not name
+    ``pg_temp`` (SQL in a request may set one that does not), and it outlives the
+    transaction: on a server connection a pooler hands on without resetting it, hotel A's
+    request plants a ``triggers`` that the next hotel's request reads. Revision 009 revokes
+    TEMPORARY from PUBLIC; CREATE DATABASE … TEMPLATE and a restore without privileges give
+    it back. A failure where the database signs its tenants (our schema), else a warning:
+    PostgreSQL grants it to PUBLIC in every new database.
+    """
+    from hotelbot_cli.db.tenant import signs_tenants
+
+    row = conn.execute(
+        f"""
+        WITH {ROLES_CTE}
+        SELECT string_agg(r.rolname, ', ' ORDER BY r.rolname) FILTER (WHERE
+               has_database_privilege(r.oid, current_database(), 'TEMPORARY')),
+               has_database_privilege('public', current_database(), 'TEMPORARY'),
+               quote_ident(current_database())
+          FROM roles r
+        """,
+        {"app": app_oid},
+    ).fetchone()
+    holders, public, database = row if row else (None, False, "…")
+    allowed = bool(holders or public)
+    return [
+        audit_result(
+            "temp-tables",
+            None,
+            not allowed,
+            f"{'PUBLIC' if public else holders} may create temporary tables in {database}:"
+            f" one named like a table of ours shadows it for {cfg.app_role} (pg_temp comes"
+            " first in a search_path that does not name it) and outlives the transaction"
+            " on a pooled server connection"
+            if allowed
+            else f"{cfg.app_role} cannot create temporary tables",
+            f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC, {cfg.app_role}"
+            " (again after CREATE DATABASE … TEMPLATE or a restore without privileges)",
+            warn=not signs_tenants(conn),
         )
     ]
 

@@ -196,6 +196,12 @@ CHECKS: tuple[CheckInfo, ...] = (
         "REVOKE CREATE ON SCHEMA … FROM app_user, PUBLIC",
     ),
     CheckInfo(
+        "temp-tables",
+        _A,
+        "neither the app role, nor a role it is a member of, nor PUBLIC may create temporary tables in the database (a temp table shadows ours where the search_path does not name pg_temp, and outlives the transaction on a pooled connection); a failure where the database signs its tenants (revision 009 revokes it), else a warning",
+        "REVOKE TEMPORARY ON DATABASE … FROM PUBLIC, app_user (again after CREATE DATABASE … TEMPLATE or a restore)",
+    ),
+    CheckInfo(
         "large-objects",
         _A,
         "the app role can read no large object",

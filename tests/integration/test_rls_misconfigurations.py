@@ -212,6 +212,15 @@ CASES = {
         {("tenant-column-update", "hotels")},
     ),
     "schema-create": (["GRANT CREATE ON SCHEMA public TO app_user"], {("schema-create", None)}),
+    # a temp table is found before public's (pg_temp first) and outlives the transaction
+    "temporary-for-app-role": (
+        ["GRANT TEMPORARY ON DATABASE {db} TO app_user"],
+        {("temp-tables", None)},
+    ),
+    "temporary-for-public": (
+        ["GRANT TEMPORARY ON DATABASE {db} TO PUBLIC"],
+        {("temp-tables", None)},
+    ),
     "app-role-owns-table": (
         ["ALTER TABLE triggers OWNER TO app_user"],
         {("app-role-owns-nothing", None)},
