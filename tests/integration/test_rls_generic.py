@@ -156,3 +156,16 @@ def test_registry_is_in_the_readme_and_covers_every_emitted_id(db_url: URL) -> N
         emitted = {r.id for r in run_checks(conn, cfg)}
     engine.dispose()
     assert emitted <= set(BY_ID), emitted - set(BY_ID)
+
+
+def test_temp_tables_only_warn_where_tenants_are_not_signed(org_db: URL) -> None:
+    """PostgreSQL grants TEMPORARY to PUBLIC in every new database: without signed tenants
+    (no revision 009 to have revoked it) rls-check warns and names the fix; once revoked,
+    the check passes."""
+    (temp,) = [r for r in _check(org_db).results if r.id == "temp-tables"]
+    assert temp.status == "warn" and "PUBLIC may create temporary tables" in temp.detail
+    assert temp.fix and "REVOKE TEMPORARY ON DATABASE" in temp.fix
+    with psycopg.connect(libpq_url(org_db), autocommit=True) as conn:
+        conn.execute(f'REVOKE TEMPORARY ON DATABASE "{org_db.database}" FROM PUBLIC')
+    (temp,) = [r for r in _check(org_db).results if r.id == "temp-tables"]
+    assert temp.status == "pass", temp.detail
