@@ -53,6 +53,26 @@ def _login_made_by_hand(
         conn.execute(f"DROP ROLE {login}")
 
 
+def _audit_login_made_by_hand(
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: URL,
+    extra: str | None,
+    cleanup: list[str],
+    check_id: str,
+    owner_url: URL | None = None,
+) -> tuple[str, rls.CheckResult]:
+    """:func:`_login_made_by_hand` (``{db}``: this database) configured as the bot, and the
+    one result of ``check_id`` that rls-check gives as the owner (``owner_url``: how it
+    connects, default ``db_url``); the login's name with it."""
+    with (
+        psycopg.connect(libpq_url(db_url), autocommit=True) as conn,
+        _login_made_by_hand(conn, extra, cleanup, db=str(db_url.database)) as login,
+    ):
+        _configure_bot(monkeypatch, db_url, login)
+        (result,) = _results(owner_url or db_url, check_id)
+    return login, result
+
+
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
@@ -95,12 +115,7 @@ def test_bot_login_is_audited(
         "REVOKE ALL ON PARAMETER session_replication_role FROM {login}",
         "DROP ROLE IF EXISTS {login}_extra",
     ]
-    with (
-        psycopg.connect(libpq_url(db_url), autocommit=True) as conn,
-        _login_made_by_hand(conn, extra, cleanup, db=db) as login,
-    ):
-        _configure_bot(monkeypatch, db_url, login)
-        (result,) = _results(db_url, "bot-login")
+    _, result = _audit_login_made_by_hand(monkeypatch, db_url, extra, cleanup, "bot-login")
     if named is None:
         assert result.status == "pass", result.detail
     else:
@@ -164,21 +179,17 @@ def test_the_bots_login_must_find_our_tables(
 ) -> None:
     """The bot's SQL names tables unqualified: its login's search_path (as the server
     would set it at log-in, from the catalog) must lead to the tables rls-check audits."""
-    db = str(db_url.database)
     cleanup = [
         "DROP SCHEMA IF EXISTS {login} CASCADE",
         'DROP SCHEMA IF EXISTS "Shadow_{login}" CASCADE',
         "ALTER DATABASE {db} RESET search_path",
         "ALTER ROLE ALL IN DATABASE {db} RESET search_path",
     ]
-    with (
-        psycopg.connect(libpq_url(db_url), autocommit=True) as conn,
-        _login_made_by_hand(conn, extra, cleanup, db=db) as login,
-    ):
-        _configure_bot(monkeypatch, db_url, login)
-        # the owner's session pinned to public (a startup option beats a database setting)
-        owner = db_url.update_query_dict({"options": "-csearch_path=public"})
-        (result,) = _results(owner, "bot-search-path")
+    # the owner's session pinned to public (a startup option beats a database setting)
+    owner = db_url.update_query_dict({"options": "-csearch_path=public"})
+    login, result = _audit_login_made_by_hand(
+        monkeypatch, db_url, extra, cleanup, "bot-search-path", owner
+    )
     if named is None:
         assert result.status == "pass", result.detail
     else:
