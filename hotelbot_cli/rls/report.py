@@ -73,7 +73,24 @@ class Ignore:
         check_id, _, table = spec.strip().partition(":")
         if not check_id:
             raise UsageError(f"--ignore {text!r} names no check", "use ID, ID:table or ID=reason")
+        _known_check(check_id, f"--ignore {text!r}")
         return cls(check_id, table or None, reason.strip() or "ignored on the command line")
+
+
+def _known_check(check_id: str, where: str) -> None:
+    """An ignore must name a check that exists: a misspelt id would ignore nothing, and a
+    failure the user meant to accept would still fail with no word on why."""
+    import difflib
+
+    from hotelbot_cli.rls.registry import CHECKS
+
+    ids = [c.id for c in CHECKS]
+    if check_id not in ids:
+        close = difflib.get_close_matches(check_id, ids, n=1)
+        raise UsageError(
+            f"{where} names no check {check_id!r}",
+            f"did you mean {close[0]}?" if close else "the README's Check ids list them all",
+        )
 
 
 @dataclass(frozen=True)
@@ -192,5 +209,6 @@ def load_ignores(pyproject: Path | None = None) -> list[Ignore]:
                 f"{path}: every [tool.hotelbot.rls-check] ignore needs an id and a reason",
                 'e.g. ignore = [{id = "tenant-index", table = "audit_log", reason = "tiny"}]',
             )
+        _known_check(str(item["id"]), f"{path}: [tool.hotelbot.rls-check] ignore")
         ignores.append(Ignore(str(item["id"]), item.get("table"), str(item["reason"])))
     return ignores

@@ -109,6 +109,22 @@ def test_ignore_parsing_and_pyproject(tmp_path: Path) -> None:
         load_ignores(good)
 
 
+def test_an_ignore_must_name_a_check_that_exists(tmp_path: Path) -> None:
+    """A misspelt id would ignore nothing: refused, with the closest id."""
+    with pytest.raises(UsageError, match="names no check 'temp-table'") as refused:
+        Ignore.parse("temp-table:guests=known")
+    assert refused.value.hint == "did you mean temp-tables?"
+    with pytest.raises(UsageError, match="names no check 'zzz'"):
+        Ignore.parse("zzz")
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[tool.hotelbot.rls-check]\nignore = [{id = "tenant-indexes", reason = "tiny"}]\n'
+    )
+    with pytest.raises(UsageError, match="ignore names no check 'tenant-indexes'") as refused:
+        load_ignores(pyproject)
+    assert refused.value.hint == "did you mean tenant-index?"
+
+
 def test_not_at_head_is_refused(empty_db_url: URL) -> None:
     engine = create_engine(empty_db_url, poolclass=NullPool)
     migrations.upgrade(engine, "006")
