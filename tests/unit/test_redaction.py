@@ -154,7 +154,7 @@ def test_tenant_statements_render_the_binding_as_literals(
     hotel = uuid.uuid4()
     key = b"k" * 32
     first = tenant_statements(hotel, "app_user", key=key, ttl=100)[0]
-    assert first.startswith(f"SELECT set_config('app.current_hotel_id', '{hotel}', true),")
+    assert first.startswith(f"SELECT FROM set_config('app.current_hotel_id', '{hotel}', true)")
     assert "%(" not in first
     # Citus: SET LOCALs (propagated to the workers), literals validated and quoted.
     statements = tenant_statements(hotel, "app_user", key=key, ttl=100, propagate=True)
