@@ -24,7 +24,7 @@ class BenchOptions:
     reference: bool = True
     reference_seconds: float = 3.0
     isolation: bool = True
-    isolation_iterations: int = 200
+    isolation_iterations: int = 200  # tenant/owner pairs per operation (--isolation-iterations)
     explain: bool = True
     pre_ping: bool = False
     pool_size: int | None = None  # default: the concurrency

@@ -226,6 +226,15 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
     no_isolation: Annotated[
         bool, typer.Option("--no-isolation", help="Skip the tenant-vs-owner comparison.")
     ] = False,
+    isolation_iterations: Annotated[
+        int,
+        count_option(
+            "--isolation-iterations",
+            help="Tenant/owner pairs per operation in the isolation comparison (more: a steadier"
+            " ratio, a longer run).",
+            maximum=1_000_000,
+        ),
+    ] = 200,
     no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the index check.")] = False,
     reference_seconds: Annotated[
         float, seconds_option("--reference-seconds", help="Seconds of each pgbench run.", minimum=1)
@@ -305,6 +314,7 @@ def bench(  # noqa: PLR0917 - Typer options are parameters
         reference=not no_reference,
         reference_seconds=reference_seconds,
         isolation=not no_isolation,
+        isolation_iterations=isolation_iterations,
         explain=not no_explain,
         pre_ping=pre_ping,
         tenant_login=tenant_login,

@@ -166,3 +166,15 @@ def test_processes_split_the_workers_and_merge_their_samples(cli, db_url) -> Non
     assert sum(o["count"] for o in doc["operations"]) == 61  # 31 + 30, every one counted
     assert all(o["errors"] == 0 for o in doc["operations"])
     assert doc["pool"]["checkouts"] == 61 and doc["pool"]["size"] == 3
+
+
+def test_isolation_iterations_sets_the_pairs_per_operation(cli, db_url) -> None:
+    make_dataset(db_url, hotels=2, guests=20, messages=3)
+    args = ("bench", "--iterations", "10", "--no-reference", "--no-explain", "--json")
+    code, out, err = cli(*args, "--ops", "due_guests", "--isolation-iterations", "7", url=db_url)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [(r["name"], r["count"]) for r in doc["isolation"]] == [("due_guests", 7)]
+    assert doc["settings"]["isolation_iterations"] == 7
+    code, _, err = cli(*args, "--isolation-iterations", "0", url=db_url)
+    assert code == 2 and "--isolation-iterations" in err
