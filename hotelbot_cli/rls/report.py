@@ -82,11 +82,10 @@ def _known_check(check_id: str, where: str) -> None:
     failure the user meant to accept would still fail with no word on why."""
     import difflib
 
-    from hotelbot_cli.rls.registry import CHECKS
+    from hotelbot_cli.rls.registry import BY_ID
 
-    ids = [c.id for c in CHECKS]
-    if check_id not in ids:
-        close = difflib.get_close_matches(check_id, ids, n=1)
+    if check_id not in BY_ID:
+        close = difflib.get_close_matches(check_id, list(BY_ID), n=1)
         raise UsageError(
             f"{where} names no check {check_id!r}",
             f"did you mean {close[0]}?" if close else "the README's Check ids list them all",
