@@ -7,6 +7,7 @@ from typing import Any
 
 from psycopg import Connection
 
+from hotelbot_cli.db.tenant import signs_tenants
 from hotelbot_cli.rls import catalog, code_paths, objects, relations, roles, tenant_keys
 from hotelbot_cli.rls.catalog import TenantTable
 from hotelbot_cli.rls.config import RlsConfig
@@ -70,13 +71,14 @@ def audit(conn: Connection[Any], cfg: RlsConfig) -> Audit:
     results += tenant_keys.audit_foreign_keys(conn, rels, cfg)
     results += tenant_keys.audit_unique_oracles(conn, app_oid, rels, cfg)
     results += roles.audit_roles(conn, cfg, app_oid, rels)
+    signed = signs_tenants(conn)  # revision 009: the key is audited, a TEMP grant fails
     results += objects.audit_create(conn, cfg, app_oid)
-    results += objects.audit_temporary(conn, cfg, app_oid)
+    results += objects.audit_temporary(conn, cfg, app_oid, signed=signed)
     results += objects.audit_large_objects(conn, cfg, app_oid)
     results += objects.audit_catalog_grants(conn, cfg, app_oid)
     results += code_paths.audit_functions(conn, cfg, app_oid, ctx)
     results += code_paths.audit_rules(conn, cfg, app_oid)
-    results += code_paths.audit_signing_key(conn, cfg, app_oid)
+    results += code_paths.audit_signing_key(conn, cfg, app_oid, signed=signed)
     login = configured_login()
     if login:
         results += audit_bot_login(conn, cfg, login)

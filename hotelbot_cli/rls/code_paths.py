@@ -18,7 +18,7 @@ from typing import Any
 
 from psycopg import Connection
 
-from hotelbot_cli.db.tenant import TENANT_KEY, TENANT_KEY_CLASS, signs_tenants
+from hotelbot_cli.db.tenant import TENANT_KEY, TENANT_KEY_CLASS
 from hotelbot_cli.rls.catalog import ROLES_CTE, fetch_rows, reachable
 from hotelbot_cli.rls.config import RlsConfig
 from hotelbot_cli.rls.effective_policy import command_judgements
@@ -229,10 +229,12 @@ def audit_functions(
     return results
 
 
-def audit_signing_key(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
-    """Where the database signs its tenants, no role the app role can become reads the key:
-    whoever reads it can sign any hotel, so SQL injected into a request could."""
-    if not signs_tenants(conn):
+def audit_signing_key(
+    conn: Connection[Any], cfg: RlsConfig, app_oid: int, *, signed: bool
+) -> list[CheckResult]:
+    """Where the database signs its tenants (``signed``), no role the app role can become
+    reads the key: whoever reads it can sign any hotel, so SQL injected into a request could."""
+    if not signed:
         return []
     readers = [r[0] for r in fetch_rows(conn, _KEY_READERS, {"app": app_oid})]
     return [

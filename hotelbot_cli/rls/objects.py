@@ -51,7 +51,9 @@ def audit_create(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[Ch
     ]
 
 
-def audit_temporary(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
+def audit_temporary(
+    conn: Connection[Any], cfg: RlsConfig, app_oid: int, *, signed: bool
+) -> list[CheckResult]:
     """Whether the roles may create temporary tables in this database.
 
     A temp table is found before the owner's wherever the search path does not name
@@ -59,11 +61,9 @@ def audit_temporary(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list
     transaction: on a server connection a pooler hands on without resetting it, hotel A's
     request plants a ``triggers`` that the next hotel's request reads. Revision 009 revokes
     TEMPORARY from PUBLIC; CREATE DATABASE … TEMPLATE and a restore without privileges give
-    it back. A failure where the database signs its tenants (our schema), else a warning:
-    PostgreSQL grants it to PUBLIC in every new database.
+    it back. A failure where the database signs its tenants (``signed``: our schema), else a
+    warning: PostgreSQL grants it to PUBLIC in every new database.
     """
-    from hotelbot_cli.db.tenant import signs_tenants
-
     row = conn.execute(
         f"""
         WITH {ROLES_CTE}
@@ -90,7 +90,7 @@ def audit_temporary(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list
             else f"{cfg.app_role} cannot create temporary tables",
             f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC, {cfg.app_role}"
             " (again after CREATE DATABASE … TEMPLATE or a restore without privileges)",
-            warn=not signs_tenants(conn),
+            warn=not signed,
         )
     ]
 
