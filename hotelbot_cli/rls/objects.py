@@ -127,7 +127,10 @@ def audit_large_objects(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> 
 
 
 def audit_catalog_grants(conn: Connection[Any], cfg: RlsConfig, app_oid: int) -> list[CheckResult]:
-    """System relations and functions granted to the roles explicitly (not the default)."""
+    """System relations and functions granted to the roles explicitly (not the default), and
+    server parameters they (or PUBLIC: no parameter is granted by default) may set beyond a
+    user's: ``SET session_replication_role = replica`` in a request switches off the tenant
+    foreign keys and the triggers."""
     rows = fetch_rows(
         conn,
         f"""
@@ -141,6 +144,11 @@ def audit_catalog_grants(conn: Connection[Any], cfg: RlsConfig, app_oid: int) ->
           JOIN pg_namespace n ON n.oid = p.pronamespace, aclexplode(p.proacl) a
          WHERE n.nspname IN ('pg_catalog', 'information_schema')
            AND a.grantee IN (SELECT oid FROM roles)
+        UNION
+        SELECT 'parameter ' || p.parname || ' ' || a.privilege_type
+               || CASE WHEN a.grantee = 0 THEN ' (to PUBLIC)' ELSE '' END
+          FROM pg_parameter_acl p, aclexplode(p.paracl) a
+         WHERE a.grantee IN (SELECT oid FROM roles) OR a.grantee = 0
         ORDER BY 1 LIMIT 20
         """,
         {"app": app_oid},
@@ -154,6 +162,7 @@ def audit_catalog_grants(conn: Connection[Any], cfg: RlsConfig, app_oid: int) ->
             f"{cfg.app_role} was granted {', '.join(names)} beyond the default catalog ACL"
             if names
             else "no catalog object is granted to the app role beyond the defaults",
-            f"REVOKE ALL ON <object> FROM {cfg.app_role}",
+            f"REVOKE ALL ON <object> FROM {cfg.app_role}; for a parameter, REVOKE SET,"
+            f" ALTER SYSTEM ON PARAMETER <name> FROM {cfg.app_role}, PUBLIC",
         )
     ]

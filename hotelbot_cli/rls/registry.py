@@ -210,8 +210,8 @@ CHECKS: tuple[CheckInfo, ...] = (
     CheckInfo(
         "catalog-grant",
         _A,
-        "no catalog object was granted to the app role beyond the defaults",
-        "REVOKE ALL ON <catalog object> FROM app_user",
+        "no catalog object was granted to the app role beyond the defaults, and no server parameter may be set by it (or PUBLIC) beyond a user's (session_replication_role = replica switches off the tenant foreign keys and the triggers)",
+        "REVOKE ALL ON <catalog object> FROM app_user; REVOKE SET, ALTER SYSTEM ON PARAMETER <name> FROM app_user, PUBLIC",
     ),
     CheckInfo(
         "security-definer",

@@ -547,6 +547,26 @@ def test_privileged_app_role_is_caught(db_url, make_app_role, name, statements, 
     assert (expected, None) in {(r.id, r.table) for r in report.failures()}
 
 
+@pytest.mark.parametrize("grantee", ["app_user", "PUBLIC"])
+def test_a_parameter_the_app_role_may_set_is_caught(server_url: URL, db_url: URL, grantee) -> None:
+    """SET session_replication_role = replica in a request switches off the tenant foreign
+    keys: hotel A's message may then point at hotel B's conversation. Parameter privileges
+    are cluster-wide, so the grant is revoked whatever the check says."""
+    grant = f"SET ON PARAMETER session_replication_role TO {grantee}"
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f"GRANT {grant}")
+        try:
+            engine = create_engine(db_url, poolclass=NullPool)
+            report = rls.check(engine, probes=False)
+            engine.dispose()
+        finally:
+            conn.execute(f"REVOKE {grant.replace(' TO ', ' FROM ')}")
+    (failure,) = [r for r in report.failures() if r.id == "catalog-grant"]
+    assert "parameter session_replication_role SET" in failure.detail, failure.detail
+    assert ("(to PUBLIC)" in failure.detail) == (grantee == "PUBLIC")
+    assert failure.fix and "ON PARAMETER" in failure.fix
+
+
 def test_missing_app_role_is_caught(db_url: URL) -> None:
     engine = create_engine(db_url, poolclass=NullPool)
     report = rls.check(engine, app_role="hb_no_such_role")
